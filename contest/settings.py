@@ -1,0 +1,169 @@
+"""Typed settings read once from the environment, with CLI overrides layered on top."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Settings", "SettingsError"]
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be a boolean (1/0/true/false), got {raw!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service reads from its environment, validated once at startup."""
+
+    data_dir: Path = Path("./quiz-data")
+    redis_url: str | None = None  # None: start an embedded Valkey in data_dir
+    redis_cluster: bool = False
+    database_url: str = ""  # "" means sqlite:///<data_dir>/quiz.db
+    secret: str = ""
+    ticket_secret: str = ""
+    admin_token: str = ""
+    max_body_bytes: int = 1 << 20
+    import_max_bytes: int = 64 << 20
+    host: str = "0.0.0.0"
+    port: int = 8080
+    workers: int = 1
+    token_ttl_s: int = 7 * 24 * 3600
+    deadline_grace_ms: int = 0
+    min_answer_ms: int = 800
+    flush_batch: int = 5000
+    flush_interval_ms: int = 200
+    sweep_interval_ms: int = 500
+    live_tick_ms: int = 1000
+    cache_ttl_ms: int = 1000
+    run_flusher: bool = True
+    run_sweeper: bool = True
+    rate_limits: bool = True
+    trusted_proxies: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``env`` (default ``os.environ``); non-None overrides win (CLI flags)."""
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("QUIZ_DATA_DIR") or "./quiz-data")
+        redis_url = env.get("QUIZ_REDIS_URL") or None
+        cluster = _bool(env, "QUIZ_REDIS_CLUSTER")
+        if redis_url and redis_url.startswith("redis+cluster://"):
+            cluster = True
+            redis_url = "redis://" + redis_url[len("redis+cluster://"):]
+        values: dict[str, Any] = {
+            "data_dir": data_dir,
+            "redis_url": redis_url,
+            "redis_cluster": cluster,
+            "database_url": env.get("QUIZ_DATABASE_URL", ""),
+            "secret": env.get("QUIZ_SECRET", ""),
+            "ticket_secret": env.get("QUIZ_TICKET_SECRET", ""),
+            "admin_token": env.get("QUIZ_ADMIN_TOKEN", ""),
+            "max_body_bytes": _int(env, "QUIZ_MAX_BODY_BYTES", 1 << 20, minimum=1024),
+            "import_max_bytes": _int(env, "QUIZ_IMPORT_MAX_BYTES", 64 << 20, minimum=1024),
+            "host": env.get("QUIZ_HOST", "0.0.0.0"),
+            "port": _int(env, "QUIZ_PORT", 8080, minimum=0),
+            "workers": _int(env, "QUIZ_WORKERS", 1, minimum=1),
+            "token_ttl_s": _int(env, "QUIZ_TOKEN_TTL_S", 7 * 24 * 3600, minimum=60),
+            "deadline_grace_ms": _int(env, "QUIZ_DEADLINE_GRACE_MS", 0),
+            "min_answer_ms": _int(env, "QUIZ_MIN_ANSWER_MS", 800),
+            "flush_batch": _int(env, "QUIZ_FLUSH_BATCH", 5000, minimum=1),
+            "flush_interval_ms": _int(env, "QUIZ_FLUSH_INTERVAL_MS", 200, minimum=1),
+            "sweep_interval_ms": _int(env, "QUIZ_SWEEP_INTERVAL_MS", 500, minimum=10),
+            "live_tick_ms": _int(env, "QUIZ_LIVE_TICK_MS", 1000, minimum=50),
+            "cache_ttl_ms": _int(env, "QUIZ_CACHE_TTL_MS", 1000, minimum=0),
+            "run_flusher": _bool(env, "QUIZ_RUN_FLUSHER", True),
+            "run_sweeper": _bool(env, "QUIZ_RUN_SWEEPER", True),
+            "rate_limits": _bool(env, "QUIZ_RATE_LIMITS", True),
+            "trusted_proxies": tuple(
+                p.strip() for p in env.get("QUIZ_TRUSTED_PROXIES", "").split(",") if p.strip()
+            ),
+            "log_level": env.get("QUIZ_LOG_LEVEL", "INFO").upper(),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"QUIZ_REDIS_URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
+        url = self.effective_database_url
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise SettingsError(f"QUIZ_DATABASE_URL must be sqlite:///path or postgresql://..., got {url!r}")
+        if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError(f"QUIZ_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'quiz.db').resolve()}"
+
+    @property
+    def signing_secret(self) -> bytes:
+        """The token-signing key: QUIZ_SECRET, else one generated once and kept in the data dir.
+
+        Every worker process of one deployment must sign with the same key, so the generated
+        secret is persisted rather than kept in memory.
+        """
+        if self.secret:
+            return self.secret.encode()
+        path = self.data_dir / "secret.key"
+        try:
+            return path.read_bytes().strip()
+        except FileNotFoundError:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            value = secrets.token_hex(32).encode()
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return path.read_bytes().strip()
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(value)
+            return value
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,183 @@
+"""Every Redis key name of the product, built in one place.
+
+All keys of one contest share the hash tag ``{c:<contest_id>}`` so each Lua script touches one
+slot and the same code runs on a single Redis and on a Redis Cluster.  The Lua scripts in
+``leaderboard.scripts`` receive the contest prefix (``contest_prefix(cid)``) and append the
+suffixes defined here as ``SUFFIX_*`` constants; keep the two in step.
+
+Global (non-contest) keys live under the ``{quiz}`` tag: users, the org tree and bank snapshots.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GLOBAL_TAG",
+    "attempt",
+    "bank_snapshot",
+    "bank_version",
+    "board",
+    "contest_meta",
+    "contest_prefix",
+    "contests_snapshot",
+    "contests_version",
+    "dead_letters",
+    "deadlines",
+    "events",
+    "org_level_rank",
+    "org_stat",
+    "orgs_snapshot",
+    "orgs_version",
+    "qstats",
+    "rate_limit",
+    "stats",
+    "streams_registry",
+    "timeline",
+    "user",
+    "user_contest",
+    "user_events",
+    "user_ext",
+    "user_phones",
+    "user_registrations",
+    "user_seq",
+]
+
+GLOBAL_TAG = "{quiz}"
+
+# Suffixes appended to contest_prefix(cid) by the Lua scripts; the functions below use them too.
+SUFFIX_ATTEMPT = "a:"  # + attempt id
+SUFFIX_USER = "u:"  # + user id
+SUFFIX_BOARD = "lb:"  # + "t" | "d:<YYYY-MM-DD>" [+ ":o:<org_id>"]
+SUFFIX_ORG_STAT = "os:"  # + "p" | "a" | "s"   (participants, attempts, total score per org)
+SUFFIX_ORG_RANK = "or:"  # + metric + ":" + level
+SUFFIX_STATS = "stats"
+SUFFIX_QSTATS = "qstats"
+SUFFIX_EVENTS = "events"
+SUFFIX_DEADLINES = "deadlines"
+SUFFIX_TIMELINE = "tl:"  # + "s" (per second) | "m" (per minute)
+SUFFIX_NAMES = "names"
+
+
+def contest_prefix(contest_id: str, shard: int = 0) -> str:
+    """``{c:<cid>}:`` for the whole contest, ``{c:<cid>:<n>}:`` for shard n > 0 of a sharded one."""
+    if shard:
+        return f"{{c:{contest_id}:{shard}}}:"
+    return f"{{c:{contest_id}}}:"
+
+
+def contest_meta(contest_id: str) -> str:
+    return contest_prefix(contest_id) + "meta"
+
+
+def attempt(contest_id: str, attempt_id: str, shard: int = 0) -> str:
+    return contest_prefix(contest_id, shard) + SUFFIX_ATTEMPT + attempt_id
+
+
+def user_contest(contest_id: str, user_id: str, shard: int = 0) -> str:
+    return contest_prefix(contest_id, shard) + SUFFIX_USER + user_id
+
+
+def board(contest_id: str, day: str | None = None, org_id: str | None = None, shard: int = 0) -> str:
+    """Total board (day None) or daily board of ``day`` (YYYY-MM-DD); per org subtree if org_id."""
+    name = "t" if day is None else f"d:{day}"
+    if org_id is not None:
+        name += f":o:{org_id}"
+    return contest_prefix(contest_id, shard) + SUFFIX_BOARD + name
+
+
+def names(contest_id: str, shard: int = 0) -> str:
+    """Hash user id -> "name\\torg_id" of everyone who started an attempt (for board pages)."""
+    return contest_prefix(contest_id, shard) + SUFFIX_NAMES
+
+
+def org_stat(contest_id: str, what: str, shard: int = 0) -> str:
+    """Hash org id -> counter; what is ``p`` participants, ``a`` attempts, ``s`` total score."""
+    return contest_prefix(contest_id, shard) + SUFFIX_ORG_STAT + what
+
+
+def org_level_rank(contest_id: str, metric: str, level: int, shard: int = 0) -> str:
+    """Sorted set of the orgs of one level by a metric (only orgs with a participant)."""
+    return contest_prefix(contest_id, shard) + f"{SUFFIX_ORG_RANK}{metric}:{level}"
+
+
+def stats(contest_id: str, shard: int = 0) -> str:
+    return contest_prefix(contest_id, shard) + SUFFIX_STATS
+
+
+def qstats(contest_id: str, shard: int = 0) -> str:
+    return contest_prefix(contest_id, shard) + SUFFIX_QSTATS
+
+
+def timeline(contest_id: str, resolution: str, shard: int = 0) -> str:
+    return contest_prefix(contest_id, shard) + SUFFIX_TIMELINE + resolution
+
+
+def events(contest_id: str, shard: int = 0) -> str:
+    return contest_prefix(contest_id, shard) + SUFFIX_EVENTS
+
+
+def deadlines(contest_id: str, shard: int = 0) -> str:
+    return contest_prefix(contest_id, shard) + SUFFIX_DEADLINES
+
+
+def dead_letters(stream: str) -> str:
+    """The dead-letter stream beside ``stream`` (same hash tag, so same slot)."""
+    return stream + ":dead"
+
+
+def rate_limit(scope: str, subject: str) -> str:
+    return f"{{rl:{scope}:{subject}}}"
+
+
+def user(user_id: str) -> str:
+    return f"{GLOBAL_TAG}:user:{user_id}"
+
+
+def user_phones() -> str:
+    return f"{GLOBAL_TAG}:phones"
+
+
+def user_ext() -> str:
+    return f"{GLOBAL_TAG}:ext"
+
+
+def user_seq() -> str:
+    return f"{GLOBAL_TAG}:user_seq"
+
+
+def user_registrations() -> str:
+    """Hash org id -> registrants in that org's subtree."""
+    return f"{GLOBAL_TAG}:registrants"
+
+
+def user_events() -> str:
+    return f"{GLOBAL_TAG}:events"
+
+
+def streams_registry() -> str:
+    """Set of every event stream the flusher must drain."""
+    return f"{GLOBAL_TAG}:streams"
+
+
+def bank_snapshot() -> str:
+    return f"{GLOBAL_TAG}:bank"
+
+
+def bank_version() -> str:
+    return f"{GLOBAL_TAG}:bank_version"
+
+
+def orgs_snapshot() -> str:
+    return f"{GLOBAL_TAG}:orgs"
+
+
+def orgs_version() -> str:
+    return f"{GLOBAL_TAG}:orgs_version"
+
+
+def contests_snapshot() -> str:
+    """Hash contest id -> msgpack of the contest's full config (the hot copy)."""
+    return f"{GLOBAL_TAG}:contests"
+
+
+def contests_version() -> str:
+    return f"{GLOBAL_TAG}:contests_version"
