@@ -14,7 +14,10 @@ import redis.asyncio as aioredis
 
 from contest.embedded_redis import EmbeddedValkey
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = [
+    "tests.fixtures.app",
+    "tests.fixtures.postgres",
+]
 
 
 @pytest.fixture(scope="session")

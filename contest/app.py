@@ -1,0 +1,108 @@
+"""The application factory: it only wires settings, connections, background tasks and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from contest.appkeys import CATALOG, FLUSHER, LIVE, METRICS, PLAY, REDIS, RUNNER, SETTINGS, STORAGE
+from contest.catalog import Catalog
+from contest.errors import error_middleware
+from contest.flusher import Flusher
+from contest.live import LiveHub
+from contest.metrics import Metrics, metrics_middleware
+from contest.play import Play
+from contest.redis_client import connect_redis, make_runner
+from contest.routes import setup_routes
+from contest.settings import Settings
+from contest.storage import open_storage
+from contest.sweeper import Sweeper
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.redis_url, "create_app needs a Redis URL (the CLI starts an embedded Valkey when unset)"
+    client = connect_redis(settings.redis_url, cluster=settings.redis_cluster)
+    runner = make_runner(settings.redis_url, client, cluster=settings.redis_cluster)
+    app[REDIS] = client
+    app[RUNNER] = runner
+    yield
+    await runner.aclose()
+    await client.aclose()
+
+
+async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    storage = open_storage(app[SETTINGS].effective_database_url)
+    await storage.open()
+    app[STORAGE] = storage
+    yield
+    await storage.close()
+
+
+async def _catalog_ctx(app: web.Application) -> AsyncIterator[None]:
+    catalog = Catalog(app[REDIS], app[STORAGE])
+    await catalog.bootstrap()
+    app[CATALOG] = catalog
+    app[PLAY] = Play(app[RUNNER], app[REDIS], catalog, app[SETTINGS])
+    stop = asyncio.Event()
+    task = asyncio.create_task(catalog.run(stop), name="catalog-refresh")
+    yield
+    stop.set()
+    await task
+
+
+async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Flusher, sweeper and live ticker; on exit they stop, the flusher with a final flush."""
+    settings = app[SETTINGS]
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    app[FLUSHER] = None
+    if settings.run_flusher:
+        flusher = Flusher(app[REDIS], app[STORAGE], consumer=f"{socket.gethostname()}-{os.getpid()}",
+                          batch=settings.flush_batch, block_ms=settings.flush_interval_ms)
+        app[FLUSHER] = flusher
+        tasks.append(asyncio.create_task(flusher.run(stop), name="flusher"))
+    if settings.run_sweeper:
+        sweeper = Sweeper(app[PLAY], app[CATALOG])
+        tasks.append(asyncio.create_task(sweeper.run(stop, settings.sweep_interval_ms / 1000), name="sweeper"))
+
+    async def snapshot(contest_id: str) -> dict[str, object]:
+        from contest.views.boards import live_snapshot
+
+        return await live_snapshot(app, contest_id)
+
+    hub = LiveHub(snapshot, settings.live_tick_ms / 1000)
+    app[LIVE] = hub
+    tasks.append(asyncio.create_task(hub.run(stop), name="live"))
+    yield
+    stop.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for task, result in zip(tasks, results, strict=True):
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            log.warning("%s stopped with %r", task.get_name(), result)
+    flusher = app[FLUSHER]
+    if flusher is not None:
+        log.info("shutdown: flusher wrote %s rows in %s batches", getattr(flusher, "rows", "?"),
+                 getattr(flusher, "batches", "?"))
+
+
+def create_app(settings: Settings) -> web.Application:
+    metrics = Metrics()
+    app = web.Application(
+        middlewares=[metrics_middleware(metrics), error_middleware],
+        client_max_size=max(settings.import_max_bytes, settings.max_body_bytes),
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app.cleanup_ctx.extend([_redis_ctx, _storage_ctx, _catalog_ctx, _workers_ctx])
+    setup_routes(app)
+    return app

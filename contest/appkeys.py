@@ -1,0 +1,34 @@
+"""Typed application slots (aiohttp AppKey), one place for all of them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from contest.catalog import Catalog
+    from contest.flusher import Flusher
+    from contest.live import LiveHub
+    from contest.metrics import Metrics
+    from contest.redis_client import ScriptRunner
+    from contest.settings import Settings
+    from contest.storage.base import Storage
+
+__all__ = ["CATALOG", "FLUSHER", "LIVE", "METRICS", "REDIS", "RUNNER", "SETTINGS", "STORAGE", "TASKS"]
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+REDIS: web.AppKey[Any] = web.AppKey("redis")  # redis.asyncio.Redis or RedisCluster
+RUNNER: web.AppKey[ScriptRunner] = web.AppKey("runner")
+STORAGE: web.AppKey[Storage] = web.AppKey("storage")
+CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")
+FLUSHER: web.AppKey[Flusher | None] = web.AppKey("flusher")
+LIVE: web.AppKey[LiveHub] = web.AppKey("live")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+TASKS: web.AppKey[list[Any]] = web.AppKey("tasks")
+
+if TYPE_CHECKING:
+    from contest.play import Play
+
+PLAY: web.AppKey[Play] = web.AppKey("play")
+__all__ += ["PLAY"]

@@ -1,0 +1,162 @@
+"""Bearer tokens (HMAC-signed, with role, org scope and expiry) and gateway tickets."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+import orjson
+from aiohttp import web
+
+from contest.appkeys import SETTINGS
+from contest.errors import ApiError
+
+__all__ = [
+    "ROLES",
+    "Claims",
+    "TicketClaims",
+    "b64d",
+    "b64e",
+    "issue_token",
+    "optional_claims",
+    "require",
+    "sign_ticket",
+    "verify_ticket",
+    "verify_token",
+]
+
+ROLES = ("participant", "organizer", "admin")
+_ROLE_CODES = {"participant": "p", "organizer": "o", "admin": "a"}
+_CODE_ROLES = {v: k for k, v in _ROLE_CODES.items()}
+_CACHE_MAX = 50_000
+
+
+def b64e(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """Who the bearer is: user id (participants), role, org scope, display name, expiry (s)."""
+
+    user_id: str
+    role: str
+    org_id: str | None
+    name: str
+    expires_at: int  # unix seconds
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def _sign(secret: bytes, payload: str) -> str:
+    return b64e(hmac.new(secret, payload.encode(), hashlib.sha256).digest())
+
+
+def issue_token(secret: bytes, *, user_id: str, role: str, org_id: str | None, name: str,
+                ttl_s: int, now: float | None = None) -> tuple[str, int]:
+    """A signed token and its expiry in ms."""
+    if role not in _ROLE_CODES:
+        raise ValueError(f"unknown role {role!r}")
+    exp = int((now if now is not None else time.time()) + ttl_s)
+    body = {"u": user_id, "r": _ROLE_CODES[role], "o": org_id, "n": name, "e": exp}
+    payload = b64e(orjson.dumps(body))
+    return f"{payload}.{_sign(secret, payload)}", exp * 1000
+
+
+def verify_token(secret: bytes, token: str, now: float | None = None) -> Claims:
+    payload, _, signature = token.partition(".")
+    if not payload or not signature or not hmac.compare_digest(_sign(secret, payload), signature):
+        raise ApiError(401, "unauthenticated", "the token is invalid")
+    try:
+        body = orjson.loads(b64d(payload))
+        claims = Claims(str(body["u"]), _CODE_ROLES[body["r"]], body.get("o"), str(body.get("n", "")),
+                        int(body["e"]))
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise ApiError(401, "unauthenticated", "the token is invalid") from None
+    if claims.expires_at <= (now if now is not None else time.time()):
+        raise ApiError(401, "token_expired", "the token has expired; sign in again")
+    return claims
+
+
+_ADMIN = Claims("admin", "admin", None, "admin", 2**31)
+_cache: dict[str, Claims] = {}
+
+
+def _claims_of(request: web.Request) -> Claims | None:
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "unauthenticated", "use Authorization: Bearer <token>")
+    settings = request.config_dict[SETTINGS]
+    if settings.admin_token and hmac.compare_digest(token.encode(), settings.admin_token.encode()):
+        return _ADMIN
+    claims = _cache.get(token)
+    if claims is None:
+        claims = verify_token(settings.signing_secret, token)
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        _cache[token] = claims
+    elif claims.expires_at <= time.time():
+        _cache.pop(token, None)
+        raise ApiError(401, "token_expired", "the token has expired; sign in again")
+    return claims
+
+
+def optional_claims(request: web.Request) -> Claims | None:
+    return _claims_of(request)
+
+
+def require(request: web.Request, *roles: str) -> Claims:
+    """The caller's claims; 401 without a valid token, 403 when the role is not among ``roles``."""
+    claims = _claims_of(request)
+    if claims is None:
+        raise ApiError(401, "unauthenticated", "this endpoint needs Authorization: Bearer <token>")
+    if roles and claims.role not in roles:
+        raise ApiError(403, "forbidden", f"this endpoint is for: {', '.join(roles)}")
+    return claims
+
+
+@dataclass(frozen=True, slots=True)
+class TicketClaims:
+    subject: str
+    name: str
+    org_id: str
+
+
+def sign_ticket(secret: bytes, payload: dict[str, object]) -> str:
+    """What an upstream gateway does (used by tests, the demo and the load generator)."""
+    body = b64e(orjson.dumps(payload))
+    return f"{body}.{_sign(secret, body)}"
+
+
+def verify_ticket(secret: bytes, ticket: str, now: float | None = None) -> TicketClaims:
+    if not secret:
+        raise ApiError(401, "unauthenticated", "gateway tickets are not enabled (QUIZ_TICKET_SECRET unset)")
+    body, _, signature = ticket.partition(".")
+    if not body or not signature or not hmac.compare_digest(_sign(secret, body), signature):
+        raise ApiError(401, "unauthenticated", "the ticket signature is invalid")
+    try:
+        payload = orjson.loads(b64d(body))
+        subject, name, org_id, exp = payload["sub"], payload["name"], payload["org_id"], payload["exp"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise ApiError(401, "unauthenticated", "the ticket is malformed") from None
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        raise ApiError(401, "unauthenticated", "the ticket is malformed")
+    if exp <= (now if now is not None else time.time()):
+        raise ApiError(401, "token_expired", "the ticket has expired")
+    if not all(isinstance(v, str) and v for v in (subject, name, org_id)):
+        raise ApiError(401, "unauthenticated", "the ticket is malformed")
+    return TicketClaims(str(subject), str(name), str(org_id))

@@ -1,0 +1,325 @@
+"""The ``quiz`` command: serve, demo, tokens, imports, contests, flush, rebuild, export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from contest.settings import Settings, SettingsError
+
+__all__ = ["Services", "main", "services"]
+
+log = logging.getLogger("quiz")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _use_uvloop() -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _with_embedded_redis(settings: Settings) -> tuple[Settings, Any]:
+    """Start an embedded Valkey when QUIZ_REDIS_URL is unset; returns (settings with its URL, server)."""
+    if settings.redis_url:
+        return settings, None
+    from contest.embedded_redis import EmbeddedValkey
+
+    server = EmbeddedValkey(settings.data_dir / "valkey", appendonly=True).start()
+    log.info("QUIZ_REDIS_URL unset: started an embedded Valkey at %s (AOF in %s)", server.url,
+             settings.data_dir / "valkey")
+    return settings.replace(redis_url=server.url), server
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: Any
+    storage: Any
+    catalog: Any
+    runner: Any
+
+
+@contextlib.asynccontextmanager
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    """Redis, the database and the catalog without the HTTP server (for CLI commands)."""
+    from contest.catalog import Catalog
+    from contest.redis_client import connect_redis, make_runner
+    from contest.storage import open_storage
+
+    assert settings.redis_url
+    redis = connect_redis(settings.redis_url, cluster=settings.redis_cluster)
+    runner = make_runner(settings.redis_url, redis, cluster=settings.redis_cluster)
+    storage = open_storage(settings.effective_database_url)
+    await storage.open()
+    try:
+        catalog = Catalog(redis, storage)
+        await catalog.bootstrap()
+        yield Services(settings, redis, storage, catalog, runner)
+    finally:
+        await storage.close()
+        await runner.aclose()
+        await redis.aclose()
+
+
+# ---- serve -------------------------------------------------------------------------------
+def _serve_worker(settings: Settings, reuse_port: bool) -> None:
+    from aiohttp import web
+
+    from contest.app import create_app
+
+    _setup_logging(settings.log_level)
+    _use_uvloop()
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, reuse_port=reuse_port,
+                access_log=None, print=None, shutdown_timeout=10.0)
+
+
+def cmd_serve(settings: Settings) -> int:
+    settings, server = _with_embedded_redis(settings)
+    try:
+        if settings.workers <= 1:
+            log.info("serving on http://%s:%s", settings.host, settings.port)
+            _serve_worker(settings, reuse_port=False)
+            return 0
+        return _serve_many(settings)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _serve_many(settings: Settings) -> int:
+    """N processes sharing the port with SO_REUSEPORT; SIGTERM/SIGINT is passed on to each."""
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_serve_worker, args=(settings, True), name=f"quiz-worker-{i}")
+             for i in range(settings.workers)]
+    for proc in procs:
+        proc.start()
+    log.info("serving on http://%s:%s with %d workers", settings.host, settings.port, len(procs))
+    stopping = False
+
+    def forward(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in procs:
+            if proc.pid and proc.is_alive():
+                os.kill(proc.pid, signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for proc in procs:
+        proc.join()
+    return 0 if stopping else 1
+
+
+# ---- data commands -----------------------------------------------------------------------
+async def _import(settings: Settings, kind: str, path: Path) -> int:
+    from contest.orgtree import parse_orgs
+    from question_bank import parse_questions
+
+    data = path.read_bytes()
+    async with services(settings) as svc:
+        if kind == "orgs":
+            orgs, errors = await asyncio.to_thread(parse_orgs, data, filename=path.name, existing=svc.catalog.orgs)
+            if not errors:
+                await svc.catalog.install_orgs(orgs)
+                print(f"imported {len(orgs)} orgs ({len(svc.catalog.orgs)} in the tree)")
+        else:
+            result = await asyncio.to_thread(parse_questions, data, filename=path.name)
+            errors = result.errors
+            if not errors:
+                imported, updated = await svc.catalog.install_questions(result.questions)
+                print(f"imported {imported} questions, updated {updated} ({len(svc.catalog.bank)} in the bank)")
+    for error in errors:
+        print(f"row {error.row} column {error.column}: {error.message}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+async def _contest_create(settings: Settings, path: Path, publish: bool) -> int:
+    from contest.contests import validate_contest
+    from contest.errors import ApiError
+
+    async with services(settings) as svc:
+        try:
+            config = validate_contest(orjson.loads(path.read_bytes()), svc.catalog.bank,
+                                      default_min_answer_ms=settings.min_answer_ms)
+        except ApiError as exc:
+            print(f"{exc.message}: {orjson.dumps(exc.details).decode()}", file=sys.stderr)
+            return 1
+        if publish:
+            config["status"] = "published"
+        await svc.catalog.install_contest(config)
+        print(f"contest {config['contest_id']} {config['status']}")
+    return 0
+
+
+async def _flush(settings: Settings, once: bool) -> int:
+    from contest.flusher import Flusher
+
+    async with services(settings) as svc:
+        flusher = Flusher(svc.redis, svc.storage, consumer=f"cli-{os.getpid()}", batch=settings.flush_batch)
+        if once:
+            total = 0
+            while (n := await flusher.flush_once()) > 0:
+                total += n
+            print(f"flushed {total} entries; backlog {await flusher.backlog()}")
+            return 0
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await flusher.run(stop)
+        print(f"flushed {flusher.rows} rows in {flusher.batches} batches")
+    return 0
+
+
+async def _rebuild(settings: Settings, contest_id: str) -> int:
+    from contest.rebuild import rebuild_with
+
+    async with services(settings) as svc:
+        report = await rebuild_with(svc.redis, svc.runner, svc.storage, svc.catalog, contest_id)
+        print(orjson.dumps(report).decode())
+    return 0
+
+
+async def _export(settings: Settings, contest_id: str, what: str, fmt: str, org: str | None, out: Path | None) -> int:
+    from contest.export import export_rows
+
+    async with services(settings) as svc:
+        prefix = svc.catalog.orgs.path_string(org) if org else None
+        target = out or Path(f"{contest_id}-{what}.{fmt}")
+        with target.open("wb") as fh:
+            async for chunk in export_rows(svc.storage, what, contest_id, prefix, fmt):  # type: ignore[arg-type]
+                await asyncio.to_thread(fh.write, chunk)
+        print(f"wrote {target}")
+    return 0
+
+
+def cmd_token(settings: Settings, role: str, org: str | None, user: str | None, name: str | None, ttl: int) -> int:
+    from contest.auth import issue_token
+
+    if role == "organizer" and not org:
+        print("an organizer token needs --org ORG", file=sys.stderr)
+        return 2
+    token, expires_at = issue_token(settings.signing_secret, user_id=user or role, role=role, org_id=org,
+                                    name=name or user or role, ttl_s=ttl)
+    print(f"role={role} org={org or '-'} expires_at={expires_at}")
+    print(token)
+    return 0
+
+
+def _run_async(settings: Settings, coro_factory: Any) -> int:
+    settings, server = _with_embedded_redis(settings)
+    try:
+        return int(asyncio.run(coro_factory(settings)))
+    finally:
+        if server is not None:
+            server.stop()
+
+
+# ---- argument parsing -------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quiz", description="Quiz-competition engine")
+    parser.add_argument("--data-dir", type=Path, help="QUIZ_DATA_DIR")
+    parser.add_argument("--redis-url", help="QUIZ_REDIS_URL")
+    parser.add_argument("--database-url", help="QUIZ_DATABASE_URL")
+    parser.add_argument("--log-level", help="QUIZ_LOG_LEVEL")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    demo = sub.add_parser("demo", help="everything embedded, with sample data and a running contest")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--simulate", type=int, default=0, help="simulated players")
+    token = sub.add_parser("token", help="print a bearer token")
+    token.add_argument("--role", required=True, choices=("participant", "organizer", "admin"))
+    token.add_argument("--org")
+    token.add_argument("--user")
+    token.add_argument("--name")
+    token.add_argument("--ttl", type=int, default=30 * 86400)
+    for name in ("import-orgs", "import-questions"):
+        p = sub.add_parser(name)
+        p.add_argument("file", type=Path)
+    contest = sub.add_parser("contest", help="contest commands")
+    csub = contest.add_subparsers(dest="contest_command", required=True)
+    create = csub.add_parser("create")
+    create.add_argument("file", type=Path)
+    create.add_argument("--publish", action="store_true")
+    flush = sub.add_parser("flush", help="run a flusher (stream -> database)")
+    flush.add_argument("--once", action="store_true", help="drain what is there and exit")
+    sub.add_parser("migrate", help="apply database migrations")
+    rebuild = sub.add_parser("rebuild", help="rebuild a contest's Redis state from the database")
+    rebuild.add_argument("contest_id")
+    export = sub.add_parser("export", help="export results or answers")
+    export.add_argument("contest_id")
+    export.add_argument("--what", choices=("results", "answers"), default="results")
+    export.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    export.add_argument("--org")
+    export.add_argument("--out", type=Path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(
+            data_dir=args.data_dir, redis_url=args.redis_url, database_url=args.database_url,
+            log_level=args.log_level.upper() if args.log_level else None,
+            host=getattr(args, "host", None), port=getattr(args, "port", None),
+            workers=getattr(args, "workers", None),
+        )
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(settings.log_level)
+    command = args.command
+    if command == "serve":
+        return cmd_serve(settings)
+    if command == "demo":
+        from contest.demo import run_demo
+
+        return run_demo(settings, simulate=args.simulate)
+    if command == "token":
+        return cmd_token(settings, args.role, args.org, args.user, args.name, args.ttl)
+    if command == "migrate":
+        return _run_async(settings.replace(redis_url=settings.redis_url), _migrate)
+    handlers = {
+        "import-orgs": lambda s: _import(s, "orgs", args.file),
+        "import-questions": lambda s: _import(s, "questions", args.file),
+        "contest": lambda s: _contest_create(s, args.file, args.publish),
+        "flush": lambda s: _flush(s, args.once),
+        "rebuild": lambda s: _rebuild(s, args.contest_id),
+        "export": lambda s: _export(s, args.contest_id, args.what, args.format, args.org, args.out),
+    }
+    return _run_async(settings, handlers[command])
+
+
+async def _migrate(settings: Settings) -> int:
+    from contest.storage import open_storage
+
+    storage = open_storage(settings.effective_database_url)
+    await storage.open()  # applies pending migrations
+    await storage.close()
+    print(f"database at {settings.effective_database_url.split('@')[-1]} is up to date")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""Attempts: start, get, answer, finish, submit; one Lua call each (submit: one coalesced batch)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from contest.auth import Claims
+from contest.catalog import Catalog
+from contest.contests import Contest
+from contest.errors import ApiError
+from contest.redis_client import ScriptRunner
+from contest.settings import Settings
+from leaderboard import keys
+from leaderboard.scripts import ANSWER, FINISH, START
+from question_bank import PaperError, draw_paper, render_question, shown_answer
+
+__all__ = ["Play", "normalize_choice", "parse_attempt_id"]
+
+_TYPE_CODES = {"single": "s", "multiple": "m", "judge": "j"}
+_KEEP_AFTER_DEADLINE_S = 86_400
+_LETTERS = "ABCDEFGH"
+
+
+def parse_attempt_id(attempt_id: str) -> tuple[str, int]:
+    """(contest id, shard) from ``<cid>.<token>`` or ``<cid>.<shard>.<token>``; 404 otherwise."""
+    parts = attempt_id.split(".")
+    if len(parts) == 2 and parts[0] and parts[1]:
+        return parts[0], 0
+    if len(parts) == 3 and parts[0] and parts[1].isdigit() and parts[2]:
+        return parts[0], int(parts[1])
+    raise ApiError(404, "not_found", "no such attempt")
+
+
+def normalize_choice(value: Any) -> tuple[str, bool]:
+    """'b' / ['C','a'] -> ('B', False) / ('AC', True); 400 on anything else."""
+    if isinstance(value, str):
+        letters = [value]
+        as_list = False
+    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        letters = value
+        as_list = True
+    else:
+        raise ApiError(400, "validation_failed", "choice must be an option key or a list of keys",
+                       {"fields": {"choice": "must be an option key like \"B\" or a list like [\"A\",\"C\"]"}})
+    keys_ = {v.strip().upper() for v in letters}
+    if not keys_ or any(len(k) != 1 or k not in _LETTERS for k in keys_) or len(keys_) != len(letters):
+        raise ApiError(400, "validation_failed", "choice must use distinct option keys A-H",
+                       {"fields": {"choice": "option keys are single letters A-H, each at most once"}})
+    return "".join(sorted(keys_)), as_list
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(slots=True)
+class Play:
+    """The participant's side of a contest, bound to one process's Redis runner and caches."""
+
+    runner: ScriptRunner
+    redis: Any
+    catalog: Catalog
+    settings: Settings
+
+    # ---- helpers ------------------------------------------------------------------------
+    def contest(self, contest_id: str, *, published: bool = True) -> Contest:
+        contest = self.catalog.contests.get(contest_id)
+        if contest is None or (published and contest.status != "published"):
+            raise ApiError(404, "not_found", f"no contest {contest_id!r}")
+        return contest
+
+    @staticmethod
+    def shard_of(contest: Contest, user_id: str) -> int:
+        return zlib.crc32(user_id.encode()) % contest.shards if contest.shards > 1 else 0
+
+    def _render(self, paper: list[list[str]], contest: Contest) -> list[dict[str, Any]]:
+        bank = self.catalog.bank
+        out = []
+        for index, (qid, perm) in enumerate(paper):
+            question = bank.get(qid)
+            if question is None:
+                raise ApiError(503, "unavailable", "the question bank is being reloaded; try again")
+            out.append(render_question(question, tuple(int(c) for c in perm), index))
+        return out
+
+    # ---- start --------------------------------------------------------------------------
+    async def start(self, claims: Claims, contest_id: str) -> tuple[int, dict[str, Any]]:
+        contest = self.contest(contest_id)
+        now_ms = int(time.time() * 1000)
+        if not contest.starts_at <= now_ms < contest.ends_at:
+            raise ApiError(403, "contest_closed", "the contest is not open now",
+                           {"starts_at": contest.starts_at, "ends_at": contest.ends_at})
+        shard = self.shard_of(contest, claims.user_id)
+        token = secrets.token_urlsafe(12)
+        attempt_id = f"{contest_id}.{shard}.{token}" if contest.shards > 1 else f"{contest_id}.{token}"
+        try:
+            items = draw_paper(self.catalog.bank, contest.rules, attempt_id,
+                               shuffle_questions=contest.shuffle_questions,
+                               shuffle_options=contest.shuffle_options)
+        except PaperError as exc:
+            raise ApiError(409, "paper_unavailable", f"the question bank cannot fill this contest's paper: {exc}") \
+                from None
+        bank = self.catalog.bank
+        paper = [[item.question_id, "".join(str(i) for i in item.perm)] for item in items]
+        fields = []
+        for item in items:
+            q = bank[item.question_id]
+            fields.append(f"{_TYPE_CODES[q.type]}|{shown_answer(q, item.perm)}|{q.points}|{q.id}|{len(q.options)}")
+        orgs = self.catalog.orgs
+        org_id = claims.org_id or ""
+        path = orgs.path(org_id) if org_id in orgs else ((org_id,) if org_id else ())
+        members = ",".join(str(orgs.members_total(o)) if o in orgs else "0" for o in path)
+        prefix = keys.contest_prefix(contest_id, shard)
+        reply = await self.runner.run(
+            START,
+            (keys.user_contest(contest_id, claims.user_id, shard), keys.attempt(contest_id, attempt_id, shard),
+             keys.deadlines(contest_id, shard), keys.events(contest_id, shard), keys.stats(contest_id, shard),
+             keys.names(contest_id, shard)),
+            (claims.user_id, attempt_id, contest.starts_at, contest.ends_at, contest.time_limit_ms,
+             contest.attempts_per_day, contest.attempts_total, contest.tz_offset_ms(), prefix + keys.SUFFIX_ATTEMPT,
+             _KEEP_AFTER_DEADLINE_S, contest_id, org_id, ",".join(path), members,
+             f"{claims.name}\t{org_id}", orjson.dumps(paper), len(fields), *fields),
+        )
+        status = _s(reply[0])
+        if status == "closed":
+            raise ApiError(403, "contest_closed", "the contest is not open now",
+                           {"starts_at": contest.starts_at, "ends_at": contest.ends_at})
+        if status == "limit":
+            which = _s(reply[1])
+            message = "no attempts left today" if which == "day" else "no attempts left in this contest"
+            raise ApiError(409, "attempt_limit_reached", message, {"limit": which})
+        if status == "resume":
+            flat = reply[1]
+            state = {_s(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+            active = _s(await self.redis.hget(keys.user_contest(contest_id, claims.user_id, shard), "active") or b"")
+            return 200, self._attempt_view(contest, active, state)
+        started_at, deadline_at = int(reply[1]), int(reply[2])
+        return 201, {
+            "attempt_id": attempt_id, "contest_id": contest_id, "started_at": started_at,
+            "deadline_at": deadline_at, "time_limit_s": contest.time_limit_ms // 1000,
+            "question_time_limit_s": contest.question_limit_ms // 1000, "feedback": contest.feedback,
+            "questions": self._render(paper, contest), "answered": [], "score": 0, "finished": False,
+        }
+
+    # ---- get ----------------------------------------------------------------------------
+    async def get(self, claims: Claims, attempt_id: str) -> dict[str, Any]:
+        contest_id, shard = parse_attempt_id(attempt_id)
+        contest = self.contest(contest_id, published=False)
+        raw = await self.redis.hgetall(keys.attempt(contest_id, attempt_id, shard))
+        state = {_s(k): v for k, v in raw.items()}
+        if not state or _s(state.get("uid", b"")) != claims.user_id:
+            raise ApiError(404, "not_found", "no such attempt")
+        return self._attempt_view(contest, attempt_id, state)
+
+    def _attempt_view(self, contest: Contest, attempt_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        paper = orjson.loads(state["paper"])
+        finished = _s(state.get("fin", b"0")) == "1"
+        reveal = contest.feedback == "immediate" or (finished and contest.feedback == "end")
+        answered = []
+        for index in range(len(paper)):
+            raw = state.get(f"a{index}")
+            if raw is None:
+                continue
+            choice, ok, pts, at, flagged = _s(raw).split("|")
+            item: dict[str, Any] = {"index": index, "choice": self._choice_out(state, index, choice),
+                                    "answered_at": int(at)}
+            if reveal:
+                item["correct"] = ok == "1"
+                item["points_awarded"] = int(pts)
+            answered.append(item)
+        show_score = contest.feedback == "immediate" or finished
+        view = {
+            "attempt_id": attempt_id, "contest_id": contest.contest_id, "started_at": int(state["st"]),
+            "deadline_at": int(state["dl"]), "time_limit_s": contest.time_limit_ms // 1000,
+            "question_time_limit_s": contest.question_limit_ms // 1000, "feedback": contest.feedback,
+            "questions": self._render(paper, contest), "answered": answered,
+            "score": int(state.get("score", 0)) if show_score else None, "finished": finished,
+        }
+        if finished:
+            view["finished_at"] = int(state.get("fa", 0))
+            view["duration_ms"] = int(state.get("dur", 0))
+            view["correct_count"] = int(state.get("cc", 0)) if contest.feedback != "none" else None
+        return view
+
+    @staticmethod
+    def _choice_out(state: dict[str, Any], index: int, choice: str) -> str | list[str] | None:
+        if not choice:
+            return None
+        qtype = _s(state.get(f"q{index}", b"s"))[:1]
+        return list(choice) if qtype == "m" else choice
+
+    # ---- answer -------------------------------------------------------------------------
+    def _answer_call(self, contest: Contest, claims: Claims, attempt_id: str, shard: int, index: int,
+                     choice: str) -> Any:
+        cid = contest.contest_id
+        return self.runner.run(
+            ANSWER,
+            (keys.attempt(cid, attempt_id, shard), keys.stats(cid, shard), keys.qstats(cid, shard),
+             keys.events(cid, shard), keys.timeline(cid, "", shard)),
+            (claims.user_id, index, choice, *contest.answer_args, self.settings.deadline_grace_ms,
+             contest.config.get("min_answer_ms", self.settings.min_answer_ms), cid, attempt_id),
+        )
+
+    def _answer_result(self, contest: Contest, index: int, reply: list[Any]) -> dict[str, Any]:
+        status = _s(reply[0])
+        if status == "err":
+            code = _s(reply[1])
+            if code == "not_found":
+                raise ApiError(404, "not_found", "no such attempt")
+            if code == "bad_index":
+                raise ApiError(400, "validation_failed", f"the attempt has no question {index}",
+                               {"fields": {"index": "no such question in this attempt"}})
+            if code == "invalid_choice":
+                raise ApiError(400, "validation_failed", "that choice does not fit this question",
+                               {"fields": {"choice": "not a valid choice for this question's options and type"}})
+            if code == "already_answered":
+                raise ApiError(409, "already_answered", "this question was already answered with another choice")
+            if code == "finished":
+                raise ApiError(409, "already_finished", "this attempt is finished")
+            raise ApiError(410, "deadline_passed", "the time for this answer has run out")
+        ok, pts, score, shown, qtype = int(reply[1]), int(reply[2]), int(reply[3]), _s(reply[4]), _s(reply[6])
+        if contest.feedback == "immediate":
+            result = {"index": index, "correct": ok == 1, "points_awarded": pts, "score": score,
+                      "correct_choice": list(shown) if qtype == "m" else shown}
+        else:
+            # The key stays secret until the end: the answer is accepted, its worth is not told.
+            result = {"index": index, "correct": None, "points_awarded": None, "score": None}
+        result["accepted"] = True
+        return result
+
+    async def answer(self, claims: Claims, attempt_id: str, index: int, choice_value: Any) -> dict[str, Any]:
+        contest_id, shard = parse_attempt_id(attempt_id)
+        contest = self.contest(contest_id, published=False)
+        choice, _ = normalize_choice(choice_value)
+        reply = await self._answer_call(contest, claims, attempt_id, shard, index, choice)
+        return self._answer_result(contest, index, reply)
+
+    # ---- finish -------------------------------------------------------------------------
+    def _finish_call(self, contest: Contest, user_id: str, attempt_id: str, shard: int, auto: bool) -> Any:
+        cid = contest.contest_id
+        return self.runner.run(
+            FINISH,
+            (keys.attempt(cid, attempt_id, shard), keys.user_contest(cid, user_id or "-", shard),
+             keys.stats(cid, shard), keys.events(cid, shard), keys.deadlines(cid, shard),
+             keys.timeline(cid, "", shard), keys.board(cid, shard=shard), keys.names(cid, shard)),
+            (user_id, keys.contest_prefix(cid, shard), contest.ranking, contest.counted_per_day,
+             1 if auto else 0, cid, attempt_id),
+        )
+
+    @staticmethod
+    def _finish_result(attempt_id: str, reply: list[Any]) -> dict[str, Any]:
+        if _s(reply[0]) == "err":
+            raise ApiError(404, "not_found", "no such attempt")
+        score, cc, qc, dur, rank, best, counted, fa, st = (int(x) for x in reply[1:10])
+        return {"attempt_id": attempt_id, "score": score, "correct_count": cc, "question_count": qc,
+                "duration_ms": dur, "rank": rank if rank > 0 else None, "best_score": best if rank > 0 else None,
+                "counted": counted == 1, "started_at": st, "finished_at": fa}
+
+    async def finish(self, claims: Claims, attempt_id: str) -> dict[str, Any]:
+        contest_id, shard = parse_attempt_id(attempt_id)
+        contest = self.contest(contest_id, published=False)
+        reply = await self._finish_call(contest, claims.user_id, attempt_id, shard, auto=False)
+        return self._finish_result(attempt_id, reply)
+
+    async def submit(self, claims: Claims, attempt_id: str, answers: list[tuple[int, str]]) -> dict[str, Any]:
+        """All answers and the finish go out in the same event-loop turn: one write, one round trip."""
+        contest_id, shard = parse_attempt_id(attempt_id)
+        contest = self.contest(contest_id, published=False)
+        calls = [self._answer_call(contest, claims, attempt_id, shard, i, c) for i, c in answers]
+        calls.append(self._finish_call(contest, claims.user_id, attempt_id, shard, auto=False))
+        replies = await asyncio.gather(*calls, return_exceptions=True)
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+        result = self._finish_result(attempt_id, replies[-1])
+        results = []
+        for (index, _), reply in zip(answers, replies[:-1], strict=True):
+            try:
+                item = self._answer_result(contest, index, reply)
+                results.append({"index": index, "correct": item["correct"], "points_awarded": item["points_awarded"]})
+            except ApiError as exc:
+                if exc.code == "not_found":
+                    raise
+                results.append({"index": index, "correct": None, "points_awarded": None,
+                                "error": {"code": exc.code, "message": exc.message}})
+        if contest.feedback == "end":
+            state = await self.get(claims, attempt_id)
+            by_index = {a["index"]: a for a in state["answered"]}
+            for item in results:
+                done = by_index.get(item["index"])
+                if done and "error" not in item:
+                    item["correct"], item["points_awarded"] = done.get("correct"), done.get("points_awarded")
+        result["results"] = results
+        return result
+
+    async def auto_finish(self, contest: Contest, attempt_id: str, shard: int) -> bool:
+        """Finish an abandoned attempt at its deadline; True when this call finished it."""
+        reply = await self._finish_call(contest, "", attempt_id, shard, auto=True)
+        return _s(reply[0]) == "ok" and int(reply[10]) == 0

@@ -1,0 +1,158 @@
+"""The route table: one list that both registers the handlers and generates /api/openapi.json."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from contest.views import admin, boards, identity, ops, participant
+
+__all__ = ["ROUTES", "Route", "setup_routes"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    auth: tuple[str, ...] = ()  # roles; empty = public
+    body: dict[str, Any] | None = None  # JSON schema of the request body
+    query: tuple[str, ...] = ()
+    response: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    content: str = "application/json"
+    tag: str = "participants"
+
+
+def _obj(props: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": list(required)}
+
+
+S, I, B, N = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "number"}
+NS, NI, NB = {"type": ["string", "null"]}, {"type": ["integer", "null"]}, {"type": ["boolean", "null"]}
+CHOICE = {"oneOf": [S, {"type": "array", "items": S}]}
+TOKEN = _obj({"user_id": S, "token": S, "expires_at": I}, ("user_id", "token", "expires_at"))
+QUESTION = _obj({"index": I, "type": S, "stem": S, "points": I,
+                 "options": {"type": "array", "items": _obj({"key": S, "text": S})}})
+ATTEMPT = _obj({"attempt_id": S, "contest_id": S, "started_at": I, "deadline_at": I,
+                "questions": {"type": "array", "items": QUESTION},
+                "answered": {"type": "array", "items": _obj({"index": I, "choice": CHOICE})},
+                "score": NI, "finished": B}, ("attempt_id", "contest_id", "started_at", "deadline_at", "questions"))
+ANSWER_OUT = _obj({"index": I, "correct": NB, "points_awarded": NI, "score": NI, "correct_choice": CHOICE},
+                  ("index", "correct", "points_awarded", "score"))
+FINISH_OUT = _obj({"attempt_id": S, "score": I, "correct_count": I, "question_count": I, "duration_ms": I,
+                   "rank": NI, "best_score": NI},
+                  ("attempt_id", "score", "correct_count", "question_count", "duration_ms", "rank", "best_score"))
+ENTRY = _obj({"rank": I, "user_id": S, "name": S, "org_id": S, "org_name": NS, "score": I, "duration_ms": I})
+BOARD = _obj({"board": S, "total": I, "entries": {"type": "array", "items": ENTRY}}, ("board", "total", "entries"))
+ME = _obj({"rank": NI, "score": NI, "duration_ms": NI, "total": I, "percentile": {"type": ["number", "null"]},
+           "around": {"type": "array", "items": ENTRY}}, ("rank", "total", "around"))
+ORG_ROW = _obj({"rank": I, "org_id": S, "name": S, "level": I, "members": I, "participants": I,
+                "participation_rate": N, "attempts": I, "total_score": I, "avg_score": N})
+ORGS = _obj({"entries": {"type": "array", "items": ORG_ROW}}, ("entries",))
+CONTEST_SUMMARY = _obj({"contest_id": S, "title": S, "starts_at": I, "ends_at": I, "status": S})
+IMPORT_OUT = _obj({"imported": I, "updated": I, "errors": {"type": "array"}}, ("imported", "updated", "errors"))
+CONTEST_BODY = _obj({
+    "contest_id": S, "title": S, "description": S, "starts_at": {"oneOf": [I, S]}, "ends_at": {"oneOf": [I, S]},
+    "timezone": S, "time_limit_s": I, "question_time_limit_s": I, "attempts_per_day": I, "attempts_total": I,
+    "counted_per_day": I, "ranking": {"enum": ["best", "sum"]}, "feedback": {"enum": ["immediate", "end", "none"]},
+    "paper": _obj({"draw": {"type": "array", "items": _obj({"category": NS, "difficulty": NI, "count": I})},
+                   "shuffle_questions": B, "shuffle_options": B}),
+    "scoring": _obj({"partial_credit": B, "time_bonus": {"type": ["object", "null"]},
+                     "streak_bonus": {"type": ["object", "null"]}}),
+    "shards": I, "min_answer_ms": I,
+})
+STATS = _obj({"registrants": I, "participants": I, "attempts_started": I, "attempts_finished": I, "answers": I,
+              "answers_per_s": N, "accuracy": N, "questions": {"type": "array", "items": _obj(
+                  {"question_id": S, "answers": I, "accuracy": N})}})
+FILE = "multipart/form-data"
+
+P, ADM, ORG = ("participant",), ("admin",), ("admin", "organizer")
+BOARD_Q = ("board", "date", "org_id", "offset", "limit")
+
+ROUTES: list[Route] = [
+    Route("POST", "/api/v1/auth/register", identity.register, "Open registration",
+          body=_obj({"name": S, "phone": S, "org_id": S}, ("name", "phone", "org_id")), response=TOKEN, status=201,
+          errors=(400, 409, 413, 429), tag="identity"),
+    Route("POST", "/api/v1/auth/ticket", identity.ticket, "Exchange a gateway ticket for a token",
+          body=_obj({"ticket": S}, ("ticket",)), response=TOKEN, errors=(400, 401), tag="identity"),
+    Route("GET", "/api/v1/me", identity.me, "Who the token belongs to", auth=P + ORG, errors=(401,), tag="identity"),
+    Route("GET", "/api/v1/orgs", identity.orgs_public, "Org picker: children of an org, or all with paths",
+          query=("parent_id", "all"), errors=(404,), tag="identity"),
+    Route("GET", "/api/v1/contests", participant.contests_list, "Published contests",
+          response=_obj({"contests": {"type": "array", "items": CONTEST_SUMMARY}}, ("contests",))),
+    Route("GET", "/api/v1/contests/{cid}", participant.contest_detail, "Public settings of a contest",
+          errors=(404,)),
+    Route("POST", "/api/v1/contests/{cid}/attempts", participant.start_attempt, "Start (or resume) an attempt",
+          auth=P, response=ATTEMPT, status=201, errors=(401, 403, 404, 409, 429)),
+    Route("GET", "/api/v1/attempts/{aid}", participant.get_attempt, "An attempt with its answers", auth=P,
+          response=ATTEMPT, errors=(401, 404)),
+    Route("POST", "/api/v1/attempts/{aid}/answers", participant.answer, "Answer one question", auth=P,
+          body=_obj({"index": I, "choice": CHOICE}, ("index", "choice")), response=ANSWER_OUT,
+          errors=(400, 401, 404, 409, 410, 429)),
+    Route("POST", "/api/v1/attempts/{aid}/finish", participant.finish, "Finish an attempt", auth=P,
+          response=FINISH_OUT, errors=(401, 404)),
+    Route("POST", "/api/v1/attempts/{aid}/submit", participant.submit, "Answer all, then finish", auth=P,
+          body=_obj({"answers": {"type": "array", "items": _obj({"index": I, "choice": CHOICE})}}, ("answers",)),
+          response=FINISH_OUT, errors=(400, 401, 404)),
+    Route("GET", "/api/v1/contests/{cid}/leaderboard", boards.leaderboard, "A page of a leaderboard",
+          query=BOARD_Q, response=BOARD, errors=(400, 404), tag="leaderboards"),
+    Route("GET", "/api/v1/contests/{cid}/leaderboard/me", boards.leaderboard_me, "My rank and my neighbours",
+          auth=P, query=("board", "date", "org_id", "around"), response=ME, errors=(400, 401, 404),
+          tag="leaderboards"),
+    Route("GET", "/api/v1/contests/{cid}/orgs", boards.org_ranking, "Org rankings",
+          query=("parent_id", "level", "sort", "offset", "limit"), response=ORGS, errors=(400, 404),
+          tag="leaderboards"),
+    Route("GET", "/api/v1/contests/{cid}/live", boards.live, "Live feed (Server-Sent Events)", errors=(404,),
+          content="text/event-stream", tag="leaderboards"),
+    Route("POST", "/api/v1/admin/orgs/import", admin.import_orgs, "Import the org tree (CSV or JSON)", auth=ADM,
+          body={"type": "string", "format": "binary"}, response=IMPORT_OUT, errors=(400, 401, 403, 413), tag="admin"),
+    Route("POST", "/api/v1/admin/questions/import", admin.import_questions, "Import questions (json/csv/xlsx)",
+          auth=ADM, body={"type": "string", "format": "binary"}, response=IMPORT_OUT, errors=(400, 401, 403, 413),
+          tag="admin"),
+    Route("GET", "/api/v1/admin/questions", admin.questions_list, "Browse and search the bank", auth=ADM,
+          query=("q", "category", "type", "offset", "limit"), errors=(400, 401, 403), tag="admin"),
+    Route("GET", "/api/v1/admin/questions/summary", admin.questions_summary, "Bank counts by category/difficulty",
+          auth=ADM, errors=(401, 403), tag="admin"),
+    Route("POST", "/api/v1/admin/paper/check", admin.paper_check, "Check draw rules against the bank", auth=ADM,
+          body=_obj({"draw": {"type": "array"}}, ("draw",)), errors=(400, 401, 403), tag="admin"),
+    Route("GET", "/api/v1/admin/contests", admin.contests_admin_list, "All contests with full settings", auth=ORG,
+          errors=(401, 403), tag="admin"),
+    Route("POST", "/api/v1/admin/contests", admin.contest_create, "Create a contest (draft)", auth=ADM,
+          body=CONTEST_BODY, response=_obj({"contest_id": S, "status": S}, ("contest_id", "status")), status=201,
+          errors=(400, 401, 403, 409), tag="admin"),
+    Route("GET", "/api/v1/admin/contests/{cid}", admin.contest_get, "A contest's full settings", auth=ORG,
+          errors=(401, 403, 404), tag="admin"),
+    Route("PATCH", "/api/v1/admin/contests/{cid}", admin.contest_patch, "Change a contest", auth=ADM,
+          body=CONTEST_BODY, errors=(400, 401, 403, 404), tag="admin"),
+    Route("POST", "/api/v1/admin/contests/{cid}/publish", admin.contest_publish, "Publish a contest", auth=ADM,
+          response=_obj({"status": S}, ("status",)), errors=(401, 403, 404), tag="admin"),
+    Route("POST", "/api/v1/admin/contests/{cid}/preview", admin.contest_preview, "Draw a paper with answers",
+          auth=ADM, query=("seed",), errors=(400, 401, 403, 404), tag="admin"),
+    Route("GET", "/api/v1/admin/contests/{cid}/stats", admin.stats, "Contest statistics", auth=ORG,
+          query=("org_id",), response=STATS, errors=(401, 403, 404), tag="admin"),
+    Route("GET", "/api/v1/admin/contests/{cid}/timeline", admin.timeline, "Answers and finishes per minute",
+          auth=ORG, query=("org_id",), errors=(401, 403, 404), tag="admin"),
+    Route("GET", "/api/v1/admin/contests/{cid}/export", admin.export, "Export results or answers", auth=ORG,
+          query=("what", "format", "org_id"), errors=(400, 401, 403, 404, 503), content="text/csv", tag="admin"),
+    Route("POST", "/api/v1/admin/contests/{cid}/rebuild", admin.rebuild, "Rebuild Redis state from the database",
+          auth=ADM, errors=(401, 403, 404, 503), tag="admin"),
+    Route("GET", "/healthz", ops.healthz, "Process alive", tag="operations"),
+    Route("GET", "/readyz", ops.readyz, "Redis and the database reachable; flusher backlog", errors=(503,),
+          tag="operations"),
+    Route("GET", "/metrics", ops.metrics, "Prometheus metrics", content="text/plain", tag="operations"),
+    Route("GET", "/api/openapi.json", ops.openapi, "This document", tag="operations"),
+]
+
+
+def setup_routes(app: web.Application) -> None:
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
+    ops.setup_pages(app)

@@ -1,0 +1,711 @@
+// Participant H5 app: register / ticket -> contest list -> detail -> questions -> result.
+import {
+  createApi, loadParticipantAuth, saveParticipantAuth, clearParticipantAuth, serverNow,
+} from '/static/common/api.js';
+import { t, applyI18n, onLangChange, mountLangToggle } from '/static/common/i18n.js';
+import {
+  h, fill, toast, toastError, errorText, fmtDateTime, fmtCountdown, fmtDuration, fmtPct, fmtNum,
+  statusText, debounce,
+} from '/static/common/util.js';
+
+const app = document.getElementById('app');
+const backBtn = document.getElementById('back-btn');
+const ATTEMPT_KEY = 'quiz.attempt';
+const ORG_SHOW_MAX = 500;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+let auth = loadParticipantAuth();
+let me = null;
+let rerender = () => {};          // redraw the current screen (language switch)
+let stopTimers = () => {};        // clear the running screen's timers
+
+const api = createApi({
+  getToken: () => auth && auth.token,
+  onUnauthorized: () => {
+    auth = null; me = null;
+    clearParticipantAuth();
+  },
+});
+
+// ---------------------------------------------------------------- helpers
+function setBack(fn) {
+  backBtn.hidden = !fn;
+  backBtn.onclick = fn || null;
+}
+function screen(render, { back = null } = {}) {
+  stopTimers();
+  stopTimers = () => {};
+  setBack(back);
+  rerender = render;
+  render();
+  window.scrollTo(0, 0);
+}
+function loadStoredAttempt() {
+  try { return JSON.parse(localStorage.getItem(ATTEMPT_KEY) || 'null'); } catch (_) { return null; }
+}
+function storeAttempt(rec) {
+  if (rec) localStorage.setItem(ATTEMPT_KEY, JSON.stringify(rec));
+  else localStorage.removeItem(ATTEMPT_KEY);
+}
+function cidPath(cid) { return `/api/v1/contests/${encodeURIComponent(cid)}`; }
+function aidPath(aid) { return `/api/v1/attempts/${encodeURIComponent(aid)}`; }
+function needsLogin(err) { return err && err.status === 401; }
+function limitText(n, unitKey) {
+  return !n ? t('h5.unlimited') : t(unitKey, { n });
+}
+function typeText(type) { return t('qtype.' + type) === 'qtype.' + type ? type : t('qtype.' + type); }
+function sameChoice(a, b) {
+  const norm = (c) => (Array.isArray(c) ? [...c].sort().join('') : String(c ?? '').split(/[,\s]*/).sort().join(''));
+  return norm(a) === norm(b);
+}
+function choiceKeys(c) {
+  if (Array.isArray(c)) return c.map(String);
+  return String(c ?? '').replace(/[^A-Za-z]/g, '').split('');
+}
+
+// ---------------------------------------------------------------- boot
+async function boot() {
+  mountLangToggle(document.getElementById('lang-slot'));
+  applyI18n(document);
+  onLangChange(() => { applyI18n(document); rerender(); });
+
+  const url = new URL(location.href);
+  const ticket = url.searchParams.get('ticket');
+  if (ticket) {
+    url.searchParams.delete('ticket');
+    history.replaceState(null, '', url.pathname + url.search + url.hash);
+    try {
+      const r = await api.post('/api/v1/auth/ticket', { ticket }, { auth: false });
+      auth = { user_id: r.user_id, token: r.token, expires_at: r.expires_at };
+      saveParticipantAuth(auth);
+      storeAttempt(null);
+    } catch (err) {
+      toast(t('h5.ticketFailed') + '：' + errorText(err), 'error', 5000);
+    }
+  }
+  if (!auth) { showRegister(); return; }
+  await afterLogin();
+}
+
+async function afterLogin() {
+  try {
+    me = await api.get('/api/v1/me');
+  } catch (err) {
+    if (needsLogin(err)) { showRegister(); return; }
+    me = { user_id: auth.user_id };
+  }
+  const rec = loadStoredAttempt();
+  if (rec && rec.attempt_id) {
+    if (await resumeAttempt(rec)) return;
+  }
+  showList();
+}
+
+// ---------------------------------------------------------------- register
+let orgCache = null;
+async function loadOrgs() {
+  if (orgCache) return orgCache;
+  const r = await api.get('/api/v1/orgs', { all: 1 }, { auth: false });
+  orgCache = (r.orgs || []).map((o) => {
+    const path = Array.isArray(o.path) && o.path.length ? [...o.path] : [o.name];
+    if (path[path.length - 1] !== o.name) path.push(o.name);
+    return { id: String(o.org_id), label: path.join(' / '), level: o.level, leaf: !o.has_children };
+  });
+  return orgCache;
+}
+
+function showRegister() {
+  const form = { name: '', phone: '', org: '', filter: '' };
+  screen(() => {
+    const nameIn = h('input#reg-name', {
+      type: 'text', testid: 'register-name', autocomplete: 'name', maxlength: 32, required: true,
+      placeholder: t('h5.namePh'), value: form.name,
+      oninput: (e) => { form.name = e.target.value; },
+    });
+    const phoneIn = h('input#reg-phone', {
+      type: 'tel', testid: 'register-phone', autocomplete: 'tel', inputmode: 'numeric', maxlength: 20,
+      required: true, placeholder: t('h5.phonePh'), value: form.phone,
+      oninput: (e) => { form.phone = e.target.value; },
+    });
+    const filterIn = h('input#reg-org-filter', {
+      type: 'search', placeholder: t('h5.orgFilterPh'), value: form.filter, 'aria-controls': 'reg-org',
+    });
+    const orgSel = h('select#reg-org', { testid: 'register-org', required: true, onchange: (e) => { form.org = e.target.value; } });
+    const count = h('div.org-count', { 'aria-live': 'polite' });
+    const submit = h('button.btn.block', { type: 'submit', testid: 'register-submit' }, t('h5.register'));
+
+    function fillOrgs(orgs) {
+      const q = form.filter.trim().toLowerCase();
+      const matches = [];
+      let total = 0;
+      for (const o of orgs) {
+        if (q && !o.label.toLowerCase().includes(q) && o.id.toLowerCase() !== q) continue;
+        total++;
+        if (matches.length < ORG_SHOW_MAX) matches.push(o);
+      }
+      // keep the current choice selectable even when the filter hides it
+      if (form.org && !matches.some((o) => o.id === form.org)) {
+        const cur = orgs.find((o) => o.id === form.org);
+        if (cur) matches.unshift(cur);
+      }
+      orgSel.replaceChildren(
+        h('option', { value: '' }, t('h5.orgPick')),
+        ...matches.map((o) => h('option', { value: o.id }, o.label)),
+      );
+      orgSel.value = form.org;
+      count.textContent = total > ORG_SHOW_MAX
+        ? t('h5.orgMore', { shown: ORG_SHOW_MAX, total }) : t('h5.orgCount', { total });
+    }
+
+    const f = h('form.card', { novalidate: true },
+      h('h1', t('h5.registerTitle')),
+      h('p.muted.small', t('h5.registerHint')),
+      h('label', { for: 'reg-name' }, t('h5.name')), nameIn,
+      h('label', { for: 'reg-phone' }, t('h5.phone')), phoneIn,
+      h('label', { for: 'reg-org-filter' }, t('h5.orgFilter')), filterIn,
+      h('label', { for: 'reg-org' }, t('h5.org')), orgSel, count,
+      h('div', { style: 'margin-top:1rem' }, submit),
+    );
+    filterIn.addEventListener('input', debounce(() => {
+      form.filter = filterIn.value;
+      if (orgCache) fillOrgs(orgCache);
+    }, 150));
+    f.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      form.org = orgSel.value;
+      const name = form.name.trim();
+      const phone = form.phone.replace(/\s+/g, '');
+      if (!name) { toast(t('h5.needName'), 'error'); nameIn.focus(); return; }
+      if (!/^\+?\d{6,15}$/.test(phone)) { toast(t('h5.needPhone'), 'error'); phoneIn.focus(); return; }
+      if (!form.org) { toast(t('h5.needOrg'), 'error'); orgSel.focus(); return; }
+      submit.disabled = true;
+      try {
+        const r = await api.post('/api/v1/auth/register', { name, phone, org_id: form.org }, { auth: false, retries: 2 });
+        auth = { user_id: r.user_id, token: r.token, expires_at: r.expires_at };
+        saveParticipantAuth(auth);
+        storeAttempt(null);
+        toast(t('h5.registered'), 'ok');
+        await afterLogin();
+      } catch (err) {
+        toastError(err);
+      } finally {
+        submit.disabled = false;
+      }
+    });
+    fill(app, f);
+    orgSel.replaceChildren(h('option', { value: '' }, t('common.loading')));
+    loadOrgs().then(fillOrgs).catch((err) => {
+      orgSel.replaceChildren(h('option', { value: '' }, t('h5.orgLoadFailed')));
+      toastError(err);
+    });
+  });
+}
+
+// ---------------------------------------------------------------- contest list
+async function showList() {
+  let contests = null;
+  let failed = null;
+  screen(() => {
+    const list = h('div', { testid: 'contest-list' });
+    if (failed) list.append(h('div.card.empty', errorText(failed), h('div', h('button.btn.secondary.small', { type: 'button', onclick: () => showList() }, t('common.retry')))));
+    else if (!contests) list.append(h('p.empty.spinner', t('common.loading')));
+    else if (!contests.length) list.append(h('div.card.empty', t('h5.noContests')));
+    else {
+      for (const c of contests) {
+        list.append(h('button.contest-item', {
+          type: 'button', testid: 'contest-item', dataset: { contestId: c.contest_id },
+          onclick: () => showDetail(c.contest_id),
+        },
+        h('div.row', h('span.ci-title.grow', c.title), h('span.badge.' + (c.status || 'x'), statusText(c.status))),
+        h('div.ci-meta', `${fmtDateTime(c.starts_at)} — ${fmtDateTime(c.ends_at)}`)));
+      }
+    }
+    fill(app,
+      h('div.row', { style: 'margin:.2rem 0 .8rem' },
+        h('h1.grow', { style: 'margin:0' }, t('h5.contests')),
+        me && me.name ? h('span.muted.small', `${me.name}${me.org_name ? ' · ' + me.org_name : ''}`) : null),
+      list);
+  });
+  try {
+    const r = await api.get('/api/v1/contests');
+    contests = r.contests || [];
+  } catch (err) {
+    if (needsLogin(err)) { showRegister(); return; }
+    failed = err;
+  }
+  if (rerender && app.isConnected) rerender();
+}
+
+// ---------------------------------------------------------------- contest detail
+async function showDetail(cid) {
+  let c = null;
+  let mine = null;
+  let failed = null;
+  const render = () => {
+    if (failed) { fill(app, h('div.card.empty', errorText(failed))); return; }
+    if (!c) { fill(app, h('p.empty.spinner', t('common.loading'))); return; }
+    const startBtn = h('button.btn.block', { type: 'button', testid: 'start', onclick: () => startAttempt(cid, startBtn) }, t('h5.start'));
+    const rules = [
+      [t('h5.window'), `${fmtDateTime(c.starts_at)} — ${fmtDateTime(c.ends_at)}`],
+      [t('h5.qCount'), t('h5.nQuestions', { n: c.questions_per_attempt ?? '—' })],
+      [t('h5.timeLimit'), c.time_limit_s ? fmtDuration(c.time_limit_s * 1000) : t('h5.unlimited')],
+      [t('h5.qTimeLimit'), c.question_time_limit_s ? fmtDuration(c.question_time_limit_s * 1000) : t('h5.unlimited')],
+      [t('h5.perDay'), limitText(c.attempts_per_day, 'h5.nTimes')],
+      [t('h5.total'), limitText(c.attempts_total, 'h5.nTimes')],
+      [t('h5.ranking'), t('ranking.' + (c.ranking || 'best'))],
+      [t('h5.feedback'), t('feedback.' + (c.feedback || 'none'))],
+    ];
+    fill(app,
+      h('div.card',
+        h('h1', c.title),
+        c.description ? h('p', { style: 'white-space:pre-wrap' }, c.description) : null,
+        h('h2', { style: 'margin-top:1rem' }, t('h5.rules')),
+        h('ul.rules', rules.map(([k, v]) => h('li', h('span.muted', k), h('span', v)))),
+        mine && mine.rank ? h('p.ok-text', t('h5.myBest', { score: mine.score, rank: mine.rank })) : null,
+        h('div.q-actions', startBtn,
+          h('button.btn.secondary.block', { type: 'button', onclick: () => showBoards(cid, null) }, t('h5.viewBoard')))));
+  };
+  screen(render, { back: () => showList() });
+  try {
+    c = await api.get(cidPath(cid));
+    c.contest_id = c.contest_id || cid;
+  } catch (err) {
+    if (needsLogin(err)) { showRegister(); return; }
+    failed = err;
+  }
+  render();
+  if (c) {
+    try { mine = await api.get(cidPath(cid) + '/leaderboard/me', { board: 'total', around: 0 }); render(); } catch (_) { /* optional */ }
+  }
+}
+
+async function startAttempt(cid, btn) {
+  if (btn) btn.disabled = true;
+  try {
+    const a = await api.post(cidPath(cid) + '/attempts', {});
+    let attempt = a;
+    if (a.__status === 200 || a.answered === undefined) {
+      // an existing unfinished attempt: fetch what was answered already
+      try { attempt = await api.get(aidPath(a.attempt_id)); } catch (_) { attempt = { ...a, answered: [] }; }
+    }
+    storeAttempt({ attempt_id: attempt.attempt_id, contest_id: cid });
+    let contest = null;
+    try { contest = await api.get(cidPath(cid)); } catch (_) { contest = {}; }
+    runQuiz(attempt, contest, cid);
+  } catch (err) {
+    if (needsLogin(err)) { showRegister(); return; }
+    toastError(err);
+  } finally {
+    if (btn) btn.disabled = false;
+  }
+}
+
+async function resumeAttempt(rec) {
+  try {
+    const a = await api.get(aidPath(rec.attempt_id));
+    if (a.finished || (a.deadline_at && serverNow() > a.deadline_at)) {
+      storeAttempt(null);
+      if (a.finished) return false;
+      // the deadline passed while away: the service finishes it; show the result
+      await finishAttempt({ attempt: a, cid: rec.contest_id || a.contest_id });
+      return true;
+    }
+    let contest = {};
+    try { contest = await api.get(cidPath(rec.contest_id || a.contest_id)); } catch (_) { /* optional */ }
+    toast(t('h5.resumed'), 'info');
+    runQuiz(a, contest, rec.contest_id || a.contest_id, rec.pending);
+    return true;
+  } catch (err) {
+    if (err.status === 404 || err.status === 401 || err.status === 403) storeAttempt(null);
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------- the quiz
+function runQuiz(attempt, contest, cid, pending = null) {
+  const questions = [...attempt.questions].sort((a, b) => a.index - b.index);
+  const st = {
+    attempt, contest, cid, questions,
+    answered: new Map((attempt.answered || []).map((x) => [x.index, x.choice])),
+    results: new Map(),           // index -> answer response
+    skipped: new Set(),           // indexes closed by the per-question limit
+    pos: 0,
+    selection: new Set(),
+    phase: 'answering',           // answering | sending | feedback
+    retrying: false,
+    shownAt: Date.now(),
+    finishing: false,
+    advanceTimer: null,
+  };
+  const qLimitMs = (contest.question_time_limit_s || 0) * 1000;
+
+  const firstOpen = (from = 0) => {
+    for (let i = from; i < questions.length; i++) {
+      const ix = questions[i].index;
+      if (!st.answered.has(ix) && !st.skipped.has(ix)) return i;
+    }
+    return -1;
+  };
+  const remaining = () => questions.filter((q) => !st.answered.has(q.index) && !st.skipped.has(q.index)).length;
+
+  function goto(pos) {
+    clearTimeout(st.advanceTimer);
+    st.pos = pos;
+    st.selection = new Set();
+    st.phase = 'answering';
+    st.shownAt = Date.now();
+    render();
+    window.scrollTo(0, 0);
+  }
+  function advance() {
+    let next = firstOpen(st.pos + 1);
+    if (next < 0) next = firstOpen(0);
+    if (next < 0) { showReview(); return; }
+    goto(next);
+  }
+
+  async function finishNow(reason) {
+    if (st.finishing) return;
+    st.finishing = true;
+    stopTimers();
+    if (reason === 'timeout') toast(t('h5.timeUp'), 'info');
+    await finishAttempt({ attempt: st.attempt, cid: st.cid });
+    st.finishing = false;
+  }
+
+  // timers: the attempt deadline and the per-question limit
+  let timerEl = null;
+  let qTimerEl = null;
+  const tick = () => {
+    const left = (st.attempt.deadline_at || Infinity) - serverNow();
+    if (timerEl && Number.isFinite(left)) {
+      timerEl.textContent = fmtCountdown(left);
+      timerEl.classList.toggle('low', left < 30000);
+    }
+    if (left <= 0) { finishNow('timeout'); return; }
+    if (qLimitMs && qTimerEl) {
+      const q = questions[st.pos];
+      const qLeft = qLimitMs - (Date.now() - st.shownAt);
+      qTimerEl.textContent = t('h5.qLeft', { t: fmtCountdown(qLeft) });
+      if (qLeft <= 0 && q && !st.answered.has(q.index) && st.phase === 'answering') {
+        st.skipped.add(q.index);
+        toast(t('h5.qTimeUp'), 'info');
+        advance();
+      }
+    }
+  };
+  const interval = setInterval(tick, 250);
+
+  async function submit() {
+    const q = questions[st.pos];
+    if (!q || st.phase !== 'answering' || !st.selection.size) return;
+    const keys = [...st.selection].sort();
+    const choice = q.type === 'multiple' ? keys : keys[0];
+    st.phase = 'sending';
+    storeAttempt({ attempt_id: st.attempt.attempt_id, contest_id: st.cid, pending: { index: q.index, choice } });
+    render();
+    try {
+      const r = await sendAnswer(st, q.index, choice, (on) => { st.retrying = on; render(); });
+      st.answered.set(q.index, choice);
+      st.results.set(q.index, r);
+      storeAttempt({ attempt_id: st.attempt.attempt_id, contest_id: st.cid });
+      if (r.correct_choice !== undefined && r.correct_choice !== null) {
+        st.phase = 'feedback';
+        render();
+        if (remaining() > 0) st.advanceTimer = setTimeout(() => { if (questions[st.pos] === q) advance(); }, r.correct ? 1200 : 2200);
+      } else if (remaining() > 0) {
+        advance();
+      } else {
+        st.phase = 'feedback';
+        render();
+      }
+    } catch (err) {
+      storeAttempt({ attempt_id: st.attempt.attempt_id, contest_id: st.cid });
+      st.retrying = false;
+      if (err.code === 'already_answered' || err.status === 409) {
+        toast(t('h5.alreadyAnswered'), 'info');
+        st.answered.set(q.index, choice);
+        try {
+          const a = await api.get(aidPath(st.attempt.attempt_id));
+          for (const x of a.answered || []) st.answered.set(x.index, x.choice);
+        } catch (_) { /* keep going */ }
+        if (remaining() > 0) advance(); else showReview();
+      } else if (err.code === 'deadline_passed' || err.status === 410) {
+        if (serverNow() >= (st.attempt.deadline_at || 0) - 1500 || !qLimitMs) {
+          toast(t('h5.timeUp'), 'info');
+          finishNow();
+        } else {
+          toast(t('h5.qTimeUp'), 'info');
+          st.skipped.add(q.index);
+          if (remaining() > 0) advance(); else showReview();
+        }
+      } else if (err.status === 404) {
+        toastError(err);
+        storeAttempt(null);
+        stopTimers();
+        showList();
+      } else {
+        toastError(err);
+        st.phase = 'answering';
+        render();
+      }
+    }
+  }
+
+  function render() {
+    const q = questions[st.pos];
+    if (!q) { showReview(); return; }
+    const isMulti = q.type === 'multiple';
+    const res = st.results.get(q.index);
+    const answeredChoice = st.answered.get(q.index);
+    const locked = st.phase !== 'answering' || st.answered.has(q.index);
+    const correctKeys = res && res.correct_choice != null ? choiceKeys(res.correct_choice) : null;
+    const chosenKeys = answeredChoice !== undefined ? choiceKeys(answeredChoice) : [...st.selection];
+    const isLast = st.pos === questions.length - 1 || (remaining() === 0) ||
+      (remaining() === 1 && !st.answered.has(q.index));
+
+    const opts = h('div.options', { role: isMulti ? 'group' : 'radiogroup', 'aria-labelledby': 'q-stem' },
+      (q.options || []).map((o) => {
+        const chosen = chosenKeys.includes(o.key);
+        const cls = [];
+        if (correctKeys) {
+          if (correctKeys.includes(o.key)) cls.push('correct');
+          else if (chosen) cls.push('wrong');
+        }
+        return h('button.option' + (isMulti ? '.multi' : '') + cls.map((c) => '.' + c).join(''), {
+          type: 'button', testid: 'option', dataset: { key: o.key },
+          'aria-pressed': chosen ? 'true' : 'false', disabled: locked,
+          onclick: () => {
+            if (st.phase !== 'answering') return;
+            if (isMulti) {
+              if (st.selection.has(o.key)) st.selection.delete(o.key); else st.selection.add(o.key);
+            } else {
+              st.selection = new Set([o.key]);
+            }
+            render();
+          },
+        }, h('span.key', o.key), h('span.text', o.text));
+      }));
+
+    let feedback = null;
+    if (res && correctKeys) {
+      feedback = h('div.feedback.' + (res.correct ? 'ok' : 'bad'), { testid: 'feedback', role: 'status' },
+        res.correct ? t('h5.correct', { p: res.points_awarded ?? 0 })
+          : t('h5.incorrect', { c: correctKeys.join('') }),
+        res.explanation ? h('div.expl', res.explanation) : null);
+    } else if (st.answered.has(q.index) && !correctKeys) {
+      feedback = h('div.feedback.info', { role: 'status' }, t('h5.saved'));
+    }
+
+    const actions = h('div.q-actions');
+    if (!st.answered.has(q.index)) {
+      actions.append(h('button.btn.block', {
+        type: 'button', testid: 'submit-answer', disabled: st.phase !== 'answering' || !st.selection.size, onclick: submit,
+      }, st.phase === 'sending' ? t('h5.sending') : t('h5.submit')));
+    } else if (remaining() > 0) {
+      actions.append(h('button.btn.block', { type: 'button', testid: 'next', onclick: advance }, t('h5.next')));
+    }
+    if (st.retrying) actions.append(h('div.retrying', { role: 'status' }, t('h5.retrying')));
+    if (isLast) {
+      actions.append(h('button.btn.block' + (st.answered.has(q.index) ? '' : '.secondary'), {
+        type: 'button', testid: 'finish', disabled: st.phase === 'sending',
+        onclick: () => confirmFinish(),
+      }, t('h5.finish')));
+    }
+    actions.append(h('button.btn.link', { type: 'button', onclick: showReview, disabled: st.phase === 'sending' }, t('h5.review')));
+
+    timerEl = h('span.q-timer', { testid: 'countdown', 'aria-label': t('h5.timeLeft') }, '--:--');
+    qTimerEl = qLimitMs ? h('span.q-qtimer', { testid: 'question-countdown' }) : null;
+    const done = st.answered.size;
+    fill(app, h('div.card',
+      h('div.q-head',
+        h('span.q-progress', { testid: 'progress' }, t('h5.progress', { i: st.pos + 1, n: questions.length })),
+        h('span.badge', typeText(q.type)),
+        q.points ? h('span.muted.small', t('h5.points', { p: q.points })) : null,
+        timerEl),
+      h('div.progress-bar', h('div', { style: `width:${Math.round((done / questions.length) * 100)}%` })),
+      qTimerEl,
+      h('div.q-stem#q-stem', { testid: 'question-stem', dataset: { index: q.index } }, q.stem),
+      isMulti ? h('p.muted.small', t('h5.multiHint')) : null,
+      opts, feedback, actions));
+    tick();
+  }
+
+  function confirmFinish() {
+    const open = remaining();
+    if (open > 0 && !window.confirm(t('h5.confirmFinish', { n: open }))) return;
+    finishNow();
+  }
+
+  function showReview() {
+    clearTimeout(st.advanceTimer);
+    timerEl = h('span.q-timer', { testid: 'countdown' }, '--:--');
+    qTimerEl = null;
+    const open = remaining();
+    fill(app, h('div.card',
+      h('div.q-head', h('h1', { style: 'margin:0' }, t('h5.reviewTitle')), timerEl),
+      h('p', open ? t('h5.openLeft', { n: open }) : t('h5.allDone')),
+      h('div.review-grid', questions.map((q, i) => h('button' + (st.answered.has(q.index) ? '.done' : st.skipped.has(q.index) ? '.skipped' : ''), {
+        type: 'button', 'aria-label': t('h5.progress', { i: i + 1, n: questions.length }),
+        disabled: st.answered.has(q.index) || st.skipped.has(q.index),
+        onclick: () => goto(i),
+      }, String(i + 1)))),
+      h('div.q-actions',
+        h('button.btn.block', { type: 'button', testid: 'finish', onclick: () => confirmFinish() }, t('h5.finish')))));
+    rerender = showReview;
+    tick();
+  }
+
+  stopTimers();
+  stopTimers = () => { clearInterval(interval); clearTimeout(st.advanceTimer); };
+  setBack(null);
+  rerender = () => render();
+
+  const start = firstOpen(0);
+  if (start < 0) { showReview(); } else { st.pos = start; render(); }
+
+  // an answer that was in flight when the page was closed: send it again (same choice)
+  if (pending && !st.answered.has(pending.index)) {
+    const pos = questions.findIndex((q) => q.index === pending.index);
+    if (pos >= 0) {
+      st.pos = pos;
+      st.selection = new Set(choiceKeys(pending.choice));
+      render();
+      submit();
+    }
+  }
+}
+
+/** POST an answer; network failures and 5xx are retried with the same choice until the deadline. */
+async function sendAnswer(st, index, choice, onRetry) {
+  const path = aidPath(st.attempt.attempt_id) + '/answers';
+  for (let i = 0; ; i++) {
+    try {
+      const r = await api.post(path, { index, choice }, { retries: 2 });
+      if (i) onRetry(false);
+      return r;
+    } catch (err) {
+      const transient = err.isNetwork || err.status === 503 || err.status === 429 || err.status >= 500;
+      const pastDeadline = st.attempt.deadline_at && serverNow() > st.attempt.deadline_at + 5000;
+      if (!transient || pastDeadline) throw err;
+      onRetry(true);
+      await sleep(Math.min(1000 * 2 ** Math.min(i, 3), 8000));
+    }
+  }
+}
+
+async function finishAttempt({ attempt, cid }) {
+  fill(app, h('p.empty.spinner', t('h5.finishing')));
+  const path = aidPath(attempt.attempt_id) + '/finish';
+  let fin = null;
+  for (let i = 0; i < 6 && !fin; i++) {
+    try {
+      fin = await api.post(path, {}, { retries: 2 });
+    } catch (err) {
+      if (err.status === 410 || err.code === 'deadline_passed' || err.status === 409) {
+        // finished by the service at the deadline: read the final state
+        try {
+          const a = await api.get(aidPath(attempt.attempt_id));
+          fin = { attempt_id: a.attempt_id, score: a.score, rank: null, question_count: (a.questions || []).length,
+            correct_count: a.correct_count };
+        } catch (_) { fin = { attempt_id: attempt.attempt_id, score: null, rank: null }; }
+        break;
+      }
+      if (err.status === 401) { showRegister(); return; }
+      if (err.status === 404) { storeAttempt(null); toastError(err); showList(); return; }
+      if (!(err.isNetwork || err.status >= 500 || err.status === 429)) { toastError(err); break; }
+      await sleep(1500 * (i + 1));
+    }
+  }
+  if (!fin) {
+    toast(t('h5.finishFailed'), 'error', 5000);
+    fin = { attempt_id: attempt.attempt_id, score: null, rank: null };
+  } else {
+    storeAttempt(null);
+  }
+  showResult(cid, fin);
+}
+
+// ---------------------------------------------------------------- result + boards
+function boardList(entries, myId) {
+  if (!entries || !entries.length) return h('p.empty', t('h5.boardEmpty'));
+  return h('ol.board', entries.map((e) => h('li' + (String(e.user_id) === String(myId) ? '.me' : ''), {
+    dataset: { userId: e.user_id },
+  },
+  h('span.b-rank' + (e.rank <= 3 ? '.top' : ''), String(e.rank ?? '—')),
+  h('span.b-name', e.name || '—', h('small', e.org_name || '')),
+  h('span.b-score', fmtNum(e.score, 1), h('small', fmtDuration(e.duration_ms))))));
+}
+
+function boardsCard(cid) {
+  const tabs = [
+    { id: 'total', label: t('h5.boardTotal'), query: { board: 'total' } },
+    { id: 'org', label: t('h5.boardOrg'), query: { board: 'total', org_id: me && me.org_id } },
+    { id: 'daily', label: t('h5.boardDaily'), query: { board: 'daily' } },
+  ];
+  const body = h('div', { 'aria-live': 'polite' }, h('p.empty.spinner', t('common.loading')));
+  const tabBar = h('div.tabs', { role: 'tablist' });
+  async function select(tab) {
+    for (const b of tabBar.children) b.setAttribute('aria-selected', b.dataset.tab === tab.id ? 'true' : 'false');
+    fill(body, h('p.empty.spinner', t('common.loading')));
+    try {
+      const r = await api.get(cidPath(cid) + '/leaderboard', { ...tab.query, limit: 50 });
+      fill(body, boardList(r.entries, auth && auth.user_id),
+        r.total ? h('p.muted.small', { style: 'text-align:center' }, t('h5.boardTotalN', { n: r.total })) : null);
+    } catch (err) {
+      fill(body, h('p.empty', errorText(err)));
+    }
+  }
+  for (const tab of tabs) {
+    tabBar.append(h('button', { type: 'button', role: 'tab', dataset: { tab: tab.id }, onclick: () => select(tab) }, tab.label));
+  }
+  select(tabs[0]);
+  return h('div.card', h('h2', t('h5.leaderboard')), tabBar, body);
+}
+
+function showResult(cid, fin) {
+  let mine = null;
+  const render = () => {
+    const pct = mine && mine.percentile !== undefined && mine.percentile !== null
+      ? (mine.percentile <= 1 ? fmtPct(mine.percentile) : `${Number(mine.percentile).toFixed(1)}%`) : null;
+    const rank = fin.rank ?? (mine && mine.rank) ?? null;
+    fill(app,
+      h('div.result-hero',
+        h('div.sub', t('h5.yourScore')),
+        h('div.big', { testid: 'score' }, fin.score === null || fin.score === undefined ? '—' : fmtNum(fin.score, 1)),
+        h('div.result-grid',
+          h('div', h('b', { testid: 'rank' }, rank === null ? '—' : String(rank)), t('h5.rank')),
+          h('div', h('b', fin.question_count ? `${fin.correct_count ?? '—'}/${fin.question_count}` : '—'), t('h5.correctCount')),
+          h('div', h('b', fmtDuration(fin.duration_ms)), t('h5.duration'))),
+        h('div.sub', { style: 'margin-top:.6rem' },
+          fin.best_score !== undefined && fin.best_score !== null ? t('h5.best', { s: fmtNum(fin.best_score, 1) }) + ' ' : '',
+          pct ? t('h5.percentile', { p: pct }) : '',
+          mine && mine.total ? ' ' + t('h5.ofTotal', { n: mine.total }) : '')),
+      mine && mine.around && mine.around.length
+        ? h('div.card', h('h2', t('h5.aroundMe')), boardList(mine.around, auth && auth.user_id)) : null,
+      boardsCard(cid),
+      h('div.q-actions',
+        h('button.btn.block', { type: 'button', onclick: () => showDetail(cid) }, t('h5.again')),
+        h('button.btn.secondary.block', { type: 'button', onclick: () => showList() }, t('h5.backToList'))));
+  };
+  screen(render, { back: () => showList() });
+  api.get(cidPath(cid) + '/leaderboard/me', { board: 'total', around: 5 })
+    .then((r) => { mine = r; if (rerender === render) render(); })
+    .catch(() => {});
+}
+
+function showBoards(cid) {
+  let mine = null;
+  const render = () => {
+    fill(app,
+      mine && mine.rank ? h('div.card', h('p', t('h5.myBest', { score: fmtNum(mine.score, 1), rank: mine.rank })),
+        mine.around && mine.around.length ? boardList(mine.around, auth && auth.user_id) : null) : null,
+      boardsCard(cid));
+  };
+  screen(render, { back: () => showDetail(cid) });
+  api.get(cidPath(cid) + '/leaderboard/me', { board: 'total', around: 3 })
+    .then((r) => { mine = r; if (rerender === render) render(); })
+    .catch(() => {});
+}
+
+boot().catch((err) => { console.error(err); toastError(err); });

@@ -1,0 +1,237 @@
+"""The storage interface both backends implement, its errors, and event parsing they share.
+
+Events arrive as the flat ``dict[str, str]`` entries of docs/events.md.  ``parse_events`` turns
+one batch into per-table row tuples (validating every number once, in Python) so a backend only
+has to move tuples; a bad entry is reported by its index as ``PoisonEvent`` so the flusher can
+dead-letter exactly that entry and retry the rest.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ANSWER_COLUMNS",
+    "ATTEMPT_COLUMNS",
+    "ContestRow",
+    "EventBatch",
+    "PoisonEvent",
+    "Storage",
+    "StorageUnavailable",
+    "find_poison",
+    "parse_events",
+    "prefix_upper_bound",
+]
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_COLUMNS = (
+    "attempt_id", "contest_id", "user_id", "org_id", "org_path", "started_at", "deadline_at", "day",
+    "paper", "finished_at", "score", "correct_count", "question_count", "duration_ms",
+    "auto_finished", "counted", "voided",
+)
+ANSWER_COLUMNS = (
+    "attempt_id", "idx", "contest_id", "user_id", "question_id", "choice", "correct",
+    "points_awarded", "answered_at", "flagged",
+)
+START_COLUMNS = ("attempt_id", "contest_id", "user_id", "org_id", "org_path", "started_at",
+                 "deadline_at", "day", "paper")
+FINISH_COLUMNS = ("attempt_id", "contest_id", "user_id", "score", "correct_count", "question_count",
+                  "duration_ms", "finished_at", "auto_finished", "counted")
+USER_COLUMNS = ("user_id", "name", "phone", "ext_id", "org_id", "created_at")
+REVIEW_COLUMNS = ("contest_id", "attempt_id", "action", "reason", "by", "at")
+
+_I32 = 2**31 - 1
+_I64 = 2**63 - 1
+
+
+class StorageUnavailable(Exception):
+    """The database cannot be reached; nothing was written. The web layer answers 503."""
+
+
+class PoisonEvent(Exception):
+    """Event ``index`` of a batch can never be stored (bad number, missing field...)."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(f"event {index}: {message}")
+        self.index = index
+        self.message = message
+
+
+@dataclass(slots=True)
+class ContestRow:
+    contest_id: str
+    config: dict[str, Any]
+    status: str
+
+
+@dataclass(slots=True)
+class EventBatch:
+    """One batch of events as row tuples in the column orders above, duplicates removed."""
+
+    users: list[tuple] = field(default_factory=list)
+    user_index: list[int] = field(default_factory=list)  # event index of each users row
+    starts: list[tuple] = field(default_factory=list)
+    answers: list[tuple] = field(default_factory=list)
+    finishes: list[tuple] = field(default_factory=list)
+    reviews: list[tuple] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.users) + len(self.starts) + len(self.answers) + len(self.finishes) + len(self.reviews)
+
+
+def _i32(value: str) -> int:
+    number = int(value)
+    if -_I32 <= number <= _I32:
+        return number
+    raise ValueError(f"{value} out of range")
+
+
+def _i64(value: str) -> int:
+    number = int(value)
+    if -_I64 <= number <= _I64:
+        return number
+    raise ValueError(f"{value} out of range")
+
+
+def _flag(e: Mapping[str, str], key: str, default: str = "0") -> int:
+    return 1 if (e.get(key) or default) == "1" else 0
+
+
+def parse_events(events: list[Mapping[str, str]]) -> EventBatch:
+    """Rows for every table; raises PoisonEvent(index) for the first invalid event."""
+    batch = EventBatch()
+    seen_users: set[str] = set()
+    starts: dict[str, tuple] = {}
+    answers = batch.answers
+    for index, e in enumerate(events):
+        try:
+            kind = e["t"]
+            # answers outnumber everything else by far: test for them first, build inline
+            if kind == "ans":
+                answers.append((e["aid"], _i32(e["i"]), e["cid"], e["uid"], e["qid"], e["ch"],
+                                _flag(e, "ok"), _i32(e["pts"]), _i64(e["at"]), _flag(e, "fl")))
+            elif kind == "start":
+                starts.setdefault(e["aid"], (e["aid"], e["cid"], e["uid"], e["org"], e["path"], _i64(e["at"]),
+                                             _i64(e["dl"]), e.get("day") or None, e.get("paper") or None))
+            elif kind == "fin":
+                batch.finishes.append((e["aid"], e["cid"], e["uid"], _i32(e["score"]), _i32(e["cc"]),
+                                       _i32(e["qc"]), _i64(e["dur"]), _i64(e["at"]), _flag(e, "auto"),
+                                       _flag(e, "counted", "1")))
+            elif kind == "user":
+                if e["uid"] not in seen_users:
+                    seen_users.add(e["uid"])
+                    batch.users.append((e["uid"], e["name"], e.get("phone") or None, e.get("ext") or None,
+                                        e.get("org") or None, _i64(e["at"])))
+                    batch.user_index.append(index)
+            elif kind == "void":
+                action = "restore" if e.get("undo") == "1" else "void"
+                batch.reviews.append((e["cid"], e["aid"], action, e.get("reason") or "", e.get("by") or "",
+                                      _i64(e["at"])))
+            else:
+                raise PoisonEvent(index, f"unknown event type {kind!r}")
+        except KeyError as exc:
+            raise PoisonEvent(index, f"missing field {exc.args[0]!r}") from None
+        except (ValueError, TypeError) as exc:
+            raise PoisonEvent(index, f"bad value: {exc}") from None
+    batch.starts = list(starts.values())
+    return batch
+
+
+def prefix_upper_bound(prefix: str) -> str:
+    """The smallest string greater than every string starting with ``prefix`` (bytewise order)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+async def find_poison(events: list[dict[str, str]], fails: Callable[[list[dict[str, str]]], Awaitable[bool]]
+                      ) -> int | None:
+    """Bisect a batch the database refused as a whole down to the one event it refuses.
+
+    ``fails(subset)`` must try the write and roll it back. Returns None when no single event
+    fails on its own (the refusal came from a combination; retrying cannot be narrowed).
+    """
+    lo, hi = 0, len(events)
+    if not await fails(events):
+        return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if await fails(events[lo:mid]):
+            hi = mid
+        elif await fails(events[mid:hi]):
+            lo = mid
+        else:
+            return None
+    return lo
+
+
+class Storage(abc.ABC):
+    """Durable storage: admin data, the event sink of the flusher, rebuild reads and exports."""
+
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise StorageUnavailable when the database does not answer."""
+
+    async def __aenter__(self) -> Storage:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # admin data
+    @abc.abstractmethod
+    async def save_orgs(self, orgs: list[dict]) -> None: ...
+
+    @abc.abstractmethod
+    async def load_orgs(self) -> list[dict]: ...
+
+    @abc.abstractmethod
+    async def save_questions(self, questions: list[dict]) -> None: ...
+
+    @abc.abstractmethod
+    async def load_questions(self) -> list[dict]: ...
+
+    @abc.abstractmethod
+    async def save_contest(self, contest_id: str, config: dict, status: str) -> None: ...
+
+    @abc.abstractmethod
+    async def load_contests(self) -> list[dict]: ...
+
+    # the durable sink
+    @abc.abstractmethod
+    async def write_events(self, events: list[dict[str, str]]) -> None:
+        """Store one batch in one transaction, idempotently.
+
+        Raises StorageUnavailable (connection trouble, nothing written) or PoisonEvent(index)
+        (that event can never be stored; nothing written).
+        """
+
+    # rebuild support
+    @abc.abstractmethod
+    async def load_users(self, after_user_id: str | None, limit: int) -> list[dict]: ...
+
+    @abc.abstractmethod
+    def load_attempts(self, contest_id: str) -> AsyncIterator[dict]: ...
+
+    @abc.abstractmethod
+    def load_answers(self, contest_id: str) -> AsyncIterator[dict]: ...
+
+    @abc.abstractmethod
+    async def count_rows(self, contest_id: str | None = None) -> dict[str, int]: ...
+
+    # exports
+    @abc.abstractmethod
+    def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]: ...
+
+    @abc.abstractmethod
+    def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]: ...

@@ -1,0 +1,330 @@
+"""SQLite backend: the stdlib driver on one dedicated thread, so the event loop never blocks.
+
+Every call is a closure run on a single-worker executor, which serialises access to the write
+connection without locks. WAL mode lets export readers (their own connections, opened on the
+same thread) see a consistent snapshot while batches keep committing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from contest.storage.base import (
+    ANSWER_COLUMNS,
+    ATTEMPT_COLUMNS,
+    EventBatch,
+    PoisonEvent,
+    Storage,
+    StorageUnavailable,
+    find_poison,
+    parse_events,
+    prefix_upper_bound,
+)
+from contest.storage.migrations import MIGRATIONS, render
+
+__all__ = ["SqliteStorage"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_FETCH = 2000
+
+_INSERT_USER = ("INSERT INTO users (user_id, name, phone, ext_id, org_id, created_at) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT DO NOTHING")
+# a fin that arrived first left a placeholder row: fill its start columns, never overwrite real ones
+_UPSERT_START = (
+    "INSERT INTO attempts (attempt_id, contest_id, user_id, org_id, org_path, started_at, deadline_at, day, paper)"
+    " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (attempt_id) DO UPDATE SET user_id = excluded.user_id,"
+    " org_id = excluded.org_id, org_path = excluded.org_path, started_at = excluded.started_at,"
+    " deadline_at = excluded.deadline_at, day = excluded.day, paper = excluded.paper"
+    " WHERE attempts.started_at IS NULL"
+)
+_INSERT_ANSWER = (
+    "INSERT INTO answers (attempt_id, idx, contest_id, user_id, question_id, choice, correct, points_awarded,"
+    " answered_at, flagged) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
+)
+_PLACEHOLDER = "INSERT INTO attempts (attempt_id, contest_id, user_id) VALUES (?,?,?) ON CONFLICT DO NOTHING"
+_FINISH = (
+    "UPDATE attempts SET score = ?, correct_count = ?, question_count = ?, duration_ms = ?, finished_at = ?,"
+    " auto_finished = ?, counted = ? WHERE attempt_id = ? AND finished_at IS NULL"
+)
+_INSERT_REVIEW = ('INSERT INTO reviews (contest_id, attempt_id, action, reason, "by", at) VALUES (?,?,?,?,?,?)'
+                  " ON CONFLICT DO NOTHING")
+# the latest review decides, so replays and out-of-order deliveries converge on the same state
+_APPLY_REVIEWS = (
+    "UPDATE attempts SET voided = COALESCE((SELECT CASE r.action WHEN 'void' THEN 1 ELSE 0 END FROM reviews r"
+    " WHERE r.attempt_id = attempts.attempt_id ORDER BY r.at DESC, r.action DESC LIMIT 1), 0)"
+    " WHERE attempt_id = ?"
+)
+
+_RESULTS = (
+    "SELECT t.attempt_id, t.user_id, u.name, t.org_id, t.score, t.correct_count, t.question_count,"
+    " t.duration_ms, t.started_at, t.finished_at, t.voided,"
+    " (SELECT count(*) FROM answers a WHERE a.attempt_id = t.attempt_id AND a.flagged = 1)"
+    " FROM attempts t LEFT JOIN users u ON u.user_id = t.user_id"
+    " WHERE t.contest_id = ? AND t.finished_at IS NOT NULL{path} ORDER BY t.org_path, t.attempt_id"
+)
+_ANSWERS = (
+    "SELECT a.attempt_id, a.user_id, a.idx, a.question_id, a.choice, a.correct, a.points_awarded,"
+    " a.answered_at, a.flagged FROM attempts t JOIN answers a ON a.attempt_id = t.attempt_id"
+    " WHERE t.contest_id = ?{path} ORDER BY t.org_path, t.attempt_id, a.idx"
+)
+_PATH = " AND t.org_path >= ? AND t.org_path < ?"
+
+
+def _path_filter(sql: str, contest_id: str, prefix: str | None) -> tuple[str, tuple]:
+    if not prefix:
+        return sql.format(path=""), (contest_id,)
+    return sql.format(path=_PATH), (contest_id, prefix, prefix_upper_bound(prefix))
+
+
+class _Rollback(Exception):
+    """Raised inside a probe transaction to undo it."""
+
+
+class SqliteStorage(Storage):
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    # plumbing ---------------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=OFF")
+        return conn
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise StorageUnavailable("storage is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.OperationalError as exc:
+            # locked, disk I/O, unable to open: retrying later may work, so report it as an outage
+            raise StorageUnavailable(f"sqlite: {exc}") from exc
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        assert self._conn is not None, "open() first"
+        return self._conn
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._db
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def open(self) -> None:
+        if self._executor is not None:
+            return
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        await self._run(self._open_sync)
+        log.info("sqlite storage at %s", self.path)
+
+    def _open_sync(self) -> None:
+        self._conn = self._connect()
+        self._conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+        done = {row[0] for row in self._conn.execute("SELECT version FROM schema_migrations")}
+        for version, sql in MIGRATIONS:
+            if version in done:
+                continue
+
+            def apply(conn: sqlite3.Connection, sql: str = sql, version: int = version) -> None:
+                for stmt in render(sql, "sqlite"):
+                    conn.execute(stmt)
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+
+            self._transaction(apply)
+            log.info("sqlite: applied migration %s", version)
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        executor = self._executor
+        await self._run(self._close_sync)
+        self._executor = None
+        executor.shutdown(wait=True)
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def ping(self) -> None:
+        await self._run(lambda: self._db.execute("SELECT 1").fetchone())
+
+    # admin data -------------------------------------------------------------------------------
+    async def save_orgs(self, orgs: list[dict]) -> None:
+        rows = [(o["org_id"], o.get("parent_id") or None, o["name"], int(o["level"]), int(o.get("members") or 0))
+                for o in orgs]
+        sql = ("INSERT INTO orgs (org_id, parent_id, name, level, members) VALUES (?,?,?,?,?) ON CONFLICT (org_id)"
+               " DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name, level = excluded.level,"
+               " members = excluded.members")
+        await self._run(self._transaction, lambda c: c.executemany(sql, rows))
+
+    async def load_orgs(self) -> list[dict]:
+        return await self._run(self._select, "SELECT org_id, parent_id, name, level, members FROM orgs ORDER BY org_id")
+
+    async def save_questions(self, questions: list[dict]) -> None:
+        rows = [(q["id"], q["type"], q["stem"], orjson.dumps(list(q.get("options") or [])).decode(), q["answer"],
+                 q.get("category"), q.get("difficulty"), int(q.get("points") or 10), q.get("explanation"))
+                for q in questions]
+        sql = ("INSERT INTO questions (id, type, stem, options, answer, category, difficulty, points, explanation)"
+               " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET type = excluded.type,"
+               " stem = excluded.stem, options = excluded.options, answer = excluded.answer,"
+               " category = excluded.category, difficulty = excluded.difficulty, points = excluded.points,"
+               " explanation = excluded.explanation")
+        await self._run(self._transaction, lambda c: c.executemany(sql, rows))
+
+    async def load_questions(self) -> list[dict]:
+        rows = await self._run(self._select, "SELECT id, type, stem, options, answer, category, difficulty, points,"
+                               " explanation FROM questions ORDER BY id")
+        for row in rows:
+            row["options"] = orjson.loads(row["options"])
+        return rows
+
+    async def save_contest(self, contest_id: str, config: dict, status: str) -> None:
+        sql = ("INSERT INTO contests (contest_id, config, status) VALUES (?,?,?) ON CONFLICT (contest_id)"
+               " DO UPDATE SET config = excluded.config, status = excluded.status")
+        args = (contest_id, orjson.dumps(config).decode(), status)
+        await self._run(self._transaction, lambda c: c.execute(sql, args))
+
+    async def load_contests(self) -> list[dict]:
+        rows = await self._run(self._select, "SELECT contest_id, config, status FROM contests ORDER BY contest_id")
+        for row in rows:
+            row["config"] = orjson.loads(row["config"])
+        return rows
+
+    def _select(self, sql: str, args: tuple = ()) -> list[dict]:
+        cur = self._db.execute(sql, args)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # the durable sink -------------------------------------------------------------------------
+    async def write_events(self, events: list[dict[str, str]]) -> None:
+        batch = parse_events(events)
+        if not len(batch):
+            return
+        try:
+            await self._run(self._transaction, lambda c: self._write_batch(c, batch))
+        except sqlite3.DatabaseError as exc:
+            index = await find_poison(events, self._fails)
+            if index is None:
+                raise
+            raise PoisonEvent(index, str(exc)) from exc
+
+    async def _fails(self, events: list[dict[str, str]]) -> bool:
+        def probe(conn: sqlite3.Connection) -> None:
+            self._write_batch(conn, parse_events(events))
+            raise _Rollback
+
+        try:
+            await self._run(self._transaction, probe)
+        except _Rollback:
+            return False
+        except (sqlite3.DatabaseError, PoisonEvent):
+            return True
+        return False
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: EventBatch) -> None:
+        if batch.users:
+            conn.executemany(_INSERT_USER, batch.users)
+            self._check_users(conn, batch)
+        if batch.starts:
+            conn.executemany(_UPSERT_START, batch.starts)
+        if batch.answers:
+            conn.executemany(_INSERT_ANSWER, batch.answers)
+        if batch.finishes:
+            conn.executemany(_PLACEHOLDER, [(f[0], f[1], f[2]) for f in batch.finishes])
+            conn.executemany(_FINISH, [(*f[3:10], f[0]) for f in batch.finishes])
+        if batch.reviews:
+            conn.executemany(_PLACEHOLDER, [(r[1], r[0], None) for r in batch.reviews])
+            conn.executemany(_INSERT_REVIEW, batch.reviews)
+            conn.executemany(_APPLY_REVIEWS, sorted({(r[1],) for r in batch.reviews}))
+
+    @staticmethod
+    def _check_users(conn: sqlite3.Connection, batch: EventBatch) -> None:
+        # a user row that is still missing after the insert lost a phone/ext_id uniqueness race:
+        # another user owns that phone, which retrying can never fix
+        ids = [u[0] for u in batch.users]
+        present: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            present.update(r[0] for r in conn.execute(f"SELECT user_id FROM users WHERE user_id IN ({marks})", chunk))
+        for row, index in zip(batch.users, batch.user_index, strict=True):
+            if row[0] not in present:
+                raise PoisonEvent(index, f"phone or ext_id of user {row[0]} belongs to another user")
+
+    # rebuild support --------------------------------------------------------------------------
+    async def load_users(self, after_user_id: str | None, limit: int) -> list[dict]:
+        sql = "SELECT user_id, name, phone, ext_id, org_id, created_at FROM users WHERE user_id > ? ORDER BY user_id LIMIT ?"
+        return await self._run(self._select, sql, (after_user_id or "", limit))
+
+    async def load_attempts(self, contest_id: str) -> AsyncIterator[dict]:
+        sql = (f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE contest_id = ?"
+               " ORDER BY started_at IS NULL, started_at, attempt_id")
+        async for row in self._stream(sql, (contest_id,)):
+            yield dict(zip(ATTEMPT_COLUMNS, row, strict=True))
+
+    async def load_answers(self, contest_id: str) -> AsyncIterator[dict]:
+        sql = f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers WHERE contest_id = ? ORDER BY attempt_id, idx"
+        async for row in self._stream(sql, (contest_id,)):
+            yield dict(zip(ANSWER_COLUMNS, row, strict=True))
+
+    async def count_rows(self, contest_id: str | None = None) -> dict[str, int]:
+        if contest_id is None:
+            sql = ("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM attempts),"
+                   " (SELECT count(*) FROM attempts WHERE finished_at IS NOT NULL), (SELECT count(*) FROM answers)")
+            args: tuple = ()
+        else:
+            sql = ("SELECT (SELECT count(DISTINCT user_id) FROM attempts WHERE contest_id = ?),"
+                   " (SELECT count(*) FROM attempts WHERE contest_id = ?),"
+                   " (SELECT count(*) FROM attempts WHERE contest_id = ? AND finished_at IS NOT NULL),"
+                   " (SELECT count(*) FROM answers WHERE contest_id = ?)")
+            args = (contest_id,) * 4
+        row = await self._run(lambda: self._db.execute(sql, args).fetchone())
+        return dict(zip(("users", "attempts", "finished", "answers"), row, strict=True))
+
+    # exports ----------------------------------------------------------------------------------
+    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]:
+        sql, args = _path_filter(_RESULTS, contest_id, org_path_prefix)
+        async for row in self._stream(sql, args):
+            yield row
+
+    async def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]:
+        sql, args = _path_filter(_ANSWERS, contest_id, org_path_prefix)
+        async for row in self._stream(sql, args):
+            yield row
+
+    async def _stream(self, sql: str, args: tuple) -> AsyncIterator[tuple]:
+        """Rows in chunks from a reader connection of its own (a WAL snapshot; writers go on)."""
+        conn = await self._run(self._connect)
+        try:
+            cur = await self._run(conn.execute, sql, args)
+            while True:
+                rows = await self._run(cur.fetchmany, _FETCH)
+                for row in rows:
+                    yield row
+                if len(rows) < _FETCH:
+                    break
+        finally:
+            if self._executor is not None:
+                await self._run(conn.close)

@@ -1,0 +1,101 @@
+"""Field-level validation of JSON bodies and query strings; every bad field is reported at once."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+from contest.errors import ApiError
+
+__all__ = ["Fields", "ID_RE"]
+
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_MISSING = object()
+
+
+class Fields:
+    """Collects per-field errors while reading values; ``done()`` raises 400 validation_failed."""
+
+    def __init__(self, source: Mapping[str, Any], *, prefix: str = "") -> None:
+        self.source = source
+        self.prefix = prefix
+        self.errors: dict[str, str] = {}
+
+    def fail(self, name: str, message: str) -> None:
+        self.errors.setdefault(self.prefix + name, message)
+
+    def _get(self, name: str, required: bool) -> Any:
+        value = self.source.get(name, _MISSING)
+        if value is _MISSING or value is None:
+            if required:
+                self.fail(name, "is required")
+            return _MISSING
+        return value
+
+    def text(self, name: str, *, required: bool = True, max_len: int = 200, min_len: int = 1,
+             pattern: re.Pattern[str] | None = None, default: str | None = None) -> str | None:
+        value = self._get(name, required)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, str):
+            self.fail(name, "must be a string")
+            return default
+        value = unicodedata.normalize("NFKC", value).strip()
+        if len(value) < min_len:
+            self.fail(name, "must not be empty" if min_len == 1 else f"must be at least {min_len} characters")
+        elif len(value) > max_len:
+            self.fail(name, f"must be at most {max_len} characters")
+        elif pattern is not None and not pattern.match(value):
+            self.fail(name, f"has an invalid format (expected {pattern.pattern})")
+        return value
+
+    def integer(self, name: str, *, required: bool = True, minimum: int | None = None,
+                maximum: int | None = None, default: int | None = None) -> int | None:
+        value = self._get(name, required)
+        if value is _MISSING:
+            return default
+        if isinstance(value, str) and self.source is not None and _is_query(self.source):
+            try:
+                value = int(value)
+            except ValueError:
+                self.fail(name, "must be an integer")
+                return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(name, "must be an integer")
+            return default
+        if minimum is not None and value < minimum:
+            self.fail(name, f"must be >= {minimum}")
+        elif maximum is not None and value > maximum:
+            self.fail(name, f"must be <= {maximum}")
+        return value
+
+    def boolean(self, name: str, *, required: bool = False, default: bool = False) -> bool:
+        value = self._get(name, required)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, bool):
+            self.fail(name, "must be true or false")
+            return default
+        return value
+
+    def choice(self, name: str, options: tuple[str, ...], *, required: bool = False,
+               default: str | None = None) -> str | None:
+        value = self._get(name, required)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, str) or value not in options:
+            self.fail(name, f"must be one of {', '.join(options)}")
+            return default
+        return value
+
+    def done(self) -> None:
+        if self.errors:
+            names = ", ".join(sorted(self.errors))
+            raise ApiError(400, "validation_failed", f"invalid fields: {names}", {"fields": self.errors})
+
+
+def _is_query(source: Mapping[str, Any]) -> bool:
+    # Query strings carry only strings; JSON bodies must be strict (no "5" for 5).
+    return type(source).__name__ in ("MultiDictProxy", "MultiDict", "CIMultiDictProxy")

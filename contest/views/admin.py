@@ -1,0 +1,295 @@
+"""Admin and organizer endpoints: imports, the bank, contests, stats, exports, rebuild."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiohttp import web
+
+from contest.appkeys import CATALOG, PLAY, REDIS, SETTINGS, STORAGE
+from contest.auth import Claims, require
+from contest.contests import validate_contest
+from contest.errors import ApiError
+from contest.export import HEADERS, export_rows
+from contest.jsonio import json_response, read_body, read_json
+from contest.orgtree import parse_orgs
+from contest.stats import read_counters, read_question_stats, read_timeline
+from contest.validation import Fields
+from leaderboard import keys
+from question_bank import DrawRule, ImportFormatError, check_rules, draw_paper, render_question, shown_answer
+
+__all__ = [
+    "contest_create", "contest_get", "contest_patch", "contest_preview", "contest_publish", "contests_admin_list",
+    "export", "import_orgs", "import_questions", "paper_check", "questions_list", "questions_summary", "rebuild",
+    "stats", "timeline",
+]
+
+
+async def _upload(request: web.Request) -> tuple[bytes, str | None, str | None]:
+    """The uploaded file: multipart field ``file``, or the raw body with its content type."""
+    limit = request.config_dict[SETTINGS].import_max_bytes
+    if request.content_type.startswith("multipart/"):
+        reader = await request.multipart()
+        async for part in reader:
+            if getattr(part, "name", None) == "file":
+                data = bytearray()
+                while chunk := await part.read_chunk(1 << 16):  # type: ignore[union-attr]
+                    data.extend(chunk)
+                    if len(data) > limit:
+                        raise ApiError(413, "payload_too_large", f"the file is larger than {limit} bytes")
+                return bytes(data), part.filename, part.headers.get("Content-Type")  # type: ignore[union-attr]
+        raise ApiError(400, "validation_failed", "multipart upload needs a field named file",
+                       {"fields": {"file": "is required"}})
+    data = await read_body(request, limit)
+    return data, request.query.get("filename"), request.content_type
+
+
+def _row_errors(errors: list[Any]) -> ApiError:
+    items = [e.to_dict() for e in errors]
+    return ApiError(400, "validation_failed", f"{len(items)} row error(s); nothing was imported",
+                    {"errors": items, "imported": 0})
+
+
+async def import_orgs(request: web.Request) -> web.Response:
+    require(request, "admin")
+    data, filename, ctype = await _upload(request)
+    catalog = request.config_dict[CATALOG]
+    try:
+        orgs, errors = await asyncio.to_thread(parse_orgs, data, filename=filename, content_type=ctype,
+                                               existing=catalog.orgs)
+    except (ImportFormatError, ValueError) as exc:
+        raise ApiError(400, "validation_failed", str(exc), {"errors": [{"row": 0, "column": "", "message": str(exc)}]}) \
+            from None
+    if errors:
+        raise _row_errors(errors)
+    before = {o.org_id for o in orgs if o.org_id in catalog.orgs}
+    tree = await catalog.install_orgs(orgs)
+    return json_response({"imported": len(orgs) - len(before), "updated": len(before), "errors": [],
+                          "total": len(tree)})
+
+
+async def import_questions(request: web.Request) -> web.Response:
+    from question_bank import parse_questions
+
+    require(request, "admin")
+    data, filename, ctype = await _upload(request)
+    try:
+        result = await asyncio.to_thread(parse_questions, data, filename=filename, content_type=ctype)
+    except ImportFormatError as exc:
+        raise ApiError(400, "validation_failed", str(exc), {"errors": [{"row": 0, "column": "", "message": str(exc)}]}) \
+            from None
+    if result.errors:
+        raise _row_errors(result.errors)
+    imported, updated = await request.config_dict[CATALOG].install_questions(result.questions)
+    return json_response({"imported": imported, "updated": updated, "errors": [],
+                          "total": len(request.config_dict[CATALOG].bank)})
+
+
+def _question_dict(q: Any) -> dict[str, Any]:
+    return {"id": q.id, "type": q.type, "stem": q.stem, "options": list(q.options), "answer": q.answer,
+            "category": q.category, "difficulty": q.difficulty, "points": q.points, "explanation": q.explanation}
+
+
+async def questions_list(request: web.Request) -> web.Response:
+    require(request, "admin")
+    f = Fields(request.query)
+    text = (f.text("q", required=False, max_len=200) or "").lower()
+    category = f.text("category", required=False, max_len=100)
+    qtype = f.choice("type", ("single", "multiple", "judge"))
+    offset = f.integer("offset", required=False, minimum=0, default=0) or 0
+    limit = f.integer("limit", required=False, minimum=1, maximum=500, default=50) or 50
+    f.done()
+    found = [q for q in request.config_dict[CATALOG].bank.questions()
+             if (not text or text in q.stem.lower() or text in q.id.lower())
+             and (not category or q.category == category) and (not qtype or q.type == qtype)]
+    return json_response({"total": len(found), "questions": [_question_dict(q) for q in found[offset:offset + limit]]})
+
+
+async def questions_summary(request: web.Request) -> web.Response:
+    require(request, "admin")
+    bank = request.config_dict[CATALOG].bank
+    cells = [{"category": c[0], "difficulty": c[1], "count": n} for c, n in sorted(
+        bank.cells().items(), key=lambda item: (str(item[0][0]), item[0][1] or 0))]
+    return json_response({"total": len(bank), "version": bank.version, "cells": cells})
+
+
+def _rules(body: dict[str, Any]) -> list[DrawRule]:
+    raw = body.get("draw")
+    if not isinstance(raw, list) or not raw:
+        raise ApiError(400, "validation_failed", "draw must be a non-empty list",
+                       {"fields": {"draw": "must be a non-empty list of {category, difficulty, count}"}})
+    rules = []
+    errors: dict[str, str] = {}
+    for i, item in enumerate(raw):
+        f = Fields(item if isinstance(item, dict) else {}, prefix=f"draw[{i}].")
+        category = f.text("category", required=False, max_len=100)
+        difficulty = f.integer("difficulty", required=False, minimum=1, maximum=5)
+        count = f.integer("count", minimum=1, maximum=200)
+        errors.update(f.errors)
+        rules.append(DrawRule(category or None, difficulty, count or 1))
+    if errors:
+        raise ApiError(400, "validation_failed", "invalid draw rules", {"fields": errors})
+    return rules
+
+
+async def paper_check(request: web.Request) -> web.Response:
+    require(request, "admin")
+    rules = _rules(await read_json(request))
+    errors = check_rules(request.config_dict[CATALOG].bank, rules)
+    return json_response({"ok": not errors, "errors": errors, "questions": sum(r.count for r in rules)})
+
+
+def _admin_view(contest_config: dict[str, Any]) -> dict[str, Any]:
+    return dict(contest_config)
+
+
+async def contests_admin_list(request: web.Request) -> web.Response:
+    claims = require(request, "admin", "organizer")
+    del claims
+    contests = sorted(request.config_dict[CATALOG].contests.values(), key=lambda c: (c.starts_at, c.contest_id))
+    return json_response({"contests": [_admin_view(c.config) for c in contests]})
+
+
+async def contest_get(request: web.Request) -> web.Response:
+    require(request, "admin", "organizer")
+    contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
+    return json_response(_admin_view(contest.config))
+
+
+async def contest_create(request: web.Request) -> web.Response:
+    require(request, "admin")
+    body = await read_json(request)
+    catalog = request.config_dict[CATALOG]
+    config = validate_contest(body, catalog.bank,
+                              default_min_answer_ms=request.config_dict[SETTINGS].min_answer_ms)
+    if config["contest_id"] in catalog.contests:
+        raise ApiError(409, "already_exists", f"contest {config['contest_id']!r} exists; PATCH it instead")
+    await catalog.install_contest(config)
+    return json_response({"contest_id": config["contest_id"], "status": config["status"],
+                          "questions_per_attempt": config["questions_per_attempt"]}, status=201)
+
+
+async def contest_patch(request: web.Request) -> web.Response:
+    require(request, "admin")
+    body = await read_json(request)
+    catalog = request.config_dict[CATALOG]
+    existing = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
+    config = validate_contest(body, catalog.bank, existing=existing.config)
+    await catalog.install_contest(config)
+    return json_response(_admin_view(config))
+
+
+async def contest_publish(request: web.Request) -> web.Response:
+    require(request, "admin")
+    catalog = request.config_dict[CATALOG]
+    existing = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
+    config = {**existing.config, "status": "published", "published_at": existing.config.get("published_at")
+              or int(time.time() * 1000)}
+    await catalog.install_contest(config)
+    return json_response({"contest_id": config["contest_id"], "status": "published"})
+
+
+async def contest_preview(request: web.Request) -> web.Response:
+    require(request, "admin")
+    contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
+    bank = request.config_dict[CATALOG].bank
+    seed = request.query.get("seed") or f"preview-{time.time_ns()}"
+    from question_bank import PaperError
+
+    try:
+        items = draw_paper(bank, contest.rules, seed, shuffle_questions=contest.shuffle_questions,
+                           shuffle_options=contest.shuffle_options)
+    except PaperError as exc:
+        raise ApiError(400, "validation_failed", str(exc), {"fields": {"paper.draw": str(exc)}}) from None
+    questions = []
+    for index, item in enumerate(items):
+        q = bank[item.question_id]
+        rendered = render_question(q, item.perm, index)
+        rendered.update(question_id=q.id, answer=shown_answer(q, item.perm), explanation=q.explanation)
+        questions.append(rendered)
+    return json_response({"seed": seed, "questions": questions})
+
+
+def _scope(request: web.Request, claims: Claims) -> str | None:
+    """The org the caller asked about, checked against an organizer's subtree (404 outside it)."""
+    org_id = request.query.get("org_id") or None
+    orgs = request.config_dict[CATALOG].orgs
+    if org_id is not None and org_id not in orgs:
+        raise ApiError(404, "not_found", f"no org {org_id!r}")
+    if claims.role == "organizer":
+        if not claims.org_id or claims.org_id not in orgs:
+            raise ApiError(403, "forbidden", "this organizer token has no valid org scope")
+        if org_id is None:
+            return claims.org_id
+        if claims.org_id not in orgs.path(org_id):
+            raise ApiError(403, "forbidden", "that org is outside your scope")
+    return org_id
+
+
+async def stats(request: web.Request) -> web.Response:
+    claims = require(request, "admin", "organizer")
+    contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
+    org_id = _scope(request, claims)
+    redis = request.config_dict[REDIS]
+    counters = await read_counters(redis, contest.contest_id, contest.shards)
+    questions = await read_question_stats(redis, contest.contest_id, contest.shards)
+    body: dict[str, Any] = {"contest_id": contest.contest_id, "org_id": org_id, **counters,
+                            "questions": questions}
+    if org_id is None:
+        body["registrants"] = int(await redis.hget(keys.user_registrations(), "") or 0)
+    else:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.user_registrations(), org_id)
+            for what in ("p", "a"):
+                pipe.hget(keys.org_stat(contest.contest_id, what), org_id)
+            reg, part, att = await pipe.execute()
+        body.update(registrants=int(reg or 0), participants=int(part or 0), attempts_finished=int(att or 0),
+                    scope_note="answers, accuracy and questions are contest-wide")
+    members = request.config_dict[CATALOG].orgs.members_total(org_id) if org_id else sum(
+        request.config_dict[CATALOG].orgs.members_total(o.org_id) for o in request.config_dict[CATALOG].orgs.children(None))
+    body["members"] = members
+    body["participation_rate"] = round(body["participants"] / members, 6) if members else 0.0
+    return json_response(body)
+
+
+async def timeline(request: web.Request) -> web.Response:
+    claims = require(request, "admin", "organizer")
+    contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
+    _scope(request, claims)
+    points = await read_timeline(request.config_dict[REDIS], contest.contest_id, contest.shards)
+    return json_response({"points": points})
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    claims = require(request, "admin", "organizer")
+    contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
+    f = Fields(request.query)
+    what = f.choice("what", ("results", "answers"), default="results") or "results"
+    fmt = f.choice("format", ("csv", "xlsx"), default="csv") or "csv"
+    f.done()
+    org_id = _scope(request, claims)
+    prefix = request.config_dict[CATALOG].orgs.path_string(org_id) if org_id else None
+    storage = request.config_dict[STORAGE]
+    await storage.ping()
+    ctype = "text/csv; charset=utf-8" if fmt == "csv" else \
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    filename = f"{contest.contest_id}-{what}{'-' + org_id if org_id else ''}.{fmt}"
+    response = web.StreamResponse(headers={"Content-Type": ctype,
+                                           "Content-Disposition": f'attachment; filename="{filename}"',
+                                           "X-Columns": ",".join(HEADERS[what])})
+    await response.prepare(request)
+    async for chunk in export_rows(storage, what, contest.contest_id, prefix, fmt):  # type: ignore[arg-type]
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def rebuild(request: web.Request) -> web.Response:
+    from contest.rebuild import rebuild_contest
+
+    require(request, "admin")
+    contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
+    report = await rebuild_contest(request.app, contest.contest_id)
+    return json_response(report)

@@ -1,0 +1,175 @@
+"""Leaderboards, around-me, org rankings and the live SSE feed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from typing import Any
+
+from aiohttp import web
+
+from contest.appkeys import CATALOG, LIVE, PLAY, REDIS, RUNNER
+from contest.auth import Claims, optional_claims, require
+from contest.contests import Contest
+from contest.errors import ApiError
+from contest.jsonio import json_response
+from contest.validation import Fields
+from leaderboard import keys
+from leaderboard.boards import Entry, mask_name, read_me, read_page
+from leaderboard.orgs import SORTS, OrgInfo, rank_children, rank_level
+
+__all__ = ["leaderboard", "leaderboard_me", "live", "live_snapshot", "org_ranking"]
+
+
+def _board_key(request: web.Request, contest: Contest, f: Fields) -> tuple[str, str, str | None]:
+    board = f.choice("board", ("total", "daily"), default="total") or "total"
+    date = f.text("date", required=False, max_len=10)
+    day = None
+    if board == "daily":
+        if date:
+            try:
+                day = dt.date.fromisoformat(date).isoformat()
+            except ValueError:
+                f.fail("date", "must be YYYY-MM-DD")
+        else:
+            day = contest.today()
+    org_id = f.text("org_id", required=False, max_len=64)
+    f.done()
+    if org_id and org_id not in request.config_dict[CATALOG].orgs:
+        raise ApiError(404, "not_found", f"no org {org_id!r}")
+    return keys.board(contest.contest_id, day, org_id or None), board, day
+
+
+def _unmask_scope(request: web.Request, claims: Claims | None) -> set[str] | None:
+    """Orgs whose members' names the caller may see in full: all for admins, the subtree for organizers."""
+    if claims is None:
+        return None
+    if claims.role == "admin":
+        return {"*"}
+    if claims.role == "organizer" and claims.org_id:
+        return request.config_dict[CATALOG].orgs.subtree_ids(claims.org_id)
+    return None
+
+
+def _entry(request: web.Request, e: Entry, scope: set[str] | None) -> dict[str, Any]:
+    org = request.config_dict[CATALOG].orgs.get(e.org_id) if e.org_id else None
+    full = scope is not None and ("*" in scope or e.org_id in scope)
+    return {"rank": e.rank, "user_id": e.user_id, "name": e.name if full else mask_name(e.name),
+            "org_id": e.org_id, "org_name": org.name if org else None, "score": e.score,
+            "duration_ms": e.duration_ms}
+
+
+async def leaderboard(request: web.Request) -> web.Response:
+    contest = request.config_dict[PLAY].contest(request.match_info["cid"])
+    f = Fields(request.query)
+    offset = f.integer("offset", required=False, minimum=0, maximum=10_000_000, default=0) or 0
+    limit = f.integer("limit", required=False, minimum=1, maximum=200, default=50) or 50
+    board_key, board, day = _board_key(request, contest, f)
+    scope = _unmask_scope(request, optional_claims(request))
+    page = await read_page(request.config_dict[RUNNER], board_key, keys.names(contest.contest_id), offset, limit)
+    return json_response({"board": board, "date": day, "total": page.total, "offset": offset, "limit": limit,
+                          "entries": [_entry(request, e, scope) for e in page.entries]})
+
+
+async def leaderboard_me(request: web.Request) -> web.Response:
+    claims = require(request, "participant")
+    contest = request.config_dict[PLAY].contest(request.match_info["cid"])
+    f = Fields(request.query)
+    around = f.integer("around", required=False, minimum=0, maximum=50, default=5) or 0
+    board_key, board, day = _board_key(request, contest, f)
+    me = await read_me(request.config_dict[RUNNER], board_key, keys.names(contest.contest_id), claims.user_id,
+                       around)
+    entries = []
+    for e in me.around:
+        item = _entry(request, e, None)
+        if e.user_id == claims.user_id:
+            item["name"], item["me"] = claims.name, True
+        entries.append(item)
+    return json_response({"board": board, "date": day, "rank": me.rank, "score": me.score,
+                          "duration_ms": me.duration_ms, "total": me.total, "percentile": me.percentile,
+                          "around": entries})
+
+
+async def org_ranking(request: web.Request) -> web.Response:
+    contest = request.config_dict[PLAY].contest(request.match_info["cid"])
+    orgs = request.config_dict[CATALOG].orgs
+    f = Fields(request.query)
+    parent_id = f.text("parent_id", required=False, max_len=64)
+    level = f.integer("level", required=False, minimum=1, maximum=5)
+    sort = f.choice("sort", SORTS, default="participation_rate") or "participation_rate"
+    offset = f.integer("offset", required=False, minimum=0, maximum=1_000_000, default=0) or 0
+    limit = f.integer("limit", required=False, minimum=1, maximum=500, default=50) or 50
+    f.done()
+    redis = request.config_dict[REDIS]
+
+    def info(o: Any) -> OrgInfo:
+        return OrgInfo(o.org_id, o.name, o.level, orgs.members_total(o.org_id))
+
+    if level is not None and not parent_id:
+        total, rows = await rank_level(redis, contest.contest_id, level,
+                                       {o.org_id: info(o) for o in orgs.at_level(level)}, sort, offset, limit)
+    else:
+        if parent_id and parent_id not in orgs:
+            raise ApiError(404, "not_found", f"no org {parent_id!r}")
+        children = [info(o) for o in orgs.children(parent_id or None)]
+        if level is not None:
+            children = [c for c in children if c.level == level]
+        total, rows = await rank_children(redis, contest.contest_id, children, sort, offset, limit)
+    return json_response({"parent_id": parent_id, "level": level, "sort": sort, "total": total,
+                          "entries": [r.to_dict() for r in rows]})
+
+
+async def live_snapshot(app: web.Application, contest_id: str) -> dict[str, Any]:
+    """What every live subscriber of a contest receives each tick."""
+    from contest.stats import read_counters
+
+    contest = app[PLAY].contest(contest_id)
+    page = await read_page(app[RUNNER], keys.board(contest_id), keys.names(contest_id), 0, 20)
+    orgs = app[CATALOG].orgs
+    stats = await read_counters(app[REDIS], contest_id, contest.shards)
+    roots = [OrgInfo(o.org_id, o.name, o.level, orgs.members_total(o.org_id)) for o in orgs.children(None)]
+    top_orgs: list[Any] = []
+    if len(roots) == 1:
+        roots = [OrgInfo(o.org_id, o.name, o.level, orgs.members_total(o.org_id))
+                 for o in orgs.children(roots[0].org_id)]
+    if roots:
+        _, rows = await rank_children(app[REDIS], contest_id, roots, "participation_rate", 0, 20)
+        top_orgs = [r.to_dict() for r in rows]
+    top = []
+    for e in page.entries:
+        org = orgs.get(e.org_id) if e.org_id else None
+        top.append({"rank": e.rank, "user_id": e.user_id, "name": mask_name(e.name), "org_id": e.org_id,
+                    "org_name": org.name if org else None, "score": e.score, "duration_ms": e.duration_ms})
+    return {"contest_id": contest_id, "title": contest.config["title"], "top": top,
+            "stats": {k: stats[k] for k in ("participants", "attempts_finished", "answers", "answers_per_s")},
+            "orgs": top_orgs}
+
+
+async def live(request: web.Request) -> web.StreamResponse:
+    contest = request.config_dict[PLAY].contest(request.match_info["cid"])
+    hub = request.config_dict[LIVE]
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+    })
+    await response.prepare(request)
+    queue = hub.subscribe(contest.contest_id)
+    try:
+        await response.write(b"retry: 2000\n\n")
+        if contest.contest_id not in hub.latest:
+            # A fresh subscriber (or a reconnect with Last-Event-ID) gets the state at once.
+            frame = await hub.frame_now(contest.contest_id)
+            await response.write(frame)
+        while True:
+            try:
+                frame = await asyncio.wait_for(queue.get(), 15.0)
+            except TimeoutError:
+                frame = b": heartbeat\n\n"
+            await response.write(frame)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        hub.unsubscribe(contest.contest_id, queue)
+        with contextlib.suppress(Exception):
+            await response.write_eof()
+    return response

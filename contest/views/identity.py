@@ -1,0 +1,109 @@
+"""Registration, gateway tickets, who-am-I and the public org picker."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from aiohttp import web
+
+from contest.appkeys import CATALOG, RUNNER, SETTINGS
+from contest.auth import issue_token, require, verify_ticket
+from contest.errors import ApiError
+from contest.jsonio import json_response, read_json
+from contest.validation import Fields
+from leaderboard import keys
+from leaderboard.scripts import REGISTER
+
+__all__ = ["me", "orgs_public", "register", "ticket"]
+
+PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
+
+
+async def _register(request: web.Request, mode: str, ident: str, name: str, org_id: str,
+                    phone: str) -> tuple[str, bool]:
+    catalog = request.config_dict[CATALOG]
+    path = catalog.orgs.path(org_id)
+    index = keys.user_phones() if mode == "phone" else keys.user_ext()
+    reply = await request.config_dict[RUNNER].run(
+        REGISTER,
+        (index, keys.user_seq(), keys.user_events(), keys.user_registrations()),
+        (mode, ident, name, org_id, ",".join(path), phone),
+    )
+    status = reply[0].decode()
+    if status == "dup":
+        raise ApiError(409, "already_registered", "this phone number is already registered")
+    return reply[1].decode(), status == "new"
+
+
+def _token_response(request: web.Request, user_id: str, name: str, org_id: str, status: int) -> web.Response:
+    settings = request.config_dict[SETTINGS]
+    token, expires_at = issue_token(settings.signing_secret, user_id=user_id, role="participant",
+                                    org_id=org_id, name=name, ttl_s=settings.token_ttl_s)
+    return json_response({"user_id": user_id, "token": token, "expires_at": expires_at, "name": name,
+                          "org_id": org_id}, status=status)
+
+
+async def register(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    f = Fields(body)
+    name = f.text("name", max_len=32)
+    phone = f.text("phone", max_len=20)
+    org_id = f.text("org_id", max_len=64)
+    if phone and not PHONE_RE.match(phone.replace(" ", "").replace("-", "")):
+        f.fail("phone", "must be a phone number of 6-15 digits")
+    if name and any(unicodedata.category(ch).startswith("C") for ch in name):
+        f.fail("name", "must not contain control characters")
+    if org_id and org_id not in request.config_dict[CATALOG].orgs:
+        f.fail("org_id", "is not a known org")
+    f.done()
+    assert name and phone and org_id
+    phone = phone.replace(" ", "").replace("-", "")
+    user_id, _ = await _register(request, "phone", phone, name, org_id, phone)
+    return _token_response(request, user_id, name, org_id, 201)
+
+
+async def ticket(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    f = Fields(body)
+    raw = f.text("ticket", max_len=4096)
+    f.done()
+    assert raw is not None
+    settings = request.config_dict[SETTINGS]
+    claims = verify_ticket(settings.ticket_secret.encode(), raw)
+    name = unicodedata.normalize("NFKC", claims.name).strip()[:32]
+    if claims.org_id not in request.config_dict[CATALOG].orgs:
+        raise ApiError(400, "validation_failed", "the ticket names an unknown org",
+                       {"fields": {"org_id": "is not a known org"}})
+    user_id, _ = await _register(request, "ext", claims.subject, name, claims.org_id, "")
+    return _token_response(request, user_id, name, claims.org_id, 200)
+
+
+async def me(request: web.Request) -> web.Response:
+    claims = require(request)
+    orgs = request.config_dict[CATALOG].orgs
+    org = orgs.get(claims.org_id) if claims.org_id else None
+    return json_response({"user_id": claims.user_id, "name": claims.name, "role": claims.role,
+                          "org_id": claims.org_id, "org_name": org.name if org else None,
+                          "expires_at": claims.expires_at * 1000})
+
+
+async def orgs_public(request: web.Request) -> web.Response:
+    """Children of an org (roots without parent_id), or every org with its path (``all=1``)."""
+    orgs = request.config_dict[CATALOG].orgs
+    if request.query.get("all") in ("1", "true"):
+        out = []
+        for org in orgs:
+            path = orgs.path(org.org_id)
+            out.append({"org_id": org.org_id, "name": org.name, "level": org.level,
+                        "path": [orgs.get(p).name for p in path if orgs.get(p)],
+                        "has_children": bool(orgs.children(org.org_id))})
+        out.sort(key=lambda o: "/".join(o["path"]))
+        return json_response({"orgs": out})
+    parent = request.query.get("parent_id") or None
+    if parent is not None and parent not in orgs:
+        raise ApiError(404, "not_found", f"no org {parent!r}")
+    return json_response({"orgs": [
+        {"org_id": o.org_id, "name": o.name, "level": o.level, "has_children": bool(orgs.children(o.org_id))}
+        for o in orgs.children(parent)
+    ]})

@@ -1,0 +1,90 @@
+"""Operations endpoints and the static pages."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from contest.appkeys import FLUSHER, LIVE, METRICS, REDIS, RUNNER, STORAGE
+from contest.jsonio import json_response
+
+__all__ = ["healthz", "metrics", "openapi", "readyz", "setup_pages"]
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def _check(coro: Any) -> str | None:
+    try:
+        await asyncio.wait_for(coro, 2.0)
+    except Exception as exc:  # the message is the report
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return None
+
+
+async def readyz(request: web.Request) -> web.Response:
+    redis_error = await _check(request.config_dict[REDIS].ping())
+    db_error = await _check(request.config_dict[STORAGE].ping())
+    flusher = request.config_dict.get(FLUSHER)
+    backlog = None
+    if flusher is not None and redis_error is None:
+        try:
+            backlog = await asyncio.wait_for(flusher.backlog(), 2.0)
+        except Exception:
+            backlog = None
+    ok = redis_error is None and db_error is None
+    body = {"status": "ready" if ok else "unavailable", "redis": redis_error or "ok", "database": db_error or "ok",
+            "backlog": backlog}
+    if not ok:
+        return json_response({**body, "error": {"code": "unavailable", "message": "a backing store is down",
+                                                "details": {"redis": redis_error, "database": db_error}}},
+                             status=503)
+    return json_response(body)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    app = request.app
+    gauges: dict[str, float] = {"quiz_live_subscribers": sum(len(s) for s in app[LIVE].subscribers.values())}
+    runner = request.config_dict[RUNNER]
+    if hasattr(runner, "calls"):
+        gauges["quiz_redis_script_calls"] = runner.calls
+        gauges["quiz_redis_writes"] = runner.writes
+    flusher = app.get(FLUSHER)
+    if flusher is not None:
+        for name in ("rows", "batches", "last_batch_size", "last_lag_ms", "errors"):
+            value = getattr(flusher, name, None)
+            if isinstance(value, int | float):
+                gauges[f"quiz_flusher_{name}"] = value
+        try:
+            gauges["quiz_stream_backlog"] = await asyncio.wait_for(flusher.backlog(), 1.0)
+        except Exception:
+            app[METRICS].errors["redis"] += 1
+    text = app[METRICS].render(gauges)
+    return web.Response(text=text, content_type="text/plain")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from contest.openapi import build_spec
+
+    return json_response(build_spec())
+
+
+def _page(path: Path) -> Any:
+    async def handler(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+    return handler
+
+
+def setup_pages(app: web.Application) -> None:
+    app.router.add_get("/", _page(STATIC / "h5" / "index.html"))
+    app.router.add_get("/dashboard/", _page(STATIC / "dashboard" / "index.html"))
+    app.router.add_get("/admin/", _page(STATIC / "admin" / "index.html"))
+    app.router.add_get("/screen/{cid}", _page(STATIC / "screen" / "index.html"))
+    app.router.add_static("/static/", STATIC, append_version=False)

@@ -1,0 +1,102 @@
+"""Participant endpoints: contests, attempts, answers, finish, submit."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from contest.appkeys import CATALOG, PLAY
+from contest.auth import require
+from contest.errors import ApiError
+from contest.jsonio import json_response, read_json
+from contest.play import normalize_choice
+from contest.validation import Fields
+
+__all__ = ["answer", "contest_detail", "contests_list", "finish", "get_attempt", "start_attempt", "submit"]
+
+
+async def contests_list(request: web.Request) -> web.Response:
+    now_ms = int(time.time() * 1000)
+    out = []
+    for contest in sorted(request.config_dict[CATALOG].contests.values(), key=lambda c: (c.starts_at, c.contest_id)):
+        if contest.status != "published":
+            continue
+        out.append({"contest_id": contest.contest_id, "title": contest.config["title"],
+                    "starts_at": contest.starts_at, "ends_at": contest.ends_at, "status": contest.status,
+                    "phase": contest.status_now(now_ms),
+                    "questions_per_attempt": contest.config.get("questions_per_attempt")})
+    return json_response({"contests": out})
+
+
+async def contest_detail(request: web.Request) -> web.Response:
+    play = request.config_dict[PLAY]
+    contest = play.contest(request.match_info["cid"])
+    body = contest.public()
+    body["phase"] = contest.status_now(int(time.time() * 1000))
+    return json_response(body)
+
+
+async def start_attempt(request: web.Request) -> web.Response:
+    claims = require(request, "participant")
+    status, body = await request.config_dict[PLAY].start(claims, request.match_info["cid"])
+    return json_response(body, status=status)
+
+
+async def get_attempt(request: web.Request) -> web.Response:
+    claims = require(request, "participant")
+    return json_response(await request.config_dict[PLAY].get(claims, request.match_info["aid"]))
+
+
+def _index(f: Fields) -> int:
+    index = f.integer("index", minimum=0, maximum=199)
+    return index if index is not None else -1
+
+
+async def answer(request: web.Request) -> web.Response:
+    claims = require(request, "participant")
+    body = await read_json(request)
+    f = Fields(body)
+    index = _index(f)
+    if "choice" not in body or body["choice"] is None:
+        f.fail("choice", "is required")
+    f.done()
+    result = await request.config_dict[PLAY].answer(claims, request.match_info["aid"], index, body["choice"])
+    return json_response(result)
+
+
+async def finish(request: web.Request) -> web.Response:
+    claims = require(request, "participant")
+    return json_response(await request.config_dict[PLAY].finish(claims, request.match_info["aid"]))
+
+
+async def submit(request: web.Request) -> web.Response:
+    claims = require(request, "participant")
+    body = await read_json(request)
+    raw = body.get("answers")
+    if not isinstance(raw, list) or len(raw) > 200:
+        raise ApiError(400, "validation_failed", "answers must be a list of {index, choice}",
+                       {"fields": {"answers": "must be a list of at most 200 {index, choice} objects"}})
+    answers: list[tuple[int, str]] = []
+    errors: dict[str, str] = {}
+    seen: set[int] = set()
+    for n, item in enumerate(raw):
+        if not isinstance(item, dict):
+            errors[f"answers[{n}]"] = "must be an object {index, choice}"
+            continue
+        f = Fields(item, prefix=f"answers[{n}].")
+        index = _index(f)
+        errors.update(f.errors)
+        if index in seen:
+            errors[f"answers[{n}].index"] = "appears twice"
+        seen.add(index)
+        try:
+            choice, _ = normalize_choice(item.get("choice"))
+        except ApiError:
+            errors[f"answers[{n}].choice"] = "must be an option key or a list of distinct keys A-H"
+            continue
+        answers.append((index, choice))
+    if errors:
+        raise ApiError(400, "validation_failed", "some answers are malformed; nothing was recorded",
+                       {"fields": errors})
+    return json_response(await request.config_dict[PLAY].submit(claims, request.match_info["aid"], answers))

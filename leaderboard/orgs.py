@@ -1,0 +1,119 @@
+"""Org rankings of a contest: participants, attempts, total and average score, participation rate.
+
+The finish script keeps, per org of the finisher's path, counters in three hashes (``os:p``,
+``os:a``, ``os:s``) and one sorted set per (metric, level).  Listing the children of one org reads
+the hashes for those children; listing a whole level (up to ~100,000 villages) pages through the
+level's sorted set and fills in the orgs nobody of which has finished yet, which all rank last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from leaderboard import keys
+
+__all__ = ["SORTS", "OrgInfo", "OrgRow", "rank_children", "rank_level"]
+
+SORTS = ("participation_rate", "participants", "avg_score", "total_score")
+
+
+@dataclass(frozen=True, slots=True)
+class OrgInfo:
+    org_id: str
+    name: str
+    level: int
+    members: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrgRow:
+    rank: int
+    org_id: str
+    name: str
+    level: int
+    members: int
+    participants: int
+    participation_rate: float
+    attempts: int
+    total_score: int
+    avg_score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__slots__}
+
+
+def _metric(row: tuple[OrgInfo, int, int, int], sort: str) -> float:
+    info, p, _, s = row
+    if sort == "participants":
+        return p
+    if sort == "total_score":
+        return s
+    if sort == "avg_score":
+        return s / p if p else 0.0
+    return p / info.members if info.members else 0.0
+
+
+async def _counters(redis: Any, cid: str, org_ids: list[str]) -> list[tuple[int, int, int]]:
+    if not org_ids:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for what in ("p", "a", "s"):
+            pipe.hmget(keys.org_stat(cid, what), org_ids)
+        p, a, s = await pipe.execute()
+    return [(int(p[i] or 0), int(a[i] or 0), int(s[i] or 0)) for i in range(len(org_ids))]
+
+
+def _rows(infos: list[OrgInfo], counters: list[tuple[int, int, int]], sort: str, offset: int,
+          first_rank: int | None = None) -> list[OrgRow]:
+    """Competition ranks: a row tied with the one before shares its rank."""
+    rows = []
+    rank = 0
+    prev: float | None = None
+    for pos, (info, (p, a, s)) in enumerate(zip(infos, counters, strict=True)):
+        value = _metric((info, p, a, s), sort)
+        if pos == 0:
+            rank = first_rank if first_rank is not None else offset + 1
+        elif value != prev:
+            rank = offset + pos + 1
+        prev = value
+        rows.append(OrgRow(rank, info.org_id, info.name, info.level, info.members, p,
+                           round(p / info.members, 6) if info.members else 0.0, a, s,
+                           round(s / p, 2) if p else 0.0))
+    return rows
+
+
+async def rank_children(redis: Any, cid: str, children: list[OrgInfo], sort: str, offset: int,
+                        limit: int) -> tuple[int, list[OrgRow]]:
+    """Rank a parent's children (at most a few hundred) by ``sort``; ties keep org id order."""
+    counters = await _counters(redis, cid, [c.org_id for c in children])
+    combined = sorted(zip(children, counters, strict=True),
+                      key=lambda item: (-_metric((item[0], *item[1]), sort), item[0].org_id))
+    ordered = [c for c, _ in combined]
+    values = [v for _, v in combined]
+    rows = _rows(ordered, values, sort, 0)
+    return len(children), rows[offset : offset + limit]
+
+
+async def rank_level(redis: Any, cid: str, level: int, level_orgs: dict[str, OrgInfo], sort: str,
+                     offset: int, limit: int) -> tuple[int, list[OrgRow]]:
+    """Rank every org of one level; orgs with finishers come from the level's sorted set."""
+    zkey = keys.org_level_rank(cid, sort, level)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zcard(zkey)
+        pipe.zrevrange(zkey, offset, offset + limit - 1, withscores=True)
+        active_count, top = await pipe.execute()
+    ids = [member.decode() for member, _ in top if member.decode() in level_orgs]
+    if len(ids) < limit and offset + limit > active_count:
+        active = {m.decode() for m in await redis.zrange(zkey, 0, -1)}
+        idle = sorted(oid for oid in level_orgs if oid not in active)
+        start = max(0, offset - active_count)
+        ids += idle[start : start + (limit - len(ids))]
+    infos = [level_orgs[i] for i in ids]
+    counters = await _counters(redis, cid, ids)
+    first_rank = None
+    if top and offset > 0:
+        # Ties across the page boundary share the rank of the first of them.
+        higher = await redis.zcount(zkey, f"({top[0][1]!r}", "+inf")
+        first_rank = int(higher) + 1
+    return len(level_orgs), _rows(infos, counters, sort, offset, first_rank)

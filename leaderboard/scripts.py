@@ -1,0 +1,422 @@
+"""The Lua scripts of the hot path, each a named constant with its contract.
+
+Every script touches the keys of one contest only (one hash tag, one slot), so it runs on a
+single Redis and on a Redis Cluster alike.  Scripts that need more keys than the declared ones
+build them from the contest prefix passed in ARGV, with the suffixes of ``leaderboard.keys``.
+The clock is Redis ``TIME``: deadlines and days never depend on which worker took a request.
+
+Replies are flat arrays whose first element is a status word (``ok``, ``err`` ...), so callers
+map them without a second round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ANSWER",
+    "FINISH",
+    "LEADERBOARD_ME",
+    "LEADERBOARD_PAGE",
+    "REGISTER",
+    "START",
+    "Script",
+    "all_scripts",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script and its SHA1, so callers run it with EVALSHA and load it on NOSCRIPT."""
+
+    name: str
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
+
+
+_COMMON = r"""
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local SHIFT = 4294967296
+local DMAX = 4294967295
+local function enc(score, dur)
+  if dur > DMAX then dur = DMAX end
+  if dur < 0 then dur = 0 end
+  return score * SHIFT + (DMAX - dur)
+end
+local function num(x) return string.format('%.0f', x) end
+local function split(s, sep)
+  local out = {}
+  if s == nil or s == '' then return out end
+  local start = 1
+  while true do
+    local i = string.find(s, sep, start, true)
+    if not i then out[#out + 1] = string.sub(s, start); return out end
+    out[#out + 1] = string.sub(s, start, i - 1)
+    start = i + 1
+  end
+end
+-- days since 1970-01-01 -> 'YYYY-MM-DD' (proleptic Gregorian; H. Hinnant's civil_from_days)
+local function civil(days)
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d-%02d', y, m, d)
+end
+-- rows of a board page: uid, encoded score, competition rank, "name\torg" for each member
+local function ranked_rows(board, names, rows, offset, out)
+  if #rows == 0 then return out end
+  local uids = {}
+  for j = 1, #rows, 2 do uids[#uids + 1] = rows[j] end
+  local meta = redis.call('HMGET', names, unpack(uids))
+  local prev, prev_rank = nil, 0
+  for j = 1, #rows, 2 do
+    local k = (j + 1) / 2
+    local s = rows[j + 1]
+    local rank
+    if k == 1 then
+      rank = redis.call('ZCOUNT', board, '(' .. s, '+inf') + 1
+    elseif s == prev then
+      rank = prev_rank
+    else
+      rank = offset + k
+    end
+    prev, prev_rank = s, rank
+    out[#out + 1] = rows[j]
+    out[#out + 1] = s
+    out[#out + 1] = rank
+    out[#out + 1] = meta[k] or ''
+  end
+  return out
+end
+"""
+
+REGISTER = Script("register", _COMMON + r"""
+-- Register a user, or find the user of a gateway identity.
+-- KEYS: 1 index hash (phone -> uid, or external id -> uid), 2 user id counter,
+--       3 the users event stream, 4 registrants-per-org hash
+-- ARGV: 1 mode 'phone' | 'ext', 2 phone or external id, 3 name, 4 org id,
+--       5 org path 'root,...,org', 6 phone to record ('' for gateway users)
+-- Returns {'new', uid, now} | {'existing', uid} | {'dup'}
+local uid = redis.call('HGET', KEYS[1], ARGV[2])
+if uid then
+  if ARGV[1] == 'phone' then return {'dup'} end
+  return {'existing', uid}
+end
+local now = now_ms()
+uid = tostring(redis.call('INCR', KEYS[2]))
+redis.call('HSET', KEYS[1], ARGV[2], uid)
+redis.call('HINCRBY', KEYS[4], '', 1)
+for _, org in ipairs(split(ARGV[5], ',')) do redis.call('HINCRBY', KEYS[4], org, 1) end
+local ext = ''
+if ARGV[1] == 'ext' then ext = ARGV[2] end
+redis.call('XADD', KEYS[3], '*', 't', 'user', 'uid', uid, 'name', ARGV[3], 'phone', ARGV[6],
+  'ext', ext, 'org', ARGV[4], 'at', now)
+return {'new', uid, now}
+""")
+
+START = Script("start", _COMMON + r"""
+-- Start an attempt, or hand back the user's unfinished one.
+-- KEYS: 1 user-in-contest hash, 2 the new attempt's hash, 3 deadlines zset, 4 contest events
+--       stream, 5 contest stats hash, 6 names hash
+-- ARGV: 1 uid, 2 new attempt id, 3 contest starts_at ms, 4 ends_at ms, 5 time limit ms (0: none),
+--       6 attempts per day (0: unlimited), 7 attempts in total (0: unlimited),
+--       8 timezone offset ms, 9 attempt key prefix ('{c:x}:a:'), 10 seconds the attempt is kept
+--       after its deadline, 11 contest id, 12 org id, 13 org path 'root,...,org',
+--       14 members per path org 'm1,...', 15 'name\torg', 16 paper JSON for the record,
+--       17 question count, 18.. one field per question: 'type|shown key|points|question id|options'
+-- Returns {'closed'} | {'limit', 'total'|'day'} | {'resume', {hash...}} | {'new', now, deadline, day}
+local now = now_ms()
+if now < tonumber(ARGV[3]) or now >= tonumber(ARGV[4]) then return {'closed'} end
+local active = redis.call('HGET', KEYS[1], 'active')
+if active then
+  local akey = ARGV[9] .. active
+  local st = redis.call('HMGET', akey, 'fin', 'dl')
+  if st[1] == '0' and tonumber(st[2]) > now then
+    return {'resume', redis.call('HGETALL', akey)}
+  end
+end
+local day = civil(math.floor((now + tonumber(ARGV[8])) / 86400000))
+local limit_total = tonumber(ARGV[7])
+if limit_total > 0 and tonumber(redis.call('HGET', KEYS[1], 'n') or '0') >= limit_total then
+  return {'limit', 'total'}
+end
+local per_day = tonumber(ARGV[6])
+if per_day > 0 and tonumber(redis.call('HGET', KEYS[1], 'n:' .. day) or '0') >= per_day then
+  return {'limit', 'day'}
+end
+redis.call('HINCRBY', KEYS[1], 'n', 1)
+redis.call('HINCRBY', KEYS[1], 'n:' .. day, 1)
+redis.call('HSET', KEYS[1], 'active', ARGV[2])
+local ends = tonumber(ARGV[4])
+local tl = tonumber(ARGV[5])
+local dl = ends
+if tl > 0 and now + tl < ends then dl = now + tl end
+local qc = tonumber(ARGV[17])
+local fields = {'uid', ARGV[1], 'st', now, 'dl', dl, 'day', day, 'fin', 0, 'score', 0, 'cc', 0,
+  'n', 0, 'la', now, 'streak', 0, 'qc', qc, 'path', ARGV[13], 'mem', ARGV[14], 'org', ARGV[12],
+  'paper', ARGV[16]}
+for i = 0, qc - 1 do
+  fields[#fields + 1] = 'q' .. i
+  fields[#fields + 1] = ARGV[18 + i]
+end
+redis.call('HSET', KEYS[2], unpack(fields))
+redis.call('PEXPIREAT', KEYS[2], dl + tonumber(ARGV[10]) * 1000)
+redis.call('ZADD', KEYS[3], dl, ARGV[2])
+redis.call('HSET', KEYS[6], ARGV[1], ARGV[15])
+redis.call('HINCRBY', KEYS[5], 'attempts_started', 1)
+local slash_path = ''
+if ARGV[13] ~= '' then slash_path = '/' .. (string.gsub(ARGV[13], ',', '/')) .. '/' end
+redis.call('XADD', KEYS[4], '*', 't', 'start', 'cid', ARGV[11], 'aid', ARGV[2], 'uid', ARGV[1],
+  'org', ARGV[12], 'path', slash_path, 'at', now, 'dl', dl, 'day', day, 'paper', ARGV[16])
+return {'new', now, dl, day}
+""")
+
+ANSWER = Script("answer", _COMMON + r"""
+-- Score one answer against the attempt's shuffled key, exactly once.
+-- KEYS: 1 attempt hash, 2 contest stats hash, 3 per-question stats hash, 4 contest events
+--       stream, 5 timeline hash
+-- ARGV: 1 uid, 2 question index, 3 choice (sorted option keys as shown, 'B' or 'AC'),
+--       4 partial credit 0/1, 5 time bonus max points, 6 time bonus window ms,
+--       7 streak bonus step, 8 streak bonus cap, 9 per-question limit ms (0: none),
+--       10 grace ms, 11 human minimum ms (faster answers are flagged), 12 contest id, 13 attempt id
+-- Returns {'ok', correct 0/1, points, attempt score, shown key, flagged 0/1, type s|m|j}
+--       | {'err', 'not_found'|'bad_index'|'invalid_choice'|'already_answered'|'deadline_passed'|'finished'}
+local i = ARGV[2]
+local h = redis.call('HMGET', KEYS[1], 'uid', 'fin', 'dl', 'la', 'score', 'streak', 'q' .. i,
+  'a' .. i, 'cc', 'n')
+if not h[1] or h[1] ~= ARGV[1] then return {'err', 'not_found'} end
+if not h[7] then return {'err', 'bad_index'} end
+local q = split(h[7], '|')
+local qtype, key, points, qid, nopt = q[1], q[2], tonumber(q[3]), q[4], tonumber(q[5])
+local choice = ARGV[3]
+if h[8] then
+  local a = split(h[8], '|')
+  if a[1] == '' then return {'err', 'deadline_passed'} end
+  if a[1] == choice then return {'ok', tonumber(a[2]), tonumber(a[3]), tonumber(h[5]), key, tonumber(a[5]), qtype} end
+  return {'err', 'already_answered'}
+end
+if h[2] == '1' then return {'err', 'finished'} end
+local now = now_ms()
+local grace = tonumber(ARGV[10])
+if now > tonumber(h[3]) + grace then return {'err', 'deadline_passed'} end
+local n = tonumber(h[10]) + 1
+local minute = math.floor(now / 60000)
+local second = math.floor(now / 1000)
+local elapsed = now - tonumber(h[4])
+local qlimit = tonumber(ARGV[9])
+if qlimit > 0 and elapsed > qlimit + grace then
+  -- The question's own clock ran out: record it as unanswered so the next question's clock starts now.
+  redis.call('HSET', KEYS[1], 'a' .. i, '|0|0|' .. now .. '|0', 'la', now, 'streak', 0, 'n', n)
+  redis.call('HINCRBY', KEYS[2], 'answers', 1)
+  redis.call('HINCRBY', KEYS[3], qid .. ':n', 1)
+  redis.call('HINCRBY', KEYS[5], 'a:' .. minute, 1)
+  redis.call('HINCRBY', KEYS[5], 's:' .. second, 1)
+  redis.call('XADD', KEYS[4], '*', 't', 'ans', 'cid', ARGV[12], 'aid', ARGV[13], 'uid', ARGV[1],
+    'i', i, 'qid', qid, 'ch', '', 'ok', 0, 'pts', 0, 'at', now, 'fl', 0)
+  return {'err', 'deadline_passed'}
+end
+if choice == '' or #choice > nopt then return {'err', 'invalid_choice'} end
+if qtype ~= 'm' and #choice ~= 1 then return {'err', 'invalid_choice'} end
+local maxkey = string.byte('A') + nopt - 1
+local hits, wrong = 0, 0
+for c = 1, #choice do
+  local b = string.byte(choice, c)
+  if b > maxkey then return {'err', 'invalid_choice'} end
+  if string.find(key, string.char(b), 1, true) then hits = hits + 1 else wrong = wrong + 1 end
+end
+local ok = 0
+local pts = 0
+if choice == key then
+  ok = 1
+  pts = points
+elseif qtype == 'm' and ARGV[4] == '1' and wrong == 0 and hits > 0 then
+  pts = math.floor(points * hits / #key)
+end
+local streak = 0
+if ok == 1 then
+  streak = tonumber(h[6]) + 1
+  local tb_max, tb_over = tonumber(ARGV[5]), tonumber(ARGV[6])
+  if tb_max > 0 and tb_over > 0 and elapsed < tb_over then
+    pts = pts + math.floor(tb_max * (tb_over - elapsed) / tb_over)
+  end
+  local step, cap = tonumber(ARGV[7]), tonumber(ARGV[8])
+  if step > 0 and streak > 1 then
+    local bonus = step * (streak - 1)
+    if cap > 0 and bonus > cap then bonus = cap end
+    pts = pts + bonus
+  end
+end
+local fl = 0
+if elapsed < tonumber(ARGV[11]) then fl = 1 end
+local score = tonumber(h[5]) + pts
+redis.call('HSET', KEYS[1], 'a' .. i, choice .. '|' .. ok .. '|' .. pts .. '|' .. now .. '|' .. fl,
+  'score', score, 'cc', tonumber(h[9]) + ok, 'la', now, 'streak', streak, 'n', n)
+redis.call('HINCRBY', KEYS[2], 'answers', 1)
+if ok == 1 then redis.call('HINCRBY', KEYS[2], 'correct', 1) end
+if fl == 1 then redis.call('HINCRBY', KEYS[2], 'flagged', 1) end
+redis.call('HINCRBY', KEYS[3], qid .. ':n', 1)
+if ok == 1 then redis.call('HINCRBY', KEYS[3], qid .. ':c', 1) end
+redis.call('HINCRBY', KEYS[5], 'a:' .. minute, 1)
+redis.call('HINCRBY', KEYS[5], 's:' .. second, 1)
+redis.call('XADD', KEYS[4], '*', 't', 'ans', 'cid', ARGV[12], 'aid', ARGV[13], 'uid', ARGV[1],
+  'i', i, 'qid', qid, 'ch', choice, 'ok', ok, 'pts', pts, 'at', now, 'fl', fl)
+return {'ok', ok, pts, score, key, fl, qtype}
+""")
+
+FINISH = Script("finish", _COMMON + r"""
+-- Finish an attempt once: final score, boards (total, daily, every org of the user's path),
+-- org rollups, counters and the result event.  A second call reports the stored result.
+-- KEYS: 1 attempt hash, 2 user-in-contest hash, 3 contest stats hash, 4 contest events stream,
+--       5 deadlines zset, 6 timeline hash, 7 total board, 8 names hash
+-- ARGV: 1 uid ('' when the service finishes an abandoned attempt), 2 contest key prefix,
+--       3 ranking 'best'|'sum', 4 counted attempts per day (0: all), 5 auto 0/1,
+--       6 contest id, 7 attempt id, 8 replay finish time ms ('' normally; set by a rebuild from
+--       the database, which also suppresses the result event: the database has it already)
+-- Returns {'ok', score, correct, questions, duration, rank (-1: none), board score,
+--          counted, finished_at, started_at, 1 if it was already finished}
+--       | {'err', 'not_found'|'not_due'}
+local h = redis.call('HMGET', KEYS[1], 'uid', 'fin', 'st', 'dl', 'score', 'cc', 'qc', 'day', 'path',
+  'mem', 'fa', 'dur', 'counted')
+if not h[1] or (ARGV[1] ~= '' and h[1] ~= ARGV[1]) then return {'err', 'not_found'} end
+local uid = h[1]
+local prefix = ARGV[2]
+-- KEYS[2] is only a routing hint: the sweeper does not know the owner, the attempt does.
+local UK = prefix .. 'u:' .. uid
+local function result(score, cc, qc, dur, counted, fa, st, again)
+  local mine = redis.call('ZSCORE', KEYS[7], uid)
+  local rank, best = -1, 0
+  if mine then
+    rank = redis.call('ZCOUNT', KEYS[7], '(' .. mine, '+inf') + 1
+    best = math.floor(tonumber(mine) / SHIFT)
+  end
+  return {'ok', score, cc, qc, dur, rank, best, counted, fa, st, again}
+end
+local st, dl = tonumber(h[3]), tonumber(h[4])
+local score, cc, qc, day = tonumber(h[5]), tonumber(h[6]), tonumber(h[7]), h[8]
+if h[2] == '1' then
+  return result(score, cc, qc, tonumber(h[12]), tonumber(h[13]), tonumber(h[11]), st, 1)
+end
+local replay = ARGV[8] ~= nil and ARGV[8] ~= ''
+local now = now_ms()
+if replay then now = tonumber(ARGV[8]) end
+if ARGV[5] == '1' and now < dl then return {'err', 'not_due'} end
+local fa = now
+if fa > dl and not replay then fa = dl end
+local dur = fa - st
+local counted = 1
+local cpd = tonumber(ARGV[4])
+if cpd > 0 and tonumber(redis.call('HGET', UK, 'c:' .. day) or '0') >= cpd then counted = 0 end
+redis.call('HSET', KEYS[1], 'fin', 1, 'fa', fa, 'dur', dur, 'counted', counted)
+if redis.call('HGET', UK, 'active') == ARGV[7] then redis.call('HDEL', UK, 'active') end
+redis.call('ZREM', KEYS[5], ARGV[7])
+redis.call('HINCRBY', KEYS[3], 'attempts_finished', 1)
+redis.call('HINCRBY', KEYS[6], 'f:' .. math.floor(now / 60000), 1)
+if counted == 1 then
+  redis.call('HINCRBY', UK, 'c:' .. day, 1)
+  local daily = prefix .. 'lb:d:' .. day
+  if redis.call('HSETNX', UK, 'p:' .. day, 1) == 1 then
+    redis.call('HINCRBY', KEYS[3], 'participants:' .. day, 1)
+  end
+  local first = redis.call('HSETNX', UK, 'part', 1)
+  if first == 1 then redis.call('HINCRBY', KEYS[3], 'participants', 1) end
+  local enc_t, enc_d, set_t, set_d, delta
+  if ARGV[3] == 'sum' then
+    local ss = redis.call('HINCRBY', UK, 'ss', score)
+    local sd = redis.call('HINCRBY', UK, 'sd', dur)
+    local ds = redis.call('HINCRBY', UK, 'ds:' .. day, score)
+    local dd = redis.call('HINCRBY', UK, 'dd:' .. day, dur)
+    enc_t, enc_d, set_t, set_d, delta = enc(ss, sd), enc(ds, dd), true, true, score
+  else
+    enc_t = enc(score, dur)
+    enc_d = enc_t
+    local old = redis.call('ZSCORE', KEYS[7], uid)
+    set_t = (not old) or enc_t > tonumber(old)
+    delta = 0
+    if set_t then
+      delta = score
+      if old then delta = score - math.floor(tonumber(old) / SHIFT) end
+    end
+    local old_d = redis.call('ZSCORE', daily, uid)
+    set_d = (not old_d) or enc_d > tonumber(old_d)
+  end
+  local orgs = split(h[9], ',')
+  if set_t then
+    redis.call('ZADD', KEYS[7], num(enc_t), uid)
+    for _, org in ipairs(orgs) do redis.call('ZADD', prefix .. 'lb:t:o:' .. org, num(enc_t), uid) end
+  end
+  if set_d then
+    redis.call('ZADD', daily, num(enc_d), uid)
+    for _, org in ipairs(orgs) do redis.call('ZADD', daily .. ':o:' .. org, num(enc_d), uid) end
+  end
+  local mems = split(h[10], ',')
+  for lv, org in ipairs(orgs) do
+    local p
+    if first == 1 then
+      p = redis.call('HINCRBY', prefix .. 'os:p', org, 1)
+    else
+      p = tonumber(redis.call('HGET', prefix .. 'os:p', org) or '0')
+    end
+    redis.call('HINCRBY', prefix .. 'os:a', org, 1)
+    local s = redis.call('HINCRBY', prefix .. 'os:s', org, delta)
+    local m = tonumber(mems[lv] or '0') or 0
+    local rate = 0
+    if m > 0 then rate = p / m end
+    local avg = 0
+    if p > 0 then avg = s / p end
+    redis.call('ZADD', prefix .. 'or:participants:' .. lv, p, org)
+    redis.call('ZADD', prefix .. 'or:total_score:' .. lv, s, org)
+    redis.call('ZADD', prefix .. 'or:avg_score:' .. lv, string.format('%.17g', avg), org)
+    redis.call('ZADD', prefix .. 'or:participation_rate:' .. lv, string.format('%.17g', rate), org)
+  end
+end
+if not replay then
+  redis.call('XADD', KEYS[4], '*', 't', 'fin', 'cid', ARGV[6], 'aid', ARGV[7], 'uid', uid,
+    'score', score, 'cc', cc, 'qc', qc, 'dur', dur, 'at', fa, 'auto', ARGV[5], 'counted', counted)
+end
+return result(score, cc, qc, dur, counted, fa, st, 0)
+""")
+
+LEADERBOARD_PAGE = Script("leaderboard_page", _COMMON + r"""
+-- One page of a board with competition ranks ("1224") and names.
+-- KEYS: 1 board, 2 names hash.  ARGV: 1 offset, 2 limit
+-- Returns {total, uid, encoded score, rank, 'name\torg', uid, ...}
+local total = redis.call('ZCARD', KEYS[1])
+local offset = tonumber(ARGV[1])
+local rows = redis.call('ZREVRANGE', KEYS[1], offset, offset + tonumber(ARGV[2]) - 1, 'WITHSCORES')
+return ranked_rows(KEYS[1], KEYS[2], rows, offset, {total})
+""")
+
+LEADERBOARD_ME = Script("leaderboard_me", _COMMON + r"""
+-- A member's rank and the entries around it.
+-- KEYS: 1 board, 2 names hash.  ARGV: 1 uid, 2 entries above and below
+-- Returns {total} when the member is not on the board, else
+--         {total, encoded score, rank, uid, encoded score, rank, 'name\torg', ...}
+local total = redis.call('ZCARD', KEYS[1])
+local mine = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not mine then return {total} end
+local rank = redis.call('ZCOUNT', KEYS[1], '(' .. mine, '+inf') + 1
+local pos = redis.call('ZREVRANK', KEYS[1], ARGV[1])
+local around = tonumber(ARGV[2])
+local lo = pos - around
+if lo < 0 then lo = 0 end
+local rows = redis.call('ZREVRANGE', KEYS[1], lo, pos + around, 'WITHSCORES')
+return ranked_rows(KEYS[1], KEYS[2], rows, lo, {total, mine, rank})
+""")
+
+
+def all_scripts() -> tuple[Script, ...]:
+    return (REGISTER, START, ANSWER, FINISH, LEADERBOARD_PAGE, LEADERBOARD_ME)

@@ -1,0 +1,161 @@
+"""The in-memory question bank of one worker: lookups, (category, difficulty) indexes, msgpack snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import msgpack
+
+from .errors import SnapshotError
+from .model import Question
+
+__all__ = ["Cell", "QuestionBank"]
+
+# (category, difficulty) of a question; both may be None.
+Cell = tuple[str | None, int | None]
+T = TypeVar("T")
+
+_SNAPSHOT_FORMAT = 1
+_MEMO_LIMIT = 256
+
+
+class QuestionBank:
+    """Immutable once built; an import produces a new bank (``merged``) with a new version."""
+
+    __slots__ = ("_by_cell", "_by_id", "_candidates", "_memo", "version")
+
+    def __init__(self, questions: Iterable[Question] = (), version: int = 0) -> None:
+        self.version = version
+        self._by_id: dict[str, Question] = {}
+        for q in questions:
+            self._by_id[q.id] = q
+        by_cell: dict[Cell, list[str]] = {}
+        for q in self._by_id.values():
+            by_cell.setdefault((q.category, q.difficulty), []).append(q.id)
+        # Sorted so that seeded draws do not depend on insertion or dict order.
+        self._by_cell: dict[Cell, tuple[str, ...]] = {
+            cell: tuple(sorted(ids)) for cell, ids in by_cell.items()
+        }
+        self._candidates: dict[Cell, tuple[str, ...]] = {}
+        self._memo: dict[object, Any] = {}
+
+    @classmethod
+    def from_questions(cls, questions: Iterable[Question], version: int = 0) -> QuestionBank:
+        return cls(questions, version)
+
+    def get(self, question_id: str) -> Question | None:
+        return self._by_id.get(question_id)
+
+    def __getitem__(self, question_id: str) -> Question:
+        return self._by_id[question_id]
+
+    def __contains__(self, question_id: object) -> bool:
+        return question_id in self._by_id
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def questions(self) -> list[Question]:
+        """All questions, sorted by id."""
+        return [self._by_id[i] for i in sorted(self._by_id)]
+
+    def categories(self) -> list[str]:
+        """Distinct non-empty categories, sorted."""
+        return sorted({cat for cat, _ in self._by_cell if cat is not None})
+
+    def cells(self) -> dict[Cell, int]:
+        """Number of questions per (category, difficulty)."""
+        return {cell: len(ids) for cell, ids in self._by_cell.items()}
+
+    def cell_ids(self, category: str | None, difficulty: int | None) -> tuple[str, ...]:
+        """Sorted ids whose category and difficulty are exactly these (None means "not set")."""
+        return self._by_cell.get((category, difficulty), ())
+
+    def count(self, category: str | None = None, difficulty: int | None = None) -> int:
+        """Questions matching both filters (None matches anything)."""
+        return len(self.candidates(category, difficulty))
+
+    def candidates(self, category: str | None = None, difficulty: int | None = None) -> tuple[str, ...]:
+        """Sorted ids matching the filters (None matches anything); computed once per filter."""
+        key = (category, difficulty)
+        found = self._candidates.get(key)
+        if found is None:
+            ids = [
+                qid
+                for (cat, diff), cell_ids in self._by_cell.items()
+                if (category is None or cat == category) and (difficulty is None or diff == difficulty)
+                for qid in cell_ids
+            ]
+            found = self._candidates[key] = tuple(sorted(ids))
+        return found
+
+    def memo(self, key: object, build: Callable[[], T]) -> T:
+        """Cache a value derived from this (immutable) bank, e.g. a paper plan per rule set."""
+        try:
+            return self._memo[key]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        if len(self._memo) >= _MEMO_LIMIT:
+            self._memo.clear()  # rule sets come from a handful of contests; this only bounds abuse
+        value = self._memo[key] = build()
+        return value
+
+    def merged(
+        self, new_questions: Iterable[Question], *, version: int | None = None
+    ) -> tuple[QuestionBank, int, int]:
+        """A new bank with ``new_questions`` upserted by id: (bank, imported, updated).
+
+        ``imported`` counts ids new to the bank, ``updated`` ids that were already there.
+        The new bank's version is ``version`` or this version + 1.
+        """
+        by_id = dict(self._by_id)
+        fresh = {q.id: q for q in new_questions}
+        updated = sum(1 for qid in fresh if qid in by_id)
+        by_id.update(fresh)
+        bank = QuestionBank(by_id.values(), self.version + 1 if version is None else version)
+        return bank, len(fresh) - updated, updated
+
+    def to_snapshot(self) -> bytes:
+        """Compact msgpack form (positional fields), sorted by id so equal banks give equal bytes."""
+        rows = [
+            [
+                q.id,
+                q.type,
+                q.stem,
+                list(q.options),
+                q.answer,
+                q.category,
+                q.difficulty,
+                q.points,
+                q.explanation,
+            ]
+            for q in self.questions()
+        ]
+        return msgpack.packb([_SNAPSHOT_FORMAT, self.version, rows], use_bin_type=True)
+
+    @classmethod
+    def from_snapshot(cls, data: bytes) -> QuestionBank:
+        try:
+            fmt, version, rows = msgpack.unpackb(data, raw=False, use_list=True)
+            if fmt != _SNAPSHOT_FORMAT:
+                raise SnapshotError(f"unsupported question bank snapshot format {fmt!r}")
+            questions = [
+                Question(qid, qtype, stem, tuple(options), answer, category, difficulty, points, explanation)
+                for qid, qtype, stem, options, answer, category, difficulty, points, explanation in rows
+            ]
+        except SnapshotError:
+            raise
+        except (ValueError, TypeError, msgpack.UnpackException) as e:
+            raise SnapshotError(f"corrupt question bank snapshot: {e}") from None
+        return cls(questions, version)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, QuestionBank):
+            return NotImplemented
+        return self.version == other.version and self._by_id == other._by_id
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<QuestionBank version={self.version} questions={len(self)}>"

@@ -1,0 +1,139 @@
+"""The flusher against a real Valkey and both real databases: commit, ack, trim, replay, poison, outage."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+
+from contest.flusher import GROUP, Flusher
+from contest.storage import Storage, StorageUnavailable
+from contest.storage.postgres import PostgresStorage
+from leaderboard import keys
+from tests.fixtures.postgres import PgServer, start_postgres, stop_postgres
+from tests.test_storage import ans_ev, attempt_events, start_ev, user_ev
+
+STREAM = keys.events("c1")
+
+
+async def produce(redis: aioredis.Redis, events: list[dict[str, str]], stream: str = STREAM) -> list[bytes]:
+    await redis.sadd(keys.streams_registry(), stream)
+    async with redis.pipeline(transaction=False) as pipe:
+        for event in events:
+            pipe.xadd(stream, event)
+        return await pipe.execute()
+
+
+def many_answers(n_attempts: int, per_attempt: int = 10) -> list[dict[str, str]]:
+    events = []
+    for a in range(n_attempts):
+        aid, uid = f"a{a:05d}", f"u{a:05d}"
+        events.append(start_ev(aid, uid))
+        events += [ans_ev(aid, uid, i) for i in range(per_attempt)]
+    return events
+
+
+async def test_flush_once_writes_acks_and_trims(redis_client: aioredis.Redis, storage: Storage) -> None:
+    await produce(redis_client, [user_ev("u1"), user_ev("u2")], keys.user_events())
+    await produce(redis_client, attempt_events("a1", "u1") + attempt_events("a2", "u2"))
+    flusher = Flusher(redis_client, storage, consumer="f1", batch=3)
+    assert await flusher.backlog() == 10
+    assert await flusher.flush_once() == 10
+    assert await storage.count_rows() == {"users": 2, "attempts": 2, "finished": 2, "answers": 4}
+    assert await redis_client.xlen(STREAM) == 0 and await redis_client.xlen(keys.user_events()) == 0
+    assert await flusher.backlog() == 0
+    assert flusher.rows == 10 and flusher.batches == 4 and flusher.last_lag_ms >= 0
+    assert await flusher.flush_once() == 0
+
+
+async def test_trim_keeps_entries_not_yet_committed(redis_client: aioredis.Redis, storage: Storage) -> None:
+    await produce(redis_client, many_answers(1, 5))
+    # another consumer holds the first 2 entries, unacknowledged (alive, within claim_idle_ms)
+    await redis_client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    await redis_client.xreadgroup(GROUP, "other", {STREAM: ">"}, count=2)
+    flusher = Flusher(redis_client, storage, consumer="f1")
+    assert await flusher.flush_once() == 4
+    assert await redis_client.xlen(STREAM) == 6  # trimmed only up to the oldest pending entry
+    assert await flusher.backlog() == 2
+    await produce(redis_client, [ans_ev("a00000", "u00000", 7)])
+    assert await flusher.backlog() == 3
+
+
+async def test_crash_between_commit_and_ack_replays_once(redis_client: aioredis.Redis, storage: Storage) -> None:
+    await produce(redis_client, many_answers(20, 10))  # 220 entries
+    # a flusher reads and commits, then dies before XACK
+    await redis_client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    [[_, entries]] = await redis_client.xreadgroup(GROUP, "dead", {STREAM: ">"}, count=150)
+    await storage.write_events([{k.decode(): v.decode() for k, v in f.items()} for _, f in entries])
+    survivor = Flusher(redis_client, storage, consumer="alive", batch=100, claim_idle_ms=0)
+    assert await survivor.flush_once() == 220
+    assert await storage.count_rows("c1") == {"users": 20, "attempts": 20, "finished": 0, "answers": 200}
+    assert await survivor.backlog() == 0
+    assert await redis_client.xpending(STREAM, GROUP) == {"pending": 0, "min": None, "max": None, "consumers": []}
+
+
+async def test_poison_entry_is_dead_lettered(redis_client: aioredis.Redis, storage: Storage) -> None:
+    bad = ans_ev("a1", "u1", 1) | {"pts": "lots"}
+    ids = await produce(redis_client, [start_ev("a1", "u1"), ans_ev("a1", "u1", 0), bad, ans_ev("a1", "u1", 2)])
+    flusher = Flusher(redis_client, storage, consumer="f1")
+    assert await flusher.flush_once() == 3
+    assert (await storage.count_rows("c1"))["answers"] == 2
+    [(dead_id, fields)] = await redis_client.xrange(keys.dead_letters(STREAM))
+    assert fields[b"orig_id"] == ids[2] and b"bad value" in fields[b"error"] and fields[b"pts"] == b"lots"
+    assert flusher.dead_lettered == 1 and await flusher.backlog() == 0
+
+
+async def test_several_flushers_share_the_streams(redis_client: aioredis.Redis, storage: Storage) -> None:
+    await produce(redis_client, many_answers(50, 10))
+    flushers = [Flusher(redis_client, storage, consumer=f"f{n}", batch=50) for n in range(3)]
+    counts = await asyncio.gather(*(f.flush_once() for f in flushers))
+    assert sum(counts) == 550
+    assert (await storage.count_rows("c1"))["answers"] == 500
+
+
+async def test_run_drains_and_stops(redis_client: aioredis.Redis, storage: Storage) -> None:
+    flusher = Flusher(redis_client, storage, consumer="f1", block_ms=20)
+    stop = asyncio.Event()
+    task = asyncio.create_task(flusher.run(stop))
+    await produce(redis_client, many_answers(5, 4))
+    for _ in range(200):
+        if (await storage.count_rows("c1"))["answers"] == 20:
+            break
+        await asyncio.sleep(0.02)
+    await produce(redis_client, [ans_ev("a00000", "u00000", 9)])
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert (await storage.count_rows("c1"))["answers"] == 21  # the final flush took the last one
+    assert flusher.rows == 26 and flusher.errors == 0
+
+
+@pytest.mark.postgres
+async def test_database_outage_keeps_the_backlog(redis_client: aioredis.Redis, pg_storage: PostgresStorage,
+                                                 pg_server: PgServer) -> None:
+    flusher = Flusher(redis_client, pg_storage, consumer="f1", batch=40)
+    await produce(redis_client, many_answers(2, 9))
+    assert await flusher.flush_once() == 20
+    stop_postgres(pg_server)
+    try:
+        await produce(redis_client, many_answers(10, 9))
+        with pytest.raises(StorageUnavailable):
+            await flusher.flush_once()
+        with pytest.raises(StorageUnavailable):
+            await pg_storage.ping()
+        assert await flusher.backlog() == 100
+        # the loop keeps retrying with backoff and counts the errors meanwhile
+        stop = asyncio.Event()
+        task = asyncio.create_task(flusher.run(stop))
+        await asyncio.sleep(0.5)
+        assert flusher.errors >= 2
+    finally:
+        start_postgres(pg_server)
+    for _ in range(300):
+        if await flusher.backlog() == 0:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 15)
+    assert await flusher.backlog() == 0
+    assert await pg_storage.count_rows("c1") == {"users": 10, "attempts": 10, "finished": 0, "answers": 90}
