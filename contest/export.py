@@ -30,10 +30,31 @@ What = Literal["results", "answers"]
 
 # The contract columns of API.md first, in their order; extra columns only ever appended.
 HEADERS: dict[str, list[str]] = {
-    "results": ["attempt_id", "user_id", "name", "org_id", "score", "correct_count", "question_count",
-                "duration_ms", "started_at", "finished_at", "voided", "flagged_answers"],
-    "answers": ["attempt_id", "user_id", "index", "question_id", "choice", "correct", "points_awarded",
-                "answered_at", "flagged"],
+    "results": [
+        "attempt_id",
+        "user_id",
+        "name",
+        "org_id",
+        "score",
+        "correct_count",
+        "question_count",
+        "duration_ms",
+        "started_at",
+        "finished_at",
+        "voided",
+        "flagged_answers",
+    ],
+    "answers": [
+        "attempt_id",
+        "user_id",
+        "index",
+        "question_id",
+        "choice",
+        "correct",
+        "points_awarded",
+        "answered_at",
+        "flagged",
+    ],
 }
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -59,7 +80,9 @@ def _rows(storage: Storage, what: str, contest_id: str, org_path_prefix: str | N
     raise ValueError(f"unknown export {what!r}: results or answers")
 
 
-async def iter_csv(storage: Storage, what: What, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[bytes]:
+async def iter_csv(
+    storage: Storage, what: What, contest_id: str, org_path_prefix: str | None
+) -> AsyncIterator[bytes]:
     """UTF-8 CSV with a BOM (Excel then reads Chinese names correctly), header first, ~64 KB chunks."""
     rows = _rows(storage, what, contest_id, org_path_prefix)
     buffer = io.StringIO()
@@ -97,7 +120,7 @@ class _XlsxWriter:
 
     def _new_sheet(self) -> None:
         self.sheets += 1
-        self.sheet = self.book.add_worksheet("Sheet%d" % self.sheets)
+        self.sheet = self.book.add_worksheet(f"Sheet{self.sheets}")
         for col, name in enumerate(self.header):
             self.sheet.write_string(0, col, name)
         self.row = 1
@@ -121,8 +144,9 @@ class _XlsxWriter:
         self.book.close()
 
 
-async def iter_xlsx(storage: Storage, what: What, contest_id: str, org_path_prefix: str | None
-                    ) -> AsyncIterator[bytes]:
+async def iter_xlsx(
+    storage: Storage, what: What, contest_id: str, org_path_prefix: str | None
+) -> AsyncIterator[bytes]:
     """An .xlsx built in a temp file on a worker thread, then streamed out in chunks."""
     rows = _rows(storage, what, contest_id, org_path_prefix)
     loop = asyncio.get_running_loop()
@@ -156,8 +180,13 @@ async def iter_xlsx(storage: Storage, what: What, contest_id: str, org_path_pref
             os.unlink(path)
 
 
-def export_rows(storage: Storage, what: What, contest_id: str, org_path_prefix: str | None,
-                fmt: Literal["csv", "xlsx"] = "csv") -> AsyncIterator[bytes]:
+def export_rows(
+    storage: Storage,
+    what: What,
+    contest_id: str,
+    org_path_prefix: str | None,
+    fmt: Literal["csv", "xlsx"] = "csv",
+) -> AsyncIterator[bytes]:
     """The export file as byte chunks: ``fmt`` "csv" or "xlsx"."""
     if what not in HEADERS:
         raise ValueError(f"unknown export {what!r}: results or answers")

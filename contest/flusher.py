@@ -41,8 +41,8 @@ _ACK_CHUNK = 1000  # ids per XACK call inside the script (Lua's unpack has a sta
 _ACK_AND_TRIM = """
 local stream, group = KEYS[1], ARGV[1]
 local acked = 0
-for i = 2, #ARGV, %d do
-    acked = acked + redis.call('XACK', stream, group, unpack(ARGV, i, math.min(i + %d - 1, #ARGV)))
+for i = 2, #ARGV, CHUNK do
+    acked = acked + redis.call('XACK', stream, group, unpack(ARGV, i, math.min(i + CHUNK - 1, #ARGV)))
 end
 local pending = redis.call('XPENDING', stream, group)
 local minid = nil
@@ -53,7 +53,7 @@ else
         local fields = {}
         for j = 1, #info, 2 do fields[info[j]] = info[j + 1] end
         if fields['name'] == group then
-            local ms, seq = string.match(fields['last-delivered-id'], '^(%%d+)-(%%d+)$')
+            local ms, seq = string.match(fields['last-delivered-id'], '^(%d+)-(%d+)$')
             if ms and ms ~= '0' then minid = ms .. '-' .. (tonumber(seq) + 1) end
         end
     end
@@ -61,7 +61,7 @@ end
 local trimmed = 0
 if minid then trimmed = redis.call('XTRIM', stream, 'MINID', minid) end
 return {acked, trimmed}
-""" % (_ACK_CHUNK, _ACK_CHUNK)
+""".replace("CHUNK", str(_ACK_CHUNK))
 
 
 def _text(value: bytes | str) -> str:
@@ -103,8 +103,16 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
 class Flusher:
     """Drains every stream named in ``{quiz}:streams`` into ``storage`` through group ``flusher``."""
 
-    def __init__(self, redis: Any, storage: Storage, *, consumer: str, batch: int = 5000, block_ms: int = 200,
-                 claim_idle_ms: int = 30000) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        storage: Storage,
+        *,
+        consumer: str,
+        batch: int = 5000,
+        block_ms: int = 200,
+        claim_idle_ms: int = 30000,
+    ) -> None:
         self.redis = redis
         self.storage = storage
         self.consumer = consumer
@@ -195,8 +203,9 @@ class Flusher:
         """Take over entries a dead consumer left pending for longer than claim_idle_ms."""
         start = "0-0"
         while True:
-            reply = await self.redis.xautoclaim(stream, GROUP, self.consumer, self.claim_idle_ms, start,
-                                                count=self.batch)
+            reply = await self.redis.xautoclaim(
+                stream, GROUP, self.consumer, self.claim_idle_ms, start, count=self.batch
+            )
             # not JUSTID: redis-py then drops the cursor; the claimed entries are re-read with id 0
             start, claimed = _text(reply[0]), reply[1]
             if claimed:
@@ -209,7 +218,8 @@ class Flusher:
         try:
             if self._reader is not None:
                 reply = await self._reader.execute_command(
-                    "XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", self.batch, "STREAMS", stream, start)
+                    "XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", self.batch, "STREAMS", stream, start
+                )
             else:
                 reply = await self.redis.xreadgroup(GROUP, self.consumer, {stream: start}, count=self.batch)
         except ResponseError as exc:
@@ -221,8 +231,9 @@ class Flusher:
             return []
         if not reply:
             return []
-        if isinstance(reply, dict):  # RESP3
-            return list(next(iter(reply.values()))[0])
+        if isinstance(reply, dict):  # RESP3: {stream: entries} raw, {stream: [entries]} parsed
+            value = next(iter(reply.values()))
+            return list(value if self._reader is not None else value[0])
         return list(reply[0][1])
 
     async def _commit(self, stream: str, entries: list[tuple[Any, Any]]) -> int:
@@ -276,8 +287,12 @@ class Flusher:
                 self.errors += 1
                 if down_since is None:
                     down_since = time.monotonic()
-                    log.warning("flusher %s: backing off, %s unavailable: %s", self.consumer,
-                                "storage" if isinstance(exc, StorageUnavailable) else "redis", exc)
+                    log.warning(
+                        "flusher %s: backing off, %s unavailable: %s",
+                        self.consumer,
+                        "storage" if isinstance(exc, StorageUnavailable) else "redis",
+                        exc,
+                    )
                 await _sleep_unless(stop, delay)
                 delay = min(delay * 2, _MAX_BACKOFF_S)
                 continue

@@ -31,10 +31,10 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from contest.embedded_redis import EmbeddedValkey, free_port  # noqa: E402
-from contest.flusher import Flusher  # noqa: E402
-from contest.storage import Storage, open_storage  # noqa: E402
-from leaderboard import keys  # noqa: E402
+from contest.embedded_redis import EmbeddedValkey, free_port
+from contest.flusher import Flusher
+from contest.storage import Storage, open_storage
+from leaderboard import keys
 
 __all__ = ["main"]
 
@@ -51,7 +51,9 @@ def local_postgres() -> Iterator[str]:
     """A throwaway PostgreSQL from Debian's binaries (run as the postgres user when we are root)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(Path(p).parts[4]))
     if not found:
-        raise SystemExit("no PostgreSQL binaries under /usr/lib/postgresql: pass --pg-url or apt-get install postgresql")
+        raise SystemExit(
+            "no PostgreSQL binaries under /usr/lib/postgresql: pass --pg-url or apt-get install postgresql"
+        )
     bin_dir = Path(found[-1]).parent
     base = Path(tempfile.mkdtemp(prefix="bench-pg-", dir="/tmp"))
     prefix: list[str] = []
@@ -65,12 +67,25 @@ def local_postgres() -> Iterator[str]:
     def run(*args: str) -> None:
         subprocess.run([*prefix, *args], check=True, capture_output=True, timeout=60)
 
-    run(str(bin_dir / "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8",
-        "--no-sync")
+    run(
+        str(bin_dir / "initdb"),
+        "-D",
+        data,
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
+        "--locale=C.UTF-8",
+        "--no-sync",
+    )
     # durable settings stay the defaults except fsync-related ones, as a tuned production box would
     # have a fast disk; shared_buffers sized for a 20M-row answers table in a test run
-    opts = (f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off -c synchronous_commit=off"
-            " -c full_page_writes=off -c shared_buffers=1GB -c max_wal_size=8GB -c checkpoint_timeout=30min")
+    opts = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off -c synchronous_commit=off"
+        " -c full_page_writes=off -c shared_buffers=1GB -c max_wal_size=8GB -c checkpoint_timeout=30min"
+    )
     run(str(bin_dir / "pg_ctl"), "-D", data, "-l", str(base / "log"), "-w", "-o", opts, "start")
     try:
         run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "bench")
@@ -85,10 +100,31 @@ def answer_events(first_attempt: int, n_answers: int, at: int) -> Iterator[dict[
         a, i = divmod(k, PER_ATTEMPT)
         aid, uid = f"a{first_attempt + a:09d}", f"u{first_attempt + a:09d}"
         if i == 0:
-            yield {"t": "start", "cid": CONTEST, "aid": aid, "uid": uid, "org": "o1", "path": "/p1/c1/o1/",
-                   "at": str(at), "dl": str(at + 600_000), "day": "2024-01-01", "paper": "[]"}
-        yield {"t": "ans", "cid": CONTEST, "aid": aid, "uid": uid, "i": str(i), "qid": f"q{i}", "ch": "B",
-               "ok": "1", "pts": "10", "at": str(at + i), "fl": "0"}
+            yield {
+                "t": "start",
+                "cid": CONTEST,
+                "aid": aid,
+                "uid": uid,
+                "org": "o1",
+                "path": "/p1/c1/o1/",
+                "at": str(at),
+                "dl": str(at + 600_000),
+                "day": "2024-01-01",
+                "paper": "[]",
+            }
+        yield {
+            "t": "ans",
+            "cid": CONTEST,
+            "aid": aid,
+            "uid": uid,
+            "i": str(i),
+            "qid": f"q{i}",
+            "ch": "B",
+            "ok": "1",
+            "pts": "10",
+            "at": str(at + i),
+            "fl": "0",
+        }
 
 
 async def fill(redis: aioredis.Redis, n_answers: int, first_attempt: int = 0) -> int:
@@ -118,8 +154,11 @@ async def drain(redis: aioredis.Redis, storage: Storage, n: int, batch: int) -> 
     elapsed = time.perf_counter() - started
     counts = await storage.count_rows(CONTEST)
     rate = n / elapsed
-    print(f"  drain: {entries} entries ({n} answers) in {elapsed:.2f} s = {rate:,.0f} answer rows/s, "
-          f"{entries / elapsed:,.0f} entries/s; stored {counts['answers']} answers; backlog {await flusher.backlog()}")
+    print(
+        f"  drain: {entries} entries ({n} answers) in {elapsed:.2f} s = {rate:,.0f} answer rows/s, "
+        f"{entries / elapsed:,.0f} entries/s; stored {counts['answers']} answers; "
+        f"backlog {await flusher.backlog()}"
+    )
     return rate
 
 
@@ -151,9 +190,12 @@ async def sustained(redis: aioredis.Redis, storage: Storage, rate: int, seconds:
     produced = (next_attempt - 10_000_000) * PER_ATTEMPT
     lags.sort()
     p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else 0
-    print(f"  sustained {rate}/s for {seconds:.0f} s: {produced} answers, {flusher.batches} batches, "
-          f"lag max {max(lags, default=0)} ms, p99 {p99} ms, median {statistics.median(lags) if lags else 0} ms; "
-          f"backlog after stop {await flusher.backlog()}")
+    print(
+        f"  sustained {rate}/s for {seconds:.0f} s: {produced} answers, {flusher.batches} batches, "
+        f"lag max {max(lags, default=0)} ms, p99 {p99} ms, "
+        f"median {statistics.median(lags) if lags else 0} ms; "
+        f"backlog after stop {await flusher.backlog()}"
+    )
 
 
 async def bench_backend(name: str, url: str, redis: aioredis.Redis, args: argparse.Namespace) -> None:
@@ -180,11 +222,15 @@ async def run(args: argparse.Namespace, redis_url: str, pg_url: str | None, sqli
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=500_000, help="answer events to drain (default 500000)")
     parser.add_argument("--batch", type=int, default=5000, help="flusher batch size")
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--redis-url", help="use this Redis/Valkey instead of starting one (it gets FLUSHed!)")
+    parser.add_argument(
+        "--redis-url", help="use this Redis/Valkey instead of starting one (it gets FLUSHed!)"
+    )
     parser.add_argument("--pg-url", help="use this PostgreSQL database instead of starting one")
     parser.add_argument("--sqlite", help="SQLite file (default: a temp file)")
     parser.add_argument("--rate", type=int, default=5000, help="answers/s in sustained mode")

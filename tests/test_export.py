@@ -12,6 +12,8 @@ from contest.export import HEADERS, export_rows, iter_csv, iter_xlsx, safe_text
 from contest.storage import Storage
 from tests.test_storage import T0, attempt_events, seed_export_data, user_ev
 
+__all__ = ["read_all"]
+
 
 async def read_all(iterator) -> bytes:
     return b"".join([chunk async for chunk in iterator])
@@ -29,11 +31,36 @@ async def test_csv_has_bom_header_rows_and_no_formulas(storage: Storage) -> None
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data[3:].decode())))
     assert rows[0] == HEADERS["results"]
-    assert rows[0][:10] == ["attempt_id", "user_id", "name", "org_id", "score", "correct_count",
-                            "question_count", "duration_ms", "started_at", "finished_at"]
-    assert rows[1] == ["a1", "u1", "'=HYPERLINK(1)", "x1", "10", "2", "2", "5000", str(T0), str(T0 + 5000), "0", "1"]
+    assert rows[0][:10] == [
+        "attempt_id",
+        "user_id",
+        "name",
+        "org_id",
+        "score",
+        "correct_count",
+        "question_count",
+        "duration_ms",
+        "started_at",
+        "finished_at",
+    ]
+    assert rows[1] == [
+        "a1",
+        "u1",
+        "'=HYPERLINK(1)",
+        "x1",
+        "10",
+        "2",
+        "2",
+        "5000",
+        str(T0),
+        str(T0 + 5000),
+        "0",
+        "1",
+    ]
     assert rows[2][2] == "李四" and len(rows) == 3
-    answers = list(csv.reader(io.StringIO((await read_all(export_rows(storage, "answers", "c1", None)))[3:].decode())))
+    answers = list(
+        csv.reader(io.StringIO((await read_all(export_rows(storage, "answers", "c1", None)))[3:].decode()))
+    )
     assert answers[0] == HEADERS["answers"] and len(answers) == 7
 
 
@@ -50,8 +77,23 @@ async def test_csv_streams_in_chunks(storage: Storage) -> None:
 
 async def test_xlsx_is_readable_with_the_right_rows(storage: Storage) -> None:
     await seed_export_data(storage)
-    await storage.write_events([{"t": "fin", "cid": "c1", "aid": "a4", "uid": "u1", "score": "-5", "cc": "0",
-                                 "qc": "2", "dur": "100", "at": str(T0 + 99), "auto": "1", "counted": "0"}])
+    await storage.write_events(
+        [
+            {
+                "t": "fin",
+                "cid": "c1",
+                "aid": "a4",
+                "uid": "u1",
+                "score": "-5",
+                "cc": "0",
+                "qc": "2",
+                "dur": "100",
+                "at": str(T0 + 99),
+                "auto": "1",
+                "counted": "0",
+            }
+        ]
+    )
     data = await read_all(export_rows(storage, "results", "c1", "/p1/", "xlsx"))
     book = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
     rows = list(book.active.iter_rows(values_only=True))

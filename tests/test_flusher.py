@@ -14,6 +14,8 @@ from leaderboard import keys
 from tests.fixtures.postgres import PgServer, start_postgres, stop_postgres
 from tests.test_storage import ans_ev, attempt_events, start_ev, user_ev
 
+__all__ = ["many_answers", "produce"]
+
 STREAM = keys.events("c1")
 
 
@@ -60,7 +62,9 @@ async def test_trim_keeps_entries_not_yet_committed(redis_client: aioredis.Redis
     assert await flusher.backlog() == 3
 
 
-async def test_crash_between_commit_and_ack_replays_once(redis_client: aioredis.Redis, storage: Storage) -> None:
+async def test_crash_between_commit_and_ack_replays_once(
+    redis_client: aioredis.Redis, storage: Storage
+) -> None:
     await produce(redis_client, many_answers(20, 10))  # 220 entries
     # a flusher reads and commits, then dies before XACK
     await redis_client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
@@ -70,12 +74,19 @@ async def test_crash_between_commit_and_ack_replays_once(redis_client: aioredis.
     assert await survivor.flush_once() == 220
     assert await storage.count_rows("c1") == {"users": 20, "attempts": 20, "finished": 0, "answers": 200}
     assert await survivor.backlog() == 0
-    assert await redis_client.xpending(STREAM, GROUP) == {"pending": 0, "min": None, "max": None, "consumers": []}
+    assert await redis_client.xpending(STREAM, GROUP) == {
+        "pending": 0,
+        "min": None,
+        "max": None,
+        "consumers": [],
+    }
 
 
 async def test_poison_entry_is_dead_lettered(redis_client: aioredis.Redis, storage: Storage) -> None:
     bad = ans_ev("a1", "u1", 1) | {"pts": "lots"}
-    ids = await produce(redis_client, [start_ev("a1", "u1"), ans_ev("a1", "u1", 0), bad, ans_ev("a1", "u1", 2)])
+    ids = await produce(
+        redis_client, [start_ev("a1", "u1"), ans_ev("a1", "u1", 0), bad, ans_ev("a1", "u1", 2)]
+    )
     flusher = Flusher(redis_client, storage, consumer="f1")
     assert await flusher.flush_once() == 3
     assert (await storage.count_rows("c1"))["answers"] == 2
@@ -109,8 +120,9 @@ async def test_run_drains_and_stops(redis_client: aioredis.Redis, storage: Stora
 
 
 @pytest.mark.postgres
-async def test_database_outage_keeps_the_backlog(redis_client: aioredis.Redis, pg_storage: PostgresStorage,
-                                                 pg_server: PgServer) -> None:
+async def test_database_outage_keeps_the_backlog(
+    redis_client: aioredis.Redis, pg_storage: PostgresStorage, pg_server: PgServer
+) -> None:
     flusher = Flusher(redis_client, pg_storage, consumer="f1", batch=40)
     await produce(redis_client, many_answers(2, 9))
     assert await flusher.flush_once() == 20

@@ -167,9 +167,9 @@ async def test_participant_flow_dashboard_and_screen(live_server: Any, browser: 
         screen = await dash_ctx.new_page()
         _watch(screen, problems, base)
         await screen.goto(f"{base}/screen/demo")
-        await pw.expect(
-            screen.locator(f'[data-testid=leaderboard-row][data-user-id="{user_id}"]')
-        ).to_be_visible(timeout=10_000)
+        await pw.expect(screen.locator(f'[data-testid=leaderboard-row][data-user-id="{user_id}"]')).to_be_visible(
+            timeout=10_000
+        )
         await pw.expect(screen.get_by_test_id("stat-participants")).not_to_have_text("—", timeout=10_000)
         await _snapshot(screen, "screen")
 
@@ -253,8 +253,7 @@ async def test_pages_fit_360(live_server: Any, browser: Any) -> None:
             ("screen-360", "/screen/demo"),
         ]:
             await page.goto(base + path)
-            await page.wait_for_load_state("networkidle") if path != "/screen/demo" else None
-            await page.wait_for_timeout(500)
+            await page.wait_for_timeout(800)
             await _snapshot(page, name)
     finally:
         await ctx.close()

@@ -8,38 +8,87 @@ from contest.storage import PoisonEvent, Storage, open_storage
 from contest.storage.postgres import PostgresStorage
 from contest.storage.sqlite import SqliteStorage
 
+__all__ = ["T0", "ans_ev", "attempt_events", "fin_ev", "seed_export_data", "start_ev", "user_ev", "void_ev"]
+
 T0 = 1_700_000_000_000
 
 
-def user_ev(uid: str, *, name: str = "张三", phone: str = "", ext: str = "", org: str = "x1") -> dict[str, str]:
+def user_ev(
+    uid: str, *, name: str = "张三", phone: str = "", ext: str = "", org: str = "x1"
+) -> dict[str, str]:
     return {"t": "user", "uid": uid, "name": name, "phone": phone, "ext": ext, "org": org, "at": str(T0)}
 
 
-def start_ev(aid: str, uid: str, *, cid: str = "c1", org: str = "x1", path: str = "/p1/c1/x1/",
-             at: int = T0) -> dict[str, str]:
-    return {"t": "start", "cid": cid, "aid": aid, "uid": uid, "org": org, "path": path, "at": str(at),
-            "dl": str(at + 600_000), "day": "2023-11-15", "paper": '[["q1","0123"],["q2","10"]]'}
+def start_ev(
+    aid: str, uid: str, *, cid: str = "c1", org: str = "x1", path: str = "/p1/c1/x1/", at: int = T0
+) -> dict[str, str]:
+    return {
+        "t": "start",
+        "cid": cid,
+        "aid": aid,
+        "uid": uid,
+        "org": org,
+        "path": path,
+        "at": str(at),
+        "dl": str(at + 600_000),
+        "day": "2023-11-15",
+        "paper": '[["q1","0123"],["q2","10"]]',
+    }
 
 
-def ans_ev(aid: str, uid: str, i: int, *, cid: str = "c1", ok: int = 1, pts: int = 10, fl: int = 0,
-           ch: str = "B") -> dict[str, str]:
-    return {"t": "ans", "cid": cid, "aid": aid, "uid": uid, "i": str(i), "qid": f"q{i + 1}", "ch": ch,
-            "ok": str(ok), "pts": str(pts), "at": str(T0 + 1000 * (i + 1)), "fl": str(fl)}
+def ans_ev(
+    aid: str, uid: str, i: int, *, cid: str = "c1", ok: int = 1, pts: int = 10, fl: int = 0, ch: str = "B"
+) -> dict[str, str]:
+    return {
+        "t": "ans",
+        "cid": cid,
+        "aid": aid,
+        "uid": uid,
+        "i": str(i),
+        "qid": f"q{i + 1}",
+        "ch": ch,
+        "ok": str(ok),
+        "pts": str(pts),
+        "at": str(T0 + 1000 * (i + 1)),
+        "fl": str(fl),
+    }
 
 
 def fin_ev(aid: str, uid: str, *, cid: str = "c1", score: int = 20, at: int = T0 + 5000) -> dict[str, str]:
-    return {"t": "fin", "cid": cid, "aid": aid, "uid": uid, "score": str(score), "cc": "2", "qc": "2",
-            "dur": "5000", "at": str(at), "auto": "0", "counted": "1"}
+    return {
+        "t": "fin",
+        "cid": cid,
+        "aid": aid,
+        "uid": uid,
+        "score": str(score),
+        "cc": "2",
+        "qc": "2",
+        "dur": "5000",
+        "at": str(at),
+        "auto": "0",
+        "counted": "1",
+    }
 
 
 def void_ev(aid: str, *, undo: int = 0, at: int = T0 + 9000, cid: str = "c1") -> dict[str, str]:
-    return {"t": "void", "cid": cid, "aid": aid, "by": "admin", "reason": "cheating", "at": str(at),
-            "undo": str(undo)}
+    return {
+        "t": "void",
+        "cid": cid,
+        "aid": aid,
+        "by": "admin",
+        "reason": "cheating",
+        "at": str(at),
+        "undo": str(undo),
+    }
 
 
 def attempt_events(aid: str, uid: str, *, cid: str = "c1", **kw: str) -> list[dict[str, str]]:
-    return [start_ev(aid, uid, cid=cid, **kw), ans_ev(aid, uid, 0, cid=cid),
-            ans_ev(aid, uid, 1, cid=cid, ok=0, pts=0, fl=1), fin_ev(aid, uid, cid=cid, score=10)]
+    return [
+        start_ev(aid, uid, cid=cid, **kw),
+        ans_ev(aid, uid, 0, cid=cid),
+        ans_ev(aid, uid, 1, cid=cid, ok=0, pts=0, fl=1),
+        fin_ev(aid, uid, cid=cid, score=10),
+    ]
 
 
 async def collect(iterator) -> list:
@@ -57,21 +106,37 @@ def test_open_storage_picks_backend_by_url() -> None:
 
 async def test_admin_data_round_trip(storage: Storage) -> None:
     await storage.ping()
-    await storage.save_orgs([{"org_id": "p1", "parent_id": None, "name": "省", "level": 1, "members": 100},
-                             {"org_id": "c1", "parent_id": "p1", "name": "市", "level": 2, "members": 40}])
+    await storage.save_orgs(
+        [
+            {"org_id": "p1", "parent_id": None, "name": "省", "level": 1, "members": 100},
+            {"org_id": "c1", "parent_id": "p1", "name": "市", "level": 2, "members": 40},
+        ]
+    )
     await storage.save_orgs([{"org_id": "c1", "parent_id": "p1", "name": "市二", "level": 2, "members": 41}])
     orgs = await storage.load_orgs()
-    assert orgs == [{"org_id": "c1", "parent_id": "p1", "name": "市二", "level": 2, "members": 41},
-                    {"org_id": "p1", "parent_id": None, "name": "省", "level": 1, "members": 100}]
-    question = {"id": "q1", "type": "single", "stem": "1+1?", "options": ["1", "2"], "answer": "B",
-                "category": "math", "difficulty": 1, "points": 10, "explanation": ""}
+    assert orgs == [
+        {"org_id": "c1", "parent_id": "p1", "name": "市二", "level": 2, "members": 41},
+        {"org_id": "p1", "parent_id": None, "name": "省", "level": 1, "members": 100},
+    ]
+    question = {
+        "id": "q1",
+        "type": "single",
+        "stem": "1+1?",
+        "options": ["1", "2"],
+        "answer": "B",
+        "category": "math",
+        "difficulty": 1,
+        "points": 10,
+        "explanation": "",
+    }
     await storage.save_questions([question])
     await storage.save_questions([{**question, "stem": "1+1=?"}])
     assert await storage.load_questions() == [{**question, "stem": "1+1=?"}]
     await storage.save_contest("c1", {"title": "竞赛", "paper": {"draw": []}}, "draft")
     await storage.save_contest("c1", {"title": "竞赛", "paper": {"draw": []}}, "published")
     assert await storage.load_contests() == [
-        {"contest_id": "c1", "config": {"title": "竞赛", "paper": {"draw": []}}, "status": "published"}]
+        {"contest_id": "c1", "config": {"title": "竞赛", "paper": {"draw": []}}, "status": "published"}
+    ]
 
 
 async def test_replayed_batch_is_stored_once(storage: Storage) -> None:
@@ -124,12 +189,15 @@ async def test_users_phone_and_ext_are_unique(storage: Storage) -> None:
     assert [u["user_id"] for u in await storage.load_users("u2", 1)] == ["u3"]
 
 
-@pytest.mark.parametrize(("event", "message"), [
-    (ans_ev("a1", "u1", 0) | {"pts": "ten"}, "bad value"),
-    ({k: v for k, v in ans_ev("a1", "u1", 0).items() if k != "qid"}, "missing field 'qid'"),
-    (ans_ev("a1", "u1", 0) | {"i": str(2**40)}, "out of range"),
-    ({"t": "nope"}, "unknown event type"),
-])
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (ans_ev("a1", "u1", 0) | {"pts": "ten"}, "bad value"),
+        ({k: v for k, v in ans_ev("a1", "u1", 0).items() if k != "qid"}, "missing field 'qid'"),
+        (ans_ev("a1", "u1", 0) | {"i": str(2**40)}, "out of range"),
+        ({"t": "nope"}, "unknown event type"),
+    ],
+)
 async def test_poison_event_names_its_index(storage: Storage, event: dict[str, str], message: str) -> None:
     with pytest.raises(PoisonEvent) as info:
         await storage.write_events([start_ev("a1", "u1"), event])
@@ -166,7 +234,9 @@ async def test_answers_export_streams_in_order(storage: Storage) -> None:
     everything = await collect(storage.iter_answers("c1", None))
     assert len(everything) == 6
     loaded = await collect(storage.load_answers("c1"))
-    assert [(a["attempt_id"], a["idx"]) for a in loaded] == [(a, i) for a in ("a1", "a2", "a3") for i in (0, 1)]
+    assert [(a["attempt_id"], a["idx"]) for a in loaded] == [
+        (a, i) for a in ("a1", "a2", "a3") for i in (0, 1)
+    ]
     attempts = await collect(storage.load_attempts("c1"))
     assert {a["attempt_id"] for a in attempts} == {"a1", "a2", "a3", "a4"}
 
@@ -191,3 +261,13 @@ async def test_large_export_streams_in_chunks(storage: Storage) -> None:
         async for _row in storage.iter_answers("c1", None):
             break
     await storage.ping()
+
+
+@pytest.mark.postgres
+async def test_value_postgres_refuses_is_found_by_bisection(pg_storage: PostgresStorage) -> None:
+    events = [start_ev(f"a{n}", "u1") for n in range(9)] + [ans_ev("a3", "u1", 0, ch="B\x00")]
+    events += [ans_ev("a4", "u1", 0)]
+    with pytest.raises(PoisonEvent) as info:
+        await pg_storage.write_events(events)
+    assert info.value.index == 9
+    assert (await pg_storage.count_rows())["attempts"] == 0

@@ -16,7 +16,7 @@ def open_storage(url: str) -> Storage:
         from contest.storage.sqlite import SqliteStorage
 
         # sqlite:///rel/path.db is relative, sqlite:////abs/path.db absolute (the SQLAlchemy convention)
-        return SqliteStorage(url[len("sqlite:///"):])
+        return SqliteStorage(url[len("sqlite:///") :])
     if url.startswith(("postgresql://", "postgres://")):
         from contest.storage.postgres import PostgresStorage
 

@@ -30,18 +30,59 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ATTEMPT_COLUMNS = (
-    "attempt_id", "contest_id", "user_id", "org_id", "org_path", "started_at", "deadline_at", "day",
-    "paper", "finished_at", "score", "correct_count", "question_count", "duration_ms",
-    "auto_finished", "counted", "voided",
+    "attempt_id",
+    "contest_id",
+    "user_id",
+    "org_id",
+    "org_path",
+    "started_at",
+    "deadline_at",
+    "day",
+    "paper",
+    "finished_at",
+    "score",
+    "correct_count",
+    "question_count",
+    "duration_ms",
+    "auto_finished",
+    "counted",
+    "voided",
 )
 ANSWER_COLUMNS = (
-    "attempt_id", "idx", "contest_id", "user_id", "question_id", "choice", "correct",
-    "points_awarded", "answered_at", "flagged",
+    "attempt_id",
+    "idx",
+    "contest_id",
+    "user_id",
+    "question_id",
+    "choice",
+    "correct",
+    "points_awarded",
+    "answered_at",
+    "flagged",
 )
-START_COLUMNS = ("attempt_id", "contest_id", "user_id", "org_id", "org_path", "started_at",
-                 "deadline_at", "day", "paper")
-FINISH_COLUMNS = ("attempt_id", "contest_id", "user_id", "score", "correct_count", "question_count",
-                  "duration_ms", "finished_at", "auto_finished", "counted")
+START_COLUMNS = (
+    "attempt_id",
+    "contest_id",
+    "user_id",
+    "org_id",
+    "org_path",
+    "started_at",
+    "deadline_at",
+    "day",
+    "paper",
+)
+FINISH_COLUMNS = (
+    "attempt_id",
+    "contest_id",
+    "user_id",
+    "score",
+    "correct_count",
+    "question_count",
+    "duration_ms",
+    "finished_at",
+    "auto_finished",
+    "counted",
+)
 USER_COLUMNS = ("user_id", "name", "phone", "ext_id", "org_id", "created_at")
 REVIEW_COLUMNS = ("contest_id", "attempt_id", "action", "reason", "by", "at")
 
@@ -113,25 +154,69 @@ def parse_events(events: list[Mapping[str, str]]) -> EventBatch:
             kind = e["t"]
             # answers outnumber everything else by far: test for them first, build inline
             if kind == "ans":
-                answers.append((e["aid"], _i32(e["i"]), e["cid"], e["uid"], e["qid"], e["ch"],
-                                _flag(e, "ok"), _i32(e["pts"]), _i64(e["at"]), _flag(e, "fl")))
+                answers.append(
+                    (
+                        e["aid"],
+                        _i32(e["i"]),
+                        e["cid"],
+                        e["uid"],
+                        e["qid"],
+                        e["ch"],
+                        _flag(e, "ok"),
+                        _i32(e["pts"]),
+                        _i64(e["at"]),
+                        _flag(e, "fl"),
+                    )
+                )
             elif kind == "start":
-                starts.setdefault(e["aid"], (e["aid"], e["cid"], e["uid"], e["org"], e["path"], _i64(e["at"]),
-                                             _i64(e["dl"]), e.get("day") or None, e.get("paper") or None))
+                starts.setdefault(
+                    e["aid"],
+                    (
+                        e["aid"],
+                        e["cid"],
+                        e["uid"],
+                        e["org"],
+                        e["path"],
+                        _i64(e["at"]),
+                        _i64(e["dl"]),
+                        e.get("day") or None,
+                        e.get("paper") or None,
+                    ),
+                )
             elif kind == "fin":
-                batch.finishes.append((e["aid"], e["cid"], e["uid"], _i32(e["score"]), _i32(e["cc"]),
-                                       _i32(e["qc"]), _i64(e["dur"]), _i64(e["at"]), _flag(e, "auto"),
-                                       _flag(e, "counted", "1")))
+                batch.finishes.append(
+                    (
+                        e["aid"],
+                        e["cid"],
+                        e["uid"],
+                        _i32(e["score"]),
+                        _i32(e["cc"]),
+                        _i32(e["qc"]),
+                        _i64(e["dur"]),
+                        _i64(e["at"]),
+                        _flag(e, "auto"),
+                        _flag(e, "counted", "1"),
+                    )
+                )
             elif kind == "user":
                 if e["uid"] not in seen_users:
                     seen_users.add(e["uid"])
-                    batch.users.append((e["uid"], e["name"], e.get("phone") or None, e.get("ext") or None,
-                                        e.get("org") or None, _i64(e["at"])))
+                    batch.users.append(
+                        (
+                            e["uid"],
+                            e["name"],
+                            e.get("phone") or None,
+                            e.get("ext") or None,
+                            e.get("org") or None,
+                            _i64(e["at"]),
+                        )
+                    )
                     batch.user_index.append(index)
             elif kind == "void":
                 action = "restore" if e.get("undo") == "1" else "void"
-                batch.reviews.append((e["cid"], e["aid"], action, e.get("reason") or "", e.get("by") or "",
-                                      _i64(e["at"])))
+                batch.reviews.append(
+                    (e["cid"], e["aid"], action, e.get("reason") or "", e.get("by") or "", _i64(e["at"]))
+                )
             else:
                 raise PoisonEvent(index, f"unknown event type {kind!r}")
         except KeyError as exc:
@@ -147,8 +232,9 @@ def prefix_upper_bound(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-async def find_poison(events: list[dict[str, str]], fails: Callable[[list[dict[str, str]]], Awaitable[bool]]
-                      ) -> int | None:
+async def find_poison(
+    events: list[dict[str, str]], fails: Callable[[list[dict[str, str]]], Awaitable[bool]]
+) -> int | None:
     """Bisect a batch the database refused as a whole down to the one event it refuses.
 
     ``fails(subset)`` must try the write and roll it back. Returns None when no single event

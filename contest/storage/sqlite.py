@@ -37,11 +37,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _FETCH = 2000
 
-_INSERT_USER = ("INSERT INTO users (user_id, name, phone, ext_id, org_id, created_at) VALUES (?,?,?,?,?,?) "
-                "ON CONFLICT DO NOTHING")
+_INSERT_USER = (
+    "INSERT INTO users (user_id, name, phone, ext_id, org_id, created_at) VALUES (?,?,?,?,?,?) "
+    "ON CONFLICT DO NOTHING"
+)
 # a fin that arrived first left a placeholder row: fill its start columns, never overwrite real ones
 _UPSERT_START = (
-    "INSERT INTO attempts (attempt_id, contest_id, user_id, org_id, org_path, started_at, deadline_at, day, paper)"
+    "INSERT INTO attempts (attempt_id, contest_id, user_id, org_id, org_path, started_at,"
+    " deadline_at, day, paper)"
     " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (attempt_id) DO UPDATE SET user_id = excluded.user_id,"
     " org_id = excluded.org_id, org_path = excluded.org_path, started_at = excluded.started_at,"
     " deadline_at = excluded.deadline_at, day = excluded.day, paper = excluded.paper"
@@ -56,8 +59,10 @@ _FINISH = (
     "UPDATE attempts SET score = ?, correct_count = ?, question_count = ?, duration_ms = ?, finished_at = ?,"
     " auto_finished = ?, counted = ? WHERE attempt_id = ? AND finished_at IS NULL"
 )
-_INSERT_REVIEW = ('INSERT INTO reviews (contest_id, attempt_id, action, reason, "by", at) VALUES (?,?,?,?,?,?)'
-                  " ON CONFLICT DO NOTHING")
+_INSERT_REVIEW = (
+    'INSERT INTO reviews (contest_id, attempt_id, action, reason, "by", at) VALUES (?,?,?,?,?,?)'
+    " ON CONFLICT DO NOTHING"
+)
 # the latest review decides, so replays and out-of-order deliveries converge on the same state
 _APPLY_REVIEWS = (
     "UPDATE attempts SET voided = COALESCE((SELECT CASE r.action WHEN 'void' THEN 1 ELSE 0 END FROM reviews r"
@@ -172,42 +177,70 @@ class SqliteStorage(Storage):
 
     # admin data -------------------------------------------------------------------------------
     async def save_orgs(self, orgs: list[dict]) -> None:
-        rows = [(o["org_id"], o.get("parent_id") or None, o["name"], int(o["level"]), int(o.get("members") or 0))
-                for o in orgs]
-        sql = ("INSERT INTO orgs (org_id, parent_id, name, level, members) VALUES (?,?,?,?,?) ON CONFLICT (org_id)"
-               " DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name, level = excluded.level,"
-               " members = excluded.members")
+        rows = [
+            (o["org_id"], o.get("parent_id") or None, o["name"], int(o["level"]), int(o.get("members") or 0))
+            for o in orgs
+        ]
+        sql = (
+            "INSERT INTO orgs (org_id, parent_id, name, level, members) VALUES (?,?,?,?,?) ON"
+            " CONFLICT (org_id)"
+            " DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name, level = excluded.level,"
+            " members = excluded.members"
+        )
         await self._run(self._transaction, lambda c: c.executemany(sql, rows))
 
     async def load_orgs(self) -> list[dict]:
-        return await self._run(self._select, "SELECT org_id, parent_id, name, level, members FROM orgs ORDER BY org_id")
+        return await self._run(
+            self._select, "SELECT org_id, parent_id, name, level, members FROM orgs ORDER BY org_id"
+        )
 
     async def save_questions(self, questions: list[dict]) -> None:
-        rows = [(q["id"], q["type"], q["stem"], orjson.dumps(list(q.get("options") or [])).decode(), q["answer"],
-                 q.get("category"), q.get("difficulty"), int(q.get("points") or 10), q.get("explanation"))
-                for q in questions]
-        sql = ("INSERT INTO questions (id, type, stem, options, answer, category, difficulty, points, explanation)"
-               " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET type = excluded.type,"
-               " stem = excluded.stem, options = excluded.options, answer = excluded.answer,"
-               " category = excluded.category, difficulty = excluded.difficulty, points = excluded.points,"
-               " explanation = excluded.explanation")
+        rows = [
+            (
+                q["id"],
+                q["type"],
+                q["stem"],
+                orjson.dumps(list(q.get("options") or [])).decode(),
+                q["answer"],
+                q.get("category"),
+                q.get("difficulty"),
+                int(q.get("points") or 10),
+                q.get("explanation"),
+            )
+            for q in questions
+        ]
+        sql = (
+            "INSERT INTO questions (id, type, stem, options, answer, category, difficulty, points,"
+            " explanation)"
+            " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET type = excluded.type,"
+            " stem = excluded.stem, options = excluded.options, answer = excluded.answer,"
+            " category = excluded.category, difficulty = excluded.difficulty, points = excluded.points,"
+            " explanation = excluded.explanation"
+        )
         await self._run(self._transaction, lambda c: c.executemany(sql, rows))
 
     async def load_questions(self) -> list[dict]:
-        rows = await self._run(self._select, "SELECT id, type, stem, options, answer, category, difficulty, points,"
-                               " explanation FROM questions ORDER BY id")
+        rows = await self._run(
+            self._select,
+            "SELECT id, type, stem, options, answer, category, difficulty, points,"
+            " explanation FROM questions ORDER BY id",
+        )
         for row in rows:
             row["options"] = orjson.loads(row["options"])
         return rows
 
     async def save_contest(self, contest_id: str, config: dict, status: str) -> None:
-        sql = ("INSERT INTO contests (contest_id, config, status) VALUES (?,?,?) ON CONFLICT (contest_id)"
-               " DO UPDATE SET config = excluded.config, status = excluded.status")
+        sql = (
+            "INSERT INTO contests (contest_id, config, status) VALUES (?,?,?) ON CONFLICT (contest_id)"
+            " DO UPDATE SET config = excluded.config, status = excluded.status"
+        )
         args = (contest_id, orjson.dumps(config).decode(), status)
         await self._run(self._transaction, lambda c: c.execute(sql, args))
 
     async def load_contests(self) -> list[dict]:
-        rows = await self._run(self._select, "SELECT contest_id, config, status FROM contests ORDER BY contest_id")
+        rows = await self._run(
+            self._select, "SELECT contest_id, config, status FROM contests ORDER BY contest_id"
+        )
         for row in rows:
             row["config"] = orjson.loads(row["config"])
         return rows
@@ -224,7 +257,7 @@ class SqliteStorage(Storage):
             return
         try:
             await self._run(self._transaction, lambda c: self._write_batch(c, batch))
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.IntegrityError, sqlite3.DataError) as exc:
             index = await find_poison(events, self._fails)
             if index is None:
                 raise
@@ -239,7 +272,7 @@ class SqliteStorage(Storage):
             await self._run(self._transaction, probe)
         except _Rollback:
             return False
-        except (sqlite3.DatabaseError, PoisonEvent):
+        except (sqlite3.IntegrityError, sqlite3.DataError, PoisonEvent):
             return True
         return False
 
@@ -266,21 +299,28 @@ class SqliteStorage(Storage):
         ids = [u[0] for u in batch.users]
         present: set[str] = set()
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            present.update(r[0] for r in conn.execute(f"SELECT user_id FROM users WHERE user_id IN ({marks})", chunk))
+            present.update(
+                r[0] for r in conn.execute(f"SELECT user_id FROM users WHERE user_id IN ({marks})", chunk)
+            )
         for row, index in zip(batch.users, batch.user_index, strict=True):
             if row[0] not in present:
                 raise PoisonEvent(index, f"phone or ext_id of user {row[0]} belongs to another user")
 
     # rebuild support --------------------------------------------------------------------------
     async def load_users(self, after_user_id: str | None, limit: int) -> list[dict]:
-        sql = "SELECT user_id, name, phone, ext_id, org_id, created_at FROM users WHERE user_id > ? ORDER BY user_id LIMIT ?"
+        sql = (
+            "SELECT user_id, name, phone, ext_id, org_id, created_at FROM users WHERE user_id > ?"
+            " ORDER BY user_id LIMIT ?"
+        )
         return await self._run(self._select, sql, (after_user_id or "", limit))
 
     async def load_attempts(self, contest_id: str) -> AsyncIterator[dict]:
-        sql = (f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE contest_id = ?"
-               " ORDER BY started_at IS NULL, started_at, attempt_id")
+        sql = (
+            f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE contest_id = ?"
+            " ORDER BY started_at IS NULL, started_at, attempt_id"
+        )
         async for row in self._stream(sql, (contest_id,)):
             yield dict(zip(ATTEMPT_COLUMNS, row, strict=True))
 
@@ -291,14 +331,19 @@ class SqliteStorage(Storage):
 
     async def count_rows(self, contest_id: str | None = None) -> dict[str, int]:
         if contest_id is None:
-            sql = ("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM attempts),"
-                   " (SELECT count(*) FROM attempts WHERE finished_at IS NOT NULL), (SELECT count(*) FROM answers)")
+            sql = (
+                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM attempts),"
+                " (SELECT count(*) FROM attempts WHERE finished_at IS NOT NULL), (SELECT count(*)"
+                " FROM answers)"
+            )
             args: tuple = ()
         else:
-            sql = ("SELECT (SELECT count(DISTINCT user_id) FROM attempts WHERE contest_id = ?),"
-                   " (SELECT count(*) FROM attempts WHERE contest_id = ?),"
-                   " (SELECT count(*) FROM attempts WHERE contest_id = ? AND finished_at IS NOT NULL),"
-                   " (SELECT count(*) FROM answers WHERE contest_id = ?)")
+            sql = (
+                "SELECT (SELECT count(DISTINCT user_id) FROM attempts WHERE contest_id = ?),"
+                " (SELECT count(*) FROM attempts WHERE contest_id = ?),"
+                " (SELECT count(*) FROM attempts WHERE contest_id = ? AND finished_at IS NOT NULL),"
+                " (SELECT count(*) FROM answers WHERE contest_id = ?)"
+            )
             args = (contest_id,) * 4
         row = await self._run(lambda: self._db.execute(sql, args).fetchone())
         return dict(zip(("users", "attempts", "finished", "answers"), row, strict=True))

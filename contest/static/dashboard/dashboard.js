@@ -237,7 +237,7 @@ function ensureCharts() {
     c.setOption({
       grid: { left: 48, right: 16, top: 16, bottom: 32 },
       tooltip: { trigger: 'axis' },
-      xAxis: { type: 'time' },
+      xAxis: { type: 'time', axisLabel: { hideOverlap: true, formatter: '{HH}:{mm}' } },
       yAxis: { type: 'value', minInterval: 1 },
       series: [{ type: 'line', showSymbol: false, smooth: true, areaStyle: { opacity: 0.15 }, itemStyle: { color }, data: [] }],
       animation: false,

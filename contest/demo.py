@@ -1,0 +1,155 @@
+"""``quiz demo``: everything embedded, sample data, a running contest, optional simulated players."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from contest.appkeys import CATALOG, SETTINGS
+from contest.auth import issue_token
+from contest.contests import validate_contest
+from contest.orgtree import parse_orgs
+from contest.settings import Settings
+from question_bank import parse_questions
+
+__all__ = ["run_demo", "seed_sample", "simulate_players"]
+
+log = logging.getLogger(__name__)
+SAMPLE = Path(__file__).resolve().parent / "sample"
+
+
+async def seed_sample(app: web.Application, contest_id: str = "demo") -> None:
+    """Load the sample org tree and bank and open the sample contest (only what is missing)."""
+    catalog = app[CATALOG]
+    if len(catalog.orgs) == 0:
+        orgs, errors = parse_orgs((SAMPLE / "orgs.csv").read_bytes(), filename="orgs.csv")
+        assert not errors, errors
+        await catalog.install_orgs(orgs)
+    if len(catalog.bank) == 0:
+        result = parse_questions((SAMPLE / "questions.json").read_bytes(), filename="questions.json")
+        assert not result.errors, result.errors
+        await catalog.install_questions(result.questions)
+    if contest_id not in catalog.contests:
+        body = orjson.loads((SAMPLE / "contest.json").read_bytes())
+        now = int(time.time() * 1000)
+        body.update(contest_id=contest_id, starts_at=now - 60_000, ends_at=now + 30 * 86_400_000)
+        config = validate_contest(body, catalog.bank, default_min_answer_ms=app[SETTINGS].min_answer_ms)
+        config["status"] = "published"
+        await catalog.install_contest(config)
+
+
+async def _player_safe(session: aiohttp.ClientSession, base: str, contest_id: str, org_ids: list[str], n: int,
+                       stop: asyncio.Event) -> None:
+    try:
+        await _player(session, base, contest_id, org_ids, n, stop)
+    except Exception as exc:  # one broken player must not stop the demo
+        log.warning("simulated player %d stopped: %r", n, exc)
+
+
+async def _player(session: aiohttp.ClientSession, base: str, contest_id: str, org_ids: list[str], n: int,
+                  stop: asyncio.Event) -> None:
+    rng = random.Random(n)
+    surnames = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+    body = {"name": rng.choice(surnames) + rng.choice("伟芳娜敏静丽强磊军洋勇艳杰涛明超"),
+            "phone": f"199{n:08d}", "org_id": rng.choice(org_ids)}
+    await asyncio.sleep(rng.uniform(0.5, 5.0))  # the server starts listening after the startup hooks
+    token = None
+    while token is None and not stop.is_set():
+        try:
+            async with session.post(f"{base}/api/v1/auth/register", json=body) as resp:
+                if resp.status == 409:  # a demo restarted on the same data dir: sign in by a ticket instead
+                    body["phone"] = f"198{n:08d}{rng.randrange(10)}"[:11]
+                    continue
+                token = (await resp.json())["token"]
+        except aiohttp.ClientError:
+            await asyncio.sleep(1.0)
+    headers = {"Authorization": f"Bearer {token}"}
+    while not stop.is_set():
+        async with session.post(f"{base}/api/v1/contests/{contest_id}/attempts", headers=headers) as resp:
+            if resp.status not in (200, 201):
+                await asyncio.sleep(30)
+                continue
+            attempt = await resp.json()
+        for q in attempt["questions"]:
+            await asyncio.sleep(rng.uniform(0.5, 3.0))
+            keys = [o["key"] for o in q["options"]]
+            choice: object = rng.choice(keys) if q["type"] != "multiple" else sorted(rng.sample(keys, 2))
+            async with session.post(f"{base}/api/v1/attempts/{attempt['attempt_id']}/answers", headers=headers,
+                                    json={"index": q["index"], "choice": choice}) as resp:
+                reply = await resp.json()
+            del reply
+        async with session.post(f"{base}/api/v1/attempts/{attempt['attempt_id']}/finish", headers=headers):
+            pass
+        await asyncio.sleep(rng.uniform(5, 20))
+
+
+async def simulate_players(base: str, contest_id: str, org_ids: list[str], count: int,
+                           stop: asyncio.Event) -> None:
+    async with aiohttp.ClientSession() as session:
+        tasks = [asyncio.create_task(_player_safe(session, base, contest_id, org_ids, i, stop)) for i in range(count)]
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def run_demo(settings: Settings, *, simulate: int = 0) -> int:
+    from contest.app import create_app
+    from contest.cli import _use_uvloop, _with_embedded_redis
+
+    if not settings.admin_token:
+        settings = settings.replace(admin_token=f"demo-admin-{secrets.token_hex(8)}")
+    if not settings.ticket_secret:
+        settings = settings.replace(ticket_secret="demo-ticket-secret")
+    settings, server = _with_embedded_redis(settings)
+    try:
+        app = create_app(settings)
+        host = settings.host if settings.host != "0.0.0.0" else "127.0.0.1"
+        base = f"http://{host}:{settings.port}"
+
+        async def sample(app: web.Application) -> AsyncIterator[None]:
+            await seed_sample(app)
+            yield
+
+        async def players(app: web.Application) -> AsyncIterator[None]:
+            stop = asyncio.Event()
+            task = None
+            if simulate > 0:
+                leaves = [o.org_id for o in app[CATALOG].orgs if not app[CATALOG].orgs.children(o.org_id)]
+                task = asyncio.create_task(simulate_players(base, "demo", leaves, simulate, stop))
+            yield
+            stop.set()
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await task
+
+        app.cleanup_ctx.extend([sample, players])
+        organizer, _ = issue_token(settings.signing_secret, user_id="demo-organizer", role="organizer",
+                                   org_id="360000", name="演示组织者", ttl_s=30 * 86400)
+        print("\n".join([
+            "",
+            "Quiz demo is starting (Ctrl-C stops it; data in %s)" % settings.data_dir.resolve(),
+            f"  Participant H5 app : {base}/",
+            f"  Organizer dashboard: {base}/dashboard/?token={organizer}&contest=demo",
+            f"  Big screen         : {base}/screen/demo",
+            f"  Admin pages        : {base}/admin/?token={settings.admin_token}",
+            f"  Admin token        : {settings.admin_token}",
+            f"  Organizer token    : {organizer}",
+            "",
+        ]), flush=True)
+        _use_uvloop()
+        web.run_app(app, host=host, port=settings.port, access_log=None, print=None)
+        return 0
+    finally:
+        if server is not None:
+            server.stop()
