@@ -209,10 +209,10 @@ if h[8] then
   if a[1] == choice then return {'ok', tonumber(a[2]), tonumber(a[3]), tonumber(h[5]), key, tonumber(a[5]), qtype} end
   return {'err', 'already_answered'}
 end
-if h[2] == '1' then return {'err', 'finished'} end
 local now = now_ms()
 local grace = tonumber(ARGV[10])
 if now > tonumber(h[3]) + grace then return {'err', 'deadline_passed'} end
+if h[2] == '1' then return {'err', 'finished'} end
 local n = tonumber(h[10]) + 1
 local minute = math.floor(now / 60000)
 local second = math.floor(now / 1000)
