@@ -132,7 +132,7 @@ async def _import(settings: Settings, kind: str, path: Path) -> int:
     from contest.orgtree import parse_orgs
     from question_bank import parse_questions
 
-    data = path.read_bytes()
+    data = await asyncio.to_thread(path.read_bytes)
     async with services(settings) as svc:
         if kind == "orgs":
             orgs, errors = await asyncio.to_thread(parse_orgs, data, filename=path.name, existing=svc.catalog.orgs)
@@ -156,7 +156,8 @@ async def _contest_create(settings: Settings, path: Path, publish: bool) -> int:
 
     async with services(settings) as svc:
         try:
-            config = validate_contest(orjson.loads(path.read_bytes()), svc.catalog.bank,
+            raw = await asyncio.to_thread(path.read_bytes)
+            config = validate_contest(orjson.loads(raw), svc.catalog.bank,
                                       default_min_answer_ms=settings.min_answer_ms)
         except ApiError as exc:
             print(f"{exc.message}: {orjson.dumps(exc.details).decode()}", file=sys.stderr)

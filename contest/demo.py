@@ -138,7 +138,7 @@ def run_demo(settings: Settings, *, simulate: int = 0) -> int:
                                    org_id="360000", name="演示组织者", ttl_s=30 * 86400)
         print("\n".join([
             "",
-            "Quiz demo is starting (Ctrl-C stops it; data in %s)" % settings.data_dir.resolve(),
+            f"Quiz demo is starting (Ctrl-C stops it; data in {settings.data_dir.resolve()})",
             f"  Participant H5 app : {base}/",
             f"  Organizer dashboard: {base}/dashboard/?token={organizer}&contest=demo",
             f"  Big screen         : {base}/screen/demo",

@@ -96,7 +96,7 @@ class EmbeddedValkey:
 
     def start(self, timeout: float = 10.0) -> EmbeddedValkey:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(  # noqa: S603 - fixed binary, our own arguments
+        self.process = subprocess.Popen(
             self.command(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

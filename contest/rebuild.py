@@ -63,9 +63,8 @@ async def rebuild_users(redis: Any, storage: Any, catalog: Catalog) -> dict[str,
         pipe.delete(keys.user_registrations())
         if registrants:
             pipe.hset(keys.user_registrations(), mapping=dict(registrants))
-        pipe.set(keys.user_seq(), top)  # never hand out an id the database already has
         await pipe.execute()
-    # SET, not MAX: a counter reset below the database's top id would reuse ids.
+    # Never hand out an id the database already has, nor lower a counter that is ahead of it.
     current = int(await redis.get(keys.user_seq()) or 0)
     if current < top:
         await redis.set(keys.user_seq(), top)
@@ -118,6 +117,19 @@ def _attempt_fields(row: dict[str, Any], answers: list[dict[str, Any]], catalog:
     return fields
 
 
+def _count_answers(answers: list[dict[str, Any]], counters: dict[str, int], qstats: dict[str, int],
+                   timeline: dict[str, int]) -> None:
+    counters["attempts_started"] += 1
+    for a in answers:
+        counters["answers"] += 1
+        counters["correct"] += 1 if a["correct"] else 0
+        counters["flagged"] += 1 if a.get("flagged") else 0
+        qstats[f"{a['question_id']}:n"] += 1
+        if a["correct"]:
+            qstats[f"{a['question_id']}:c"] += 1
+        timeline[f"a:{int(a['answered_at']) // 60000}"] += 1
+
+
 async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, contest_id: str) -> dict[str, Any]:
     started = time.monotonic()
     await catalog.bootstrap()
@@ -132,7 +144,6 @@ async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, 
     async for answer in storage.load_answers(contest_id):
         answers_by_attempt[answer["attempt_id"]].append(answer)
     attempts = [row async for row in storage.load_attempts(contest_id)]
-    now_ms = int(time.time() * 1000)
     counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     qstats: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     timeline: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -158,15 +169,7 @@ async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, 
                 pipe.zadd(keys.deadlines(contest_id, shard), {aid: deadline})
                 open_attempts += 1
             await pipe.execute()
-        counters[shard]["attempts_started"] += 1
-        for a in answers:
-            counters[shard]["answers"] += 1
-            counters[shard]["correct"] += 1 if a["correct"] else 0
-            counters[shard]["flagged"] += 1 if a.get("flagged") else 0
-            qstats[shard][f"{a['question_id']}:n"] += 1
-            if a["correct"]:
-                qstats[shard][f"{a['question_id']}:c"] += 1
-            timeline[shard][f"a:{int(a['answered_at']) // 60000}"] += 1
+        _count_answers(answers, counters[shard], qstats[shard], timeline[shard])
         restored += 1
     finished = sorted((r for r in attempts if r.get("finished_at") is not None and r.get("paper")),
                       key=lambda r: (int(r["finished_at"]), r["attempt_id"]))
@@ -191,6 +194,5 @@ async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, 
             for name, value in values.items():
                 pipe.hincrby(keys.timeline(contest_id, "", shard), name, value)
         await pipe.execute()
-    del now_ms
     return {"contest_id": contest_id, "attempts": restored, "finished": len(finished), "open": open_attempts,
             "users": len(names), "deleted_keys": deleted, "seconds": round(time.monotonic() - started, 3)}

@@ -35,7 +35,7 @@ def _obj(props: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any
     return {"type": "object", "properties": props, "required": list(required)}
 
 
-S, I, B, N = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "number"}
+S, I, B, N = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "number"}  # noqa: E741
 NS, NI, NB = {"type": ["string", "null"]}, {"type": ["integer", "null"]}, {"type": ["boolean", "null"]}
 CHOICE = {"oneOf": [S, {"type": "array", "items": S}]}
 TOKEN = _obj({"user_id": S, "token": S, "expires_at": I}, ("user_id", "token", "expires_at"))

@@ -129,7 +129,8 @@ class Settings:
 
     def validate(self) -> None:
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise SettingsError(f"QUIZ_REDIS_URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
+            raise SettingsError(
+                f"QUIZ_REDIS_URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
         url = self.effective_database_url
         if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError(f"QUIZ_DATABASE_URL must be sqlite:///path or postgresql://..., got {url!r}")

@@ -60,8 +60,8 @@ async def import_orgs(request: web.Request) -> web.Response:
         orgs, errors = await asyncio.to_thread(parse_orgs, data, filename=filename, content_type=ctype,
                                                existing=catalog.orgs)
     except (ImportFormatError, ValueError) as exc:
-        raise ApiError(400, "validation_failed", str(exc), {"errors": [{"row": 0, "column": "", "message": str(exc)}]}) \
-            from None
+        raise ApiError(400, "validation_failed", str(exc),
+                       {"errors": [{"row": 0, "column": "", "message": str(exc)}]}) from None
     if errors:
         raise _row_errors(errors)
     before = {o.org_id for o in orgs if o.org_id in catalog.orgs}
@@ -78,8 +78,8 @@ async def import_questions(request: web.Request) -> web.Response:
     try:
         result = await asyncio.to_thread(parse_questions, data, filename=filename, content_type=ctype)
     except ImportFormatError as exc:
-        raise ApiError(400, "validation_failed", str(exc), {"errors": [{"row": 0, "column": "", "message": str(exc)}]}) \
-            from None
+        raise ApiError(400, "validation_failed", str(exc),
+                       {"errors": [{"row": 0, "column": "", "message": str(exc)}]}) from None
     if result.errors:
         raise _row_errors(result.errors)
     imported, updated = await request.config_dict[CATALOG].install_questions(result.questions)
@@ -247,8 +247,8 @@ async def stats(request: web.Request) -> web.Response:
             reg, part, att = await pipe.execute()
         body.update(registrants=int(reg or 0), participants=int(part or 0), attempts_finished=int(att or 0),
                     scope_note="answers, accuracy and questions are contest-wide")
-    members = request.config_dict[CATALOG].orgs.members_total(org_id) if org_id else sum(
-        request.config_dict[CATALOG].orgs.members_total(o.org_id) for o in request.config_dict[CATALOG].orgs.children(None))
+    orgs = request.config_dict[CATALOG].orgs
+    members = orgs.members_total(org_id) if org_id else sum(orgs.members_total(o.org_id) for o in orgs.children(None))
     body["members"] = members
     body["participation_rate"] = round(body["participants"] / members, 6) if members else 0.0
     return json_response(body)
