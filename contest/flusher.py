@@ -135,7 +135,9 @@ class Flusher:
 
     # discovery ----------------------------------------------------------------------------------
     async def streams(self) -> list[str]:
-        names = sorted(_text(s) for s in await self.redis.smembers(keys.streams_registry()))
+        # The registrations stream exists from the first sign-up on and is never published like a
+        # contest's, so it is always drained, registry or not (it also survives a lost registry).
+        names = sorted({keys.user_events(), *(_text(s) for s in await self.redis.smembers(keys.streams_registry()))})
         for name in names:
             if name not in self._known:
                 self._known.add(name)
