@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from contest.appkeys import CATALOG, FLUSHER, LIVE, METRICS, PLAY, REDIS, RUNNER, SETTINGS, STORAGE
+from contest.appkeys import CATALOG, FLUSHER, LIVE, METRICS, PLAY, REDIS, RUNNER, SETTINGS, STORAGE, SWEEPER
 from contest.catalog import Catalog
 from contest.errors import error_middleware
 from contest.flusher import Flusher
 from contest.live import LiveHub
 from contest.metrics import Metrics, metrics_middleware
 from contest.play import Play
+from contest.ratelimit import LIMITER, RateLimiter
 from contest.redis_client import connect_redis, make_runner
 from contest.routes import setup_routes
 from contest.settings import Settings
@@ -35,6 +36,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     runner = make_runner(settings.redis_url, client, cluster=settings.redis_cluster)
     app[REDIS] = client
     app[RUNNER] = runner
+    app[LIMITER] = RateLimiter(runner, settings)
     yield
     await runner.aclose()
     await client.aclose()
@@ -71,8 +73,10 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
                           batch=settings.flush_batch, block_ms=settings.flush_interval_ms)
         app[FLUSHER] = flusher
         tasks.append(asyncio.create_task(flusher.run(stop), name="flusher"))
+    app[SWEEPER] = None
     if settings.run_sweeper:
         sweeper = Sweeper(app[PLAY], app[CATALOG])
+        app[SWEEPER] = sweeper
         tasks.append(asyncio.create_task(sweeper.run(stop, settings.sweep_interval_ms / 1000), name="sweeper"))
 
     async def snapshot(contest_id: str) -> dict[str, object]:

@@ -14,8 +14,9 @@ if TYPE_CHECKING:
     from contest.redis_client import ScriptRunner
     from contest.settings import Settings
     from contest.storage.base import Storage
+    from contest.sweeper import Sweeper
 
-__all__ = ["CATALOG", "FLUSHER", "LIVE", "METRICS", "REDIS", "RUNNER", "SETTINGS", "STORAGE", "TASKS"]
+__all__ = ["CATALOG", "FLUSHER", "LIVE", "METRICS", "REDIS", "RUNNER", "SETTINGS", "STORAGE", "SWEEPER", "TASKS"]
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 REDIS: web.AppKey[Any] = web.AppKey("redis")  # redis.asyncio.Redis or RedisCluster
@@ -26,6 +27,7 @@ FLUSHER: web.AppKey[Flusher | None] = web.AppKey("flusher")
 LIVE: web.AppKey[LiveHub] = web.AppKey("live")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 TASKS: web.AppKey[list[Any]] = web.AppKey("tasks")
+SWEEPER: web.AppKey[Sweeper | None] = web.AppKey("sweeper")
 
 if TYPE_CHECKING:
     from contest.play import Play

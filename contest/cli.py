@@ -79,11 +79,18 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 
 
 # ---- serve -------------------------------------------------------------------------------
-def _serve_worker(settings: Settings, reuse_port: bool) -> None:
+def _serve_worker(settings: Settings, reuse_port: bool, own_group: bool = False) -> None:
+    """One aiohttp process.  ``web.run_app`` turns SIGTERM/SIGINT into a graceful shutdown: the
+    listening socket closes, requests in flight finish (up to 10 s), then the cleanup contexts
+    run, the flusher's final flush among them."""
     from aiohttp import web
 
     from contest.app import create_app
 
+    if own_group:
+        # A terminal's Ctrl-C reaches the whole foreground group; the supervisor forwards one
+        # signal itself, and a second one would cut this worker's final flush short.
+        os.setpgrp()
     _setup_logging(settings.log_level)
     _use_uvloop()
     web.run_app(create_app(settings), host=settings.host, port=settings.port, reuse_port=reuse_port,
@@ -104,27 +111,42 @@ def cmd_serve(settings: Settings) -> int:
 
 
 def _serve_many(settings: Settings) -> int:
-    """N processes sharing the port with SO_REUSEPORT; SIGTERM/SIGINT is passed on to each."""
+    """N processes sharing the port with SO_REUSEPORT (the kernel spreads connections over them).
+
+    Every worker runs the whole app: its flusher is one more consumer of the ``flusher`` group
+    (consumers share the streams, a dead one's entries are reclaimed), its sweeper races the
+    others harmlessly (finishing twice is a no-op).  SIGTERM/SIGINT is passed on once to each
+    worker, which shuts down gracefully; the supervisor exits 0 when every worker did.
+    """
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_serve_worker, args=(settings, True), name=f"quiz-worker-{i}")
+    procs = [ctx.Process(target=_serve_worker, args=(settings, True, True), name=f"quiz-worker-{i}")
              for i in range(settings.workers)]
-    for proc in procs:
-        proc.start()
-    log.info("serving on http://%s:%s with %d workers", settings.host, settings.port, len(procs))
     stopping = False
 
     def forward(signum: int, _frame: Any) -> None:
         nonlocal stopping
+        if stopping:
+            return
         stopping = True
+        log.info("signal %s: stopping %d workers gracefully", signum, len(procs))
         for proc in procs:
             if proc.pid and proc.is_alive():
-                os.kill(proc.pid, signal.SIGINT)
+                os.kill(proc.pid, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     for proc in procs:
+        if not stopping:
+            proc.start()
+    log.info("serving on http://%s:%s with %d workers", settings.host, settings.port, len(procs))
+    started = [proc for proc in procs if proc.pid is not None]
+    for proc in started:
         proc.join()
-    return 0 if stopping else 1
+    codes = [proc.exitcode for proc in started]
+    if not stopping:
+        log.error("workers exited on their own: %s", codes)
+        return 1
+    return 0 if all(code == 0 for code in codes) else 1
 
 
 # ---- data commands -----------------------------------------------------------------------
@@ -170,10 +192,10 @@ async def _contest_create(settings: Settings, path: Path, publish: bool) -> int:
 
 
 async def _flush(settings: Settings, once: bool) -> int:
-    from contest.flusher import Flusher
+    from contest.flusher import Flusher, consumer_name
 
     async with services(settings) as svc:
-        flusher = Flusher(svc.redis, svc.storage, consumer=f"cli-{os.getpid()}", batch=settings.flush_batch)
+        flusher = Flusher(svc.redis, svc.storage, consumer=consumer_name(), batch=settings.flush_batch)
         if once:
             total = 0
             while (n := await flusher.flush_once()) > 0:
@@ -190,10 +212,15 @@ async def _flush(settings: Settings, once: bool) -> int:
 
 
 async def _rebuild(settings: Settings, contest_id: str) -> int:
+    from contest.errors import ApiError
     from contest.rebuild import rebuild_with
 
     async with services(settings) as svc:
-        report = await rebuild_with(svc.redis, svc.runner, svc.storage, svc.catalog, contest_id)
+        try:
+            report = await rebuild_with(svc.redis, svc.runner, svc.storage, svc.catalog, contest_id)
+        except ApiError as exc:
+            print(f"rebuild {contest_id}: {exc.message}", file=sys.stderr)
+            return 1
         print(orjson.dumps(report).decode())
     return 0
 
@@ -202,6 +229,12 @@ async def _export(settings: Settings, contest_id: str, what: str, fmt: str, org:
     from contest.export import export_rows
 
     async with services(settings) as svc:
+        if org and org not in svc.catalog.orgs:
+            print(f"export: no org {org!r}", file=sys.stderr)
+            return 2
+        if contest_id not in svc.catalog.contests:
+            print(f"export: no contest {contest_id!r}", file=sys.stderr)
+            return 2
         prefix = svc.catalog.orgs.path_string(org) if org else None
         target = out or Path(f"{contest_id}-{what}.{fmt}")
         with target.open("wb") as fh:

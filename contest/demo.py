@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import aiohttp
@@ -16,7 +17,7 @@ import orjson
 from aiohttp import web
 
 from contest.appkeys import CATALOG, SETTINGS
-from contest.auth import issue_token
+from contest.auth import issue_token, sign_ticket
 from contest.contests import validate_contest
 from contest.orgtree import parse_orgs
 from contest.settings import Settings
@@ -26,6 +27,15 @@ __all__ = ["run_demo", "seed_sample", "simulate_players"]
 
 log = logging.getLogger(__name__)
 SAMPLE = Path(__file__).resolve().parent / "sample"
+
+
+def _pace() -> float:
+    """Time scale of the simulated players: QUIZ_DEMO_PACE=10 plays ten times faster (for tests)."""
+    try:
+        pace = float(os.environ.get("QUIZ_DEMO_PACE", "1"))
+    except ValueError:
+        return 1.0
+    return pace if pace > 0 else 1.0
 
 
 async def seed_sample(app: web.Application, contest_id: str = "demo") -> None:
@@ -49,54 +59,63 @@ async def seed_sample(app: web.Application, contest_id: str = "demo") -> None:
 
 
 async def _player_safe(session: aiohttp.ClientSession, base: str, contest_id: str, org_ids: list[str], n: int,
-                       stop: asyncio.Event) -> None:
+                       stop: asyncio.Event, ticket_secret: str) -> None:
     try:
-        await _player(session, base, contest_id, org_ids, n, stop)
+        await _player(session, base, contest_id, org_ids, n, stop, ticket_secret)
     except Exception as exc:  # one broken player must not stop the demo
         log.warning("simulated player %d stopped: %r", n, exc)
 
 
 async def _player(session: aiohttp.ClientSession, base: str, contest_id: str, org_ids: list[str], n: int,
-                  stop: asyncio.Event) -> None:
+                  stop: asyncio.Event, ticket_secret: str) -> None:
     rng = random.Random(n)
+    pace = _pace()
+
+    def pause(low: float, high: float) -> Awaitable[None]:
+        return asyncio.sleep(rng.uniform(low, high) / pace)
+
     surnames = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
-    body = {"name": rng.choice(surnames) + rng.choice("伟芳娜敏静丽强磊军洋勇艳杰涛明超"),
-            "phone": f"199{n:08d}", "org_id": rng.choice(org_ids)}
-    await asyncio.sleep(rng.uniform(0.5, 5.0))  # the server starts listening after the startup hooks
+    # Players sign in with a gateway ticket, as from a WeChat front: the same player each run, so a
+    # demo restarted on the same data directory finds its players again instead of colliding.
+    ticket = sign_ticket(ticket_secret.encode(), {
+        "sub": f"demo-player-{n}", "name": rng.choice(surnames) + rng.choice("伟芳娜敏静丽强磊军洋勇艳杰涛明超"),
+        "org_id": rng.choice(org_ids), "exp": int(time.time()) + 30 * 86400,
+    })
+    await pause(0.5, 5.0)
     token = None
     while token is None and not stop.is_set():
-        try:
-            async with session.post(f"{base}/api/v1/auth/register", json=body) as resp:
-                if resp.status == 409:  # a demo restarted on the same data dir: sign in by a ticket instead
-                    body["phone"] = f"198{n:08d}{rng.randrange(10)}"[:11]
-                    continue
-                token = (await resp.json())["token"]
+        try:  # the server starts listening only after the startup hooks
+            async with session.post(f"{base}/api/v1/auth/ticket", json={"ticket": ticket}) as resp:
+                if resp.status == 200:
+                    token = (await resp.json())["token"]
+                    break
         except aiohttp.ClientError:
-            await asyncio.sleep(1.0)
+            pass
+        await asyncio.sleep(0.2)
     headers = {"Authorization": f"Bearer {token}"}
     while not stop.is_set():
         async with session.post(f"{base}/api/v1/contests/{contest_id}/attempts", headers=headers) as resp:
-            if resp.status not in (200, 201):
+            if resp.status not in (200, 201):  # today's attempts used up: come back later
                 await asyncio.sleep(30)
                 continue
             attempt = await resp.json()
         for q in attempt["questions"]:
-            await asyncio.sleep(rng.uniform(0.5, 3.0))
+            await pause(0.5, 3.0)
             keys = [o["key"] for o in q["options"]]
             choice: object = rng.choice(keys) if q["type"] != "multiple" else sorted(rng.sample(keys, 2))
             async with session.post(f"{base}/api/v1/attempts/{attempt['attempt_id']}/answers", headers=headers,
-                                    json={"index": q["index"], "choice": choice}) as resp:
-                reply = await resp.json()
-            del reply
+                                    json={"index": q["index"], "choice": choice}):
+                pass
         async with session.post(f"{base}/api/v1/attempts/{attempt['attempt_id']}/finish", headers=headers):
             pass
-        await asyncio.sleep(rng.uniform(5, 20))
+        await pause(5, 20)
 
 
 async def simulate_players(base: str, contest_id: str, org_ids: list[str], count: int,
-                           stop: asyncio.Event) -> None:
+                           stop: asyncio.Event, ticket_secret: str) -> None:
     async with aiohttp.ClientSession() as session:
-        tasks = [asyncio.create_task(_player_safe(session, base, contest_id, org_ids, i, stop)) for i in range(count)]
+        tasks = [asyncio.create_task(_player_safe(session, base, contest_id, org_ids, i, stop, ticket_secret))
+                 for i in range(count)]
         await stop.wait()
         for task in tasks:
             task.cancel()
@@ -126,7 +145,8 @@ def run_demo(settings: Settings, *, simulate: int = 0) -> int:
             task = None
             if simulate > 0:
                 leaves = [o.org_id for o in app[CATALOG].orgs if not app[CATALOG].orgs.children(o.org_id)]
-                task = asyncio.create_task(simulate_players(base, "demo", leaves, simulate, stop))
+                task = asyncio.create_task(simulate_players(base, "demo", leaves, simulate, stop,
+                                                             settings.ticket_secret))
             yield
             stop.set()
             if task is not None:

@@ -8,16 +8,26 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from redis.exceptions import AskError, ClusterError, ReadOnlyError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from contest.storage.base import StorageUnavailable
 
-__all__ = ["ApiError", "error_middleware", "error_response"]
+__all__ = ["BACKEND_ERROR", "REDIS_UNAVAILABLE", "ApiError", "error_middleware", "error_response"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# which backend a 503 came from ("redis" / "database"), for the metrics middleware
+BACKEND_ERROR: web.RequestKey[str] = web.RequestKey("backend_error", str)
+
+# Redis (or one cluster master) is away: connection errors, and on a cluster the states of a
+# failover (CLUSTERDOWN, TRYAGAIN, MOVED/ASK storms while the slot map settles, writes to a
+# demoted master, slots nobody serves).  All mean "retry shortly", never a 500.
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, ClusterError, TryAgainError,
+                     AskError, ReadOnlyError, RedisClusterException)
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -78,11 +88,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             message = "request body is larger than the configured limit"
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return error_response(exc.status, code, message, headers=headers)
-    except (RedisConnectionError, RedisTimeoutError, ConnectionError) as exc:
-        log.warning("redis unavailable on %s %s: %s", request.method, request.path, exc)
+    except REDIS_UNAVAILABLE as exc:
+        request[BACKEND_ERROR] = "redis"
+        log.warning("redis unavailable on %s %s: %r", request.method, request.path, exc)
         return error_response(503, "unavailable", "the leaderboard store is unavailable; nothing was changed",
                               headers={"Retry-After": "1"})
     except StorageUnavailable as exc:
+        request[BACKEND_ERROR] = "database"
         log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
         return error_response(503, "unavailable", "the database is unavailable; nothing was changed",
                               headers={"Retry-After": "2"})

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from typing import Any
 
@@ -20,10 +22,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from contest.metrics import BATCH_BUCKETS, LAG_BUCKETS_MS, Histogram
 from contest.storage.base import PoisonEvent, Storage, StorageUnavailable
 from leaderboard import keys
 
-__all__ = ["GROUP", "Flusher"]
+__all__ = ["GROUP", "Flusher", "consumer_name"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ _FINAL_FLUSH_S = 10.0
 # batches per stream per flush_once, so one hot stream cannot starve the others
 _MAX_ROUNDS = 20
 _ACK_CHUNK = 1000  # ids per XACK call inside the script (Lua's unpack has a stack limit)
+_DEAD_CHECK_S = 5.0  # how often each flusher looks for consumers of this host whose process died
 
 # Ack, then trim below the oldest entry the group still needs, in one round trip and atomically
 # (another flusher cannot slip a read in between). MINID is the smallest pending id, or the
@@ -91,6 +95,26 @@ def _fields(fields: Any) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in zip(it, it, strict=False)}
 
 
+def consumer_name() -> str:
+    """``<hostname>-<pid>``: unique per process, and tells a flusher on the same host which
+    consumers of the group died with their process (see ``Flusher._reclaim_dead``)."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _process_gone(consumer: str) -> bool:
+    """True when ``consumer`` was named by consumer_name() on this host and its process is gone."""
+    host, _, pid = consumer.rpartition("-")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: alive, someone else's
+        return False
+    return False
+
+
 def _stream_ms(entry_id: str) -> int:
     return int(entry_id.split("-", 1)[0])
 
@@ -125,6 +149,7 @@ class Flusher:
         self._maybe_pending: set[str] = set()
         self._known: set[str] = set()
         self._reader = _raw_reader(redis)
+        self._dead_checked: dict[str, float] = {}  # stream -> monotonic time of the last check
         # figures for /metrics
         self.batches = 0
         self.rows = 0
@@ -132,6 +157,8 @@ class Flusher:
         self.last_lag_ms = 0
         self.errors = 0
         self.dead_lettered = 0
+        self.batch_sizes = Histogram(BATCH_BUCKETS)  # entries per committed batch (/metrics)
+        self.lags = Histogram(LAG_BUCKETS_MS)  # age of a batch's oldest entry at commit, ms
 
     # discovery ----------------------------------------------------------------------------------
     async def streams(self) -> list[str]:
@@ -164,7 +191,15 @@ class Flusher:
 
     async def _drain(self, stream: str) -> int:
         await self._ensure_group(stream)
-        await self._reclaim(stream)
+        try:
+            await self._reclaim(stream)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc) and "no such key" not in str(exc):
+                raise
+            # the stream and its group vanished (Redis lost its data, e.g. FLUSHALL before a
+            # rebuild): make the group again, or every later pass would fail right here
+            self._groups.discard(stream)
+            await self._ensure_group(stream)
         committed = 0
         if stream in self._maybe_pending:
             committed += await self._drain_own(stream)
@@ -201,8 +236,32 @@ class Flusher:
             entries = await prefetch if prefetch is not None else []
         return committed
 
+    async def _reclaim_dead(self, stream: str) -> None:
+        """Take over at once what a consumer of this host left pending when its process died.
+
+        After a kill -9 and a restart the new process has a new name; without this its
+        predecessor's entries would wait claim_idle_ms (30 s) before anyone commits them.
+        Consumers on other hosts are left to the idle-time reclaim below.
+        """
+        now = time.monotonic()
+        if now - self._dead_checked.get(stream, -_DEAD_CHECK_S) < _DEAD_CHECK_S:
+            return
+        self._dead_checked[stream] = now
+        for info in await self.redis.xinfo_consumers(stream, GROUP):
+            name = _text(info["name"])
+            if name == self.consumer or not _process_gone(name):
+                continue
+            while rows := await self.redis.xpending_range(stream, GROUP, "-", "+", self.batch, consumername=name):
+                await self.redis.xclaim(stream, GROUP, self.consumer, 0, [r["message_id"] for r in rows],
+                                        justid=True)
+                self._maybe_pending.add(stream)
+            # nothing is pending on it any more, so deleting it drops no entry
+            await self.redis.xgroup_delconsumer(stream, GROUP, name)
+            log.info("flusher %s: took over the entries of %s (process gone) on %s", self.consumer, name, stream)
+
     async def _reclaim(self, stream: str) -> None:
         """Take over entries a dead consumer left pending for longer than claim_idle_ms."""
+        await self._reclaim_dead(stream)
         start = "0-0"
         while True:
             reply = await self.redis.xautoclaim(
@@ -258,6 +317,8 @@ class Flusher:
         self.rows += len(events)
         self.last_batch_size = len(events)
         self.last_lag_ms = max(0, int(time.time() * 1000) - _stream_ms(ids[0]))
+        self.batch_sizes.observe(len(events))
+        self.lags.observe(self.last_lag_ms)
         return len(events)
 
     async def _write(self, stream: str, ids: list[str], events: list[dict[str, str]]) -> None:

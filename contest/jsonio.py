@@ -10,7 +10,7 @@ from aiohttp import web
 from contest.appkeys import SETTINGS
 from contest.errors import ApiError
 
-__all__ = ["json_response", "read_body", "read_json"]
+__all__ = ["MAX_JSON_DEPTH", "MAX_JSON_STRING", "json_response", "read_body", "read_json"]
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -46,4 +46,31 @@ async def read_json(request: web.Request, *, allow_empty: bool = False) -> dict[
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ApiError(400, "invalid_json", "request body must be a JSON object")
+    _check_shape(value)
     return value
+
+
+# No field of the API nests deeper than a few levels or needs a longer string (a contest's
+# description is capped at 10,000 characters); anything beyond is an attack on the parser or on
+# whatever walks the value later, refused before any handler sees it.
+MAX_JSON_DEPTH = 32
+MAX_JSON_STRING = 65_536
+
+
+def _check_shape(value: Any) -> None:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ApiError(400, "invalid_json", f"JSON nested deeper than {MAX_JSON_DEPTH} levels",
+                           {"max_depth": MAX_JSON_DEPTH})
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if len(k) > MAX_JSON_STRING:
+                    raise ApiError(400, "invalid_json", "a JSON key is too long", {"max_length": MAX_JSON_STRING})
+                stack.append((v, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str) and len(item) > MAX_JSON_STRING:
+            raise ApiError(400, "invalid_json", f"a JSON string is longer than {MAX_JSON_STRING} characters",
+                           {"max_length": MAX_JSON_STRING})

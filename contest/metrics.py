@@ -1,4 +1,11 @@
-"""Prometheus text metrics: request counts and latency histograms per route, plus gauges."""
+"""Prometheus text metrics: request counts and latency histograms per route, plus gauges.
+
+Each process renders its own figures (scrape every worker: one worker per container/pod, or
+``quiz serve --workers N`` behind one port where a scrape reaches one of them at random).
+Derived series: ``quiz_answers_total`` (acknowledged answers; ``rate()`` of it is answers/s),
+``quiz_finishes_total``; the flusher's batch sizes and lag are histograms; 503s are counted per
+backend in ``quiz_backend_errors_total{backend="redis"|"database"}``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,44 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-__all__ = ["Metrics", "metrics_middleware"]
+from contest.errors import BACKEND_ERROR
+
+__all__ = ["BATCH_BUCKETS", "LAG_BUCKETS_MS", "Histogram", "Metrics", "metrics_middleware"]
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+BATCH_BUCKETS = (1, 10, 100, 500, 1000, 2500, 5000, 10000)
+LAG_BUCKETS_MS = (10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+_ANSWER_ROUTE = "/api/v1/attempts/{aid}/answers"
+_FINISH_ROUTES = ("/api/v1/attempts/{aid}/finish", "/api/v1/attempts/{aid}/submit")
+
+
+class Histogram:
+    """A cumulative histogram for the text format (no labels)."""
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        for i, bound in enumerate(self.bounds):
+            if value <= bound:
+                self.counts[i] += 1
+                break
+        else:
+            self.counts[-1] += 1
+        self.sum += value
+
+    def render(self, name: str) -> list[str]:
+        lines = [f"# TYPE {name} histogram"]
+        cumulative = 0
+        for bound, n in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            cumulative += n
+            le = "+Inf" if bound == float("inf") else repr(bound)
+            lines.append(f'{name}_bucket{{le="{le}"}} {cumulative}')
+        lines.append(f"{name}_sum {self.sum:g}")
+        lines.append(f"{name}_count {cumulative}")
+        return lines
 
 
 class Metrics:
@@ -31,8 +73,18 @@ class Metrics:
             counts[-1] += 1
         self.sums[route] += seconds
 
-    def render(self, gauges: dict[str, float]) -> str:
-        lines = ["# TYPE quiz_http_requests_total counter"]
+    def render(self, gauges: dict[str, float], histograms: dict[str, Histogram] | None = None,
+               counters: dict[str, float] | None = None) -> str:
+        answers = sum(n for (route, status), n in self.requests.items() if route == _ANSWER_ROUTE and status == 200)
+        finishes = sum(n for (route, status), n in self.requests.items()
+                       if route in _FINISH_ROUTES and status == 200)
+        lines = ["# TYPE quiz_answers_total counter", f"quiz_answers_total {answers}",
+                 "# TYPE quiz_finishes_total counter", f"quiz_finishes_total {finishes}"]
+        for name, value in sorted((counters or {}).items()):
+            lines += [f"# TYPE {name} counter", f"{name} {value}"]
+        for name, histogram in sorted((histograms or {}).items()):
+            lines += histogram.render(name)
+        lines.append("# TYPE quiz_http_requests_total counter")
         for (route, status), n in sorted(self.requests.items()):
             lines.append(f'quiz_http_requests_total{{route="{route}",status="{status}"}} {n}')
         lines.append("# TYPE quiz_http_request_seconds histogram")
@@ -65,7 +117,8 @@ def metrics_middleware(metrics: Metrics) -> Callable[..., Awaitable[web.StreamRe
             response = await handler(request)
             status = response.status
             if status == 503:
-                metrics.errors["unavailable"] += 1
+                # the error middleware names the backend that was down (redis / database)
+                metrics.errors[request.get(BACKEND_ERROR, "unavailable")] += 1
             return response
         finally:
             metrics.observe(route, status, time.perf_counter() - start)

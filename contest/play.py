@@ -15,9 +15,11 @@ from contest.auth import Claims
 from contest.catalog import Catalog
 from contest.contests import Contest
 from contest.errors import ApiError
+from contest.ratelimit import answer_rate_args, rate_limited
 from contest.redis_client import ScriptRunner
 from contest.settings import Settings
 from leaderboard import keys
+from leaderboard.boards import count_above
 from leaderboard.scripts import ANSWER, FINISH, START
 from question_bank import PaperError, draw_paper, render_question, shown_answer
 
@@ -168,7 +170,7 @@ class Play:
             raw = state.get(f"a{index}")
             if raw is None:
                 continue
-            choice, ok, pts, at, flagged = _s(raw).split("|")
+            choice, ok, pts, at, flagged = _s(raw).split("|")[:5]  # a 6th field: the score after it
             item: dict[str, Any] = {"index": index, "choice": self._choice_out(state, index, choice),
                                     "answered_at": int(at)}
             if reveal:
@@ -198,14 +200,16 @@ class Play:
 
     # ---- answer -------------------------------------------------------------------------
     def _answer_call(self, contest: Contest, claims: Claims, attempt_id: str, shard: int, index: int,
-                     choice: str) -> Any:
+                     choice: str, limited: bool = True) -> Any:
         cid = contest.contest_id
+        # the per-user answer rate limit is checked inside ANSWER (contest/ratelimit.py says why)
+        rate = answer_rate_args(self.settings) if limited else ("0", 0)
         return self.runner.run(
             ANSWER,
             (keys.attempt(cid, attempt_id, shard), keys.stats(cid, shard), keys.qstats(cid, shard),
              keys.events(cid, shard), keys.timeline(cid, "", shard)),
             (claims.user_id, index, choice, *contest.answer_args, self.settings.deadline_grace_ms,
-             contest.config.get("min_answer_ms", self.settings.min_answer_ms), cid, attempt_id),
+             contest.config.get("min_answer_ms", self.settings.min_answer_ms), cid, attempt_id, *rate),
         )
 
     def _answer_result(self, contest: Contest, index: int, reply: list[Any]) -> dict[str, Any]:
@@ -224,6 +228,8 @@ class Play:
                 raise ApiError(409, "already_answered", "this question was already answered with another choice")
             if code == "finished":
                 raise ApiError(409, "already_finished", "this attempt is finished")
+            if code == "rate_limited":
+                raise rate_limited(int(reply[2]), "answer_user")
             raise ApiError(410, "deadline_passed", "the time for this answer has run out")
         ok, pts, score, shown, qtype = int(reply[1]), int(reply[2]), int(reply[3]), _s(reply[4]), _s(reply[6])
         if contest.feedback == "immediate":
@@ -251,35 +257,53 @@ class Play:
              keys.stats(cid, shard), keys.events(cid, shard), keys.deadlines(cid, shard),
              keys.timeline(cid, "", shard), keys.board(cid, shard=shard), keys.names(cid, shard)),
             (user_id, keys.contest_prefix(cid, shard), contest.ranking, contest.counted_per_day,
-             1 if auto else 0, cid, attempt_id),
+             1 if auto else 0, cid, attempt_id, "", self.settings.deadline_grace_ms),
         )
+
+    async def _global_rank(self, contest: Contest, shard: int, reply: list[Any]) -> list[Any]:
+        """FINISH ranks within the attempt's shard; a sharded contest adds the members of the other
+        shards scored above (one more pipelined round trip, for sharded contests only)."""
+        if contest.shards <= 1 or _s(reply[0]) != "ok" or len(reply) < 13 or not reply[12] or int(reply[5]) <= 0:
+            return reply
+        others = [keys.board(contest.contest_id, shard=s) for s in range(contest.shards) if s != shard]
+        reply = list(reply)
+        reply[5] = int(reply[5]) + await count_above(self.redis, others, float(reply[12]))
+        return reply
 
     @staticmethod
     def _finish_result(attempt_id: str, reply: list[Any]) -> dict[str, Any]:
+        """The finish shape; 410 deadline_passed (result in details) when the service finished it at the deadline."""
         if _s(reply[0]) == "err":
             raise ApiError(404, "not_found", "no such attempt")
         score, cc, qc, dur, rank, best, counted, fa, st = (int(x) for x in reply[1:10])
-        return {"attempt_id": attempt_id, "score": score, "correct_count": cc, "question_count": qc,
-                "duration_ms": dur, "rank": rank if rank > 0 else None, "best_score": best if rank > 0 else None,
-                "counted": counted == 1, "started_at": st, "finished_at": fa}
+        result = {"attempt_id": attempt_id, "score": score, "correct_count": cc, "question_count": qc,
+                  "duration_ms": dur, "rank": rank if rank > 0 else None, "best_score": best if rank > 0 else None,
+                  "counted": counted == 1, "started_at": st, "finished_at": fa}
+        if len(reply) > 11 and int(reply[11] or 0) == 1:
+            # API.md: finish after the deadline is 410; the attempt was closed at its deadline with
+            # the answers it had, and that result travels in the details so the page can show it.
+            raise ApiError(410, "deadline_passed", "the attempt's time ran out; it was finished at its deadline",
+                           {"result": result})
+        return result
 
     async def finish(self, claims: Claims, attempt_id: str) -> dict[str, Any]:
         contest_id, shard = parse_attempt_id(attempt_id)
         contest = self.contest(contest_id, published=False)
         reply = await self._finish_call(contest, claims.user_id, attempt_id, shard, auto=False)
-        return self._finish_result(attempt_id, reply)
+        return self._finish_result(attempt_id, await self._global_rank(contest, shard, reply))
 
     async def submit(self, claims: Claims, attempt_id: str, answers: list[tuple[int, str]]) -> dict[str, Any]:
         """All answers and the finish go out in the same event-loop turn: one write, one round trip."""
         contest_id, shard = parse_attempt_id(attempt_id)
         contest = self.contest(contest_id, published=False)
-        calls = [self._answer_call(contest, claims, attempt_id, shard, i, c) for i, c in answers]
+        # one submit is one request: its answers are not counted against the per-answer limit
+        calls = [self._answer_call(contest, claims, attempt_id, shard, i, c, limited=False) for i, c in answers]
         calls.append(self._finish_call(contest, claims.user_id, attempt_id, shard, auto=False))
         replies = await asyncio.gather(*calls, return_exceptions=True)
         for reply in replies:
             if isinstance(reply, BaseException):
                 raise reply
-        result = self._finish_result(attempt_id, replies[-1])
+        result = self._finish_result(attempt_id, await self._global_rank(contest, shard, replies[-1]))
         results = []
         for (index, _), reply in zip(answers, replies[:-1], strict=True):
             try:
@@ -300,7 +324,11 @@ class Play:
         result["results"] = results
         return result
 
-    async def auto_finish(self, contest: Contest, attempt_id: str, shard: int) -> bool:
-        """Finish an abandoned attempt at its deadline; True when this call finished it."""
+    async def auto_finish(self, contest: Contest, attempt_id: str, shard: int) -> bool | None:
+        """Finish an abandoned attempt at its deadline: True when this call finished it, False when
+        there is nothing to finish (already finished, or gone), None when Redis' clock says it is
+        not due yet (the caller's clock runs ahead: keep it scheduled)."""
         reply = await self._finish_call(contest, "", attempt_id, shard, auto=True)
-        return _s(reply[0]) == "ok" and int(reply[10]) == 0
+        if _s(reply[0]) == "err":
+            return None if _s(reply[1]) == "not_due" else False
+        return int(reply[10]) == 0

@@ -106,11 +106,11 @@ def _attempt_fields(row: dict[str, Any], answers: list[dict[str, Any]], catalog:
         fields[f"q{i}"] = f"{_TYPE_CODES[q.type]}|{shown_answer(q, order)}|{q.points}|{q.id}|{len(q.options)}"
     score = cc = 0
     last = int(row["started_at"])
-    for a in answers:
+    for a in sorted(answers, key=lambda a: (int(a["answered_at"]), int(a["idx"]))):
         ok = 1 if a["correct"] else 0
-        fields[f"a{a['idx']}"] = f"{a['choice'] or ''}|{ok}|{a['points_awarded']}|{a['answered_at']}|" \
-                                 f"{1 if a.get('flagged') else 0}"
         score += int(a["points_awarded"])
+        fields[f"a{a['idx']}"] = f"{a['choice'] or ''}|{ok}|{a['points_awarded']}|{a['answered_at']}|" \
+                                 f"{1 if a.get('flagged') else 0}|{score}"
         cc += ok
         last = max(last, int(a["answered_at"]))
     fields.update(score=score, cc=cc, n=len(answers), la=last)
@@ -128,6 +128,18 @@ def _count_answers(answers: list[dict[str, Any]], counters: dict[str, int], qsta
         if a["correct"]:
             qstats[f"{a['question_id']}:c"] += 1
         timeline[f"a:{int(a['answered_at']) // 60000}"] += 1
+
+
+async def _replay_voids(redis: Any, runner: Any, storage: Any, catalog: Catalog, contest: Contest,
+                        finished: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Review decisions are part of the record: a voided attempt stays off the boards."""
+    from contest.review import Reviewer
+
+    voided = [row for row in finished if row.get("voided")]
+    reviewer = Reviewer(runner, redis, storage, catalog)
+    for row in voided:
+        await reviewer.decide(contest, row["attempt_id"], "void", "", "rebuild", quiet=True)
+    return voided
 
 
 async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, contest_id: str) -> dict[str, Any]:
@@ -184,15 +196,18 @@ async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, 
             (str(row["user_id"]), keys.contest_prefix(contest_id, shard), contest.ranking, contest.counted_per_day,
              1 if row.get("auto_finished") else 0, contest_id, aid, int(row["finished_at"])),
         )
+    voided = await _replay_voids(redis, runner, storage, catalog, contest, finished)
     async with redis.pipeline(transaction=False) as pipe:
         for shard, values in counters.items():
             for name, value in values.items():
                 pipe.hincrby(keys.stats(contest_id, shard), name, value)
         for shard, values in qstats.items():
-            pipe.hset(keys.qstats(contest_id, shard), mapping=dict(values))
+            if values:  # attempts without a single answer leave an empty mapping, which HSET refuses
+                pipe.hset(keys.qstats(contest_id, shard), mapping=dict(values))
         for shard, values in timeline.items():
             for name, value in values.items():
                 pipe.hincrby(keys.timeline(contest_id, "", shard), name, value)
         await pipe.execute()
     return {"contest_id": contest_id, "attempts": restored, "finished": len(finished), "open": open_attempts,
+            "voided": len(voided),
             "users": len(names), "deleted_keys": deleted, "seconds": round(time.monotonic() - started, 3)}

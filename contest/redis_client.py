@@ -6,8 +6,9 @@ turn (a pipeline nobody has to build), reading the replies with hiredis in order
 that doubles the requests/s of a handler that awaits a pooled redis-py ``evalsha`` per request
 and cuts its p99 by two thirds (loadtest/README.md).
 
-On a Redis Cluster the same calls go through ``redis.asyncio.cluster.RedisCluster`` (which
-routes by the hash tag of the keys); every script touches one slot, so no code differs.
+On a Redis Cluster (``ClusterScripts``) each master gets such a connection; the
+``redis.asyncio.cluster.RedisCluster`` client supplies the slot map and serves everything off the
+hot path.  Every script touches one slot (one hash tag), so no script differs.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from urllib.parse import unquote, urlparse
 import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ClusterDownError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
 
 from leaderboard.scripts import Script, all_scripts
 
-__all__ = ["PipelinedScripts", "RedisConnectionError", "ScriptRunner", "connect_redis", "make_runner"]
+__all__ = ["ClusterScripts", "PipelinedScripts", "RedisConnectionError", "ScriptRunner", "connect_redis",
+           "make_runner"]
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +198,10 @@ class RedisPyScripts:
 
     def __init__(self, client: aioredis.Redis | RedisCluster) -> None:
         self.client = client
+        self.calls = 0
 
     async def run(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        self.calls += 1
         try:
             return await self.client.evalsha(script.sha, len(keys), *keys, *args)
         except NoScriptError:
@@ -208,6 +212,92 @@ class RedisPyScripts:
         """The cluster client is closed by its owner."""
 
 
+_REDIRECTS = ("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY")
+
+
+class ClusterScripts:
+    """EVALSHA on a Redis Cluster through one coalescing ``PipelinedScripts`` per master.
+
+    Every script's keys share one hash tag, so the slot of the first key names the master; the
+    slot map is the RedisCluster client's.  A redirect (MOVED/ASK: the slot moved; TRYAGAIN,
+    CLUSTERDOWN: a failover in progress; READONLY: a demoted master) means the script did not
+    run: the map is refreshed and the call retried once on the new owner, after which the error
+    goes up (the web layer answers 503 ``unavailable``).  A lost connection also refreshes the
+    map (the next calls find the promoted replica) but is not retried: whether the script ran is
+    unknown, and the caller's retry is safe because every hot-path script is idempotent.
+    """
+
+    def __init__(self, client: RedisCluster, url: str, *, reply_timeout: float = 5.0) -> None:
+        self.client = client
+        parsed = urlparse(url)
+        self._auth = ""
+        if parsed.password:
+            self._auth = f"{parsed.username or ''}:{parsed.password}@"
+        self.reply_timeout = reply_timeout
+        self._runners: dict[str, PipelinedScripts] = {}
+        self._refreshing: asyncio.Task[None] | None = None
+        self._refreshed_at = 0.0
+        self.calls = 0
+        self.refreshes = 0
+
+    @property
+    def writes(self) -> int:
+        return sum(r.writes for r in self._runners.values())
+
+    def _runner_for(self, key: str) -> PipelinedScripts:
+        node = self.client.get_node_from_key(key)
+        if node is None:  # pragma: no cover - get_node_from_key raises SlotNotCoveredError instead
+            raise RedisConnectionError(f"no master serves the slot of {key!r}")
+        runner = self._runners.get(node.name)
+        if runner is None:
+            runner = PipelinedScripts(f"redis://{self._auth}{node.host}:{node.port}/0",
+                                      reply_timeout=self.reply_timeout)
+            self._runners[node.name] = runner
+        return runner
+
+    async def _refresh(self) -> None:
+        """Reload the slot map once for every caller that hit the same change."""
+        loop = asyncio.get_running_loop()
+        if self._refreshing is None or self._refreshing.done():
+            if loop.time() - self._refreshed_at < 0.1:
+                return  # just refreshed: the cluster itself has not settled yet
+            self._refreshing = loop.create_task(self._do_refresh())
+        await asyncio.shield(self._refreshing)
+
+    async def _do_refresh(self) -> None:
+        try:
+            await self.client.nodes_manager.initialize()
+            self.refreshes += 1
+        except Exception as exc:  # the cluster is mid-failover: the next error tries again
+            log.warning("cluster slot map refresh failed: %r", exc)
+        finally:
+            self._refreshed_at = asyncio.get_running_loop().time()
+
+    async def run(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        if not self.client.nodes_manager.slots_cache:
+            await self.client.initialize()
+        self.calls += 1
+        for attempt in (0, 1):
+            runner = self._runner_for(keys[0])
+            try:
+                return await runner.run(script, keys, args)
+            except ResponseError as exc:
+                if not str(exc).startswith(_REDIRECTS):
+                    raise
+                await self._refresh()
+                if attempt:
+                    raise ClusterDownError(f"the cluster is reconfiguring: {exc}") from exc
+            except RedisConnectionError:
+                await self._refresh()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        for runner in self._runners.values():
+            await runner.aclose()
+        self._runners.clear()
+
+
 def connect_redis(url: str, *, cluster: bool = False) -> aioredis.Redis | RedisCluster:
     """The general-purpose client (bytes replies) for everything off the hot path."""
     if cluster:
@@ -216,6 +306,11 @@ def connect_redis(url: str, *, cluster: bool = False) -> aioredis.Redis | RedisC
 
 
 def make_runner(url: str, client: aioredis.Redis | RedisCluster, *, cluster: bool = False) -> ScriptRunner:
-    if cluster or not url.startswith("redis://"):
+    """The hot path's runner: coalescing pipelines on plain TCP (one per master on a cluster);
+    redis-py for TLS or unix sockets."""
+    if not url.startswith("redis://"):
         return RedisPyScripts(client)
+    if cluster:
+        assert isinstance(client, RedisCluster)
+        return ClusterScripts(client, url)
     return PipelinedScripts(url)

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from contest.views import admin, boards, identity, ops, participant
+from contest.views import admin, boards, identity, ops, participant, review
 
 __all__ = ["ROUTES", "Route", "setup_routes"]
 
@@ -70,7 +70,7 @@ CONTEST_BODY = _obj({
     "shards": I, "min_answer_ms": I,
 })
 STATS = _obj({"registrants": I, "participants": I, "attempts_started": I, "attempts_finished": I, "answers": I,
-              "answers_per_s": N, "accuracy": N, "questions": {"type": "array", "items": _obj(
+              "answers_per_s": N, "accuracy": N, "flagged_answers": I, "voided_attempts": I, "questions": {"type": "array", "items": _obj(
                   {"question_id": S, "answers": I, "accuracy": N})}})
 FILE = "multipart/form-data"
 
@@ -98,10 +98,10 @@ ROUTES: list[Route] = [
           body=_obj({"index": I, "choice": CHOICE}, ("index", "choice")), response=ANSWER_OUT,
           errors=(400, 401, 404, 409, 410, 429)),
     Route("POST", "/api/v1/attempts/{aid}/finish", participant.finish, "Finish an attempt", auth=P,
-          response=FINISH_OUT, errors=(401, 404)),
+          response=FINISH_OUT, errors=(401, 404, 410)),
     Route("POST", "/api/v1/attempts/{aid}/submit", participant.submit, "Answer all, then finish", auth=P,
           body=_obj({"answers": {"type": "array", "items": _obj({"index": I, "choice": CHOICE})}}, ("answers",)),
-          response=FINISH_OUT, errors=(400, 401, 404)),
+          response=FINISH_OUT, errors=(400, 401, 404, 410)),
     Route("GET", "/api/v1/contests/{cid}/leaderboard", boards.leaderboard, "A page of a leaderboard",
           query=BOARD_Q, response=BOARD, errors=(400, 404), tag="leaderboards"),
     Route("GET", "/api/v1/contests/{cid}/leaderboard/me", boards.leaderboard_me, "My rank and my neighbours",
@@ -141,7 +141,23 @@ ROUTES: list[Route] = [
     Route("GET", "/api/v1/admin/contests/{cid}/timeline", admin.timeline, "Answers and finishes per minute",
           auth=ORG, query=("org_id",), errors=(401, 403, 404), tag="admin"),
     Route("GET", "/api/v1/admin/contests/{cid}/export", admin.export, "Export results or answers", auth=ORG,
-          query=("what", "format", "org_id"), errors=(400, 401, 403, 404, 503), content="text/csv", tag="admin"),
+          query=("what", "format", "org_id", "exclude_flagged"), errors=(400, 401, 403, 404, 503), content="text/csv",
+          tag="admin"),
+    Route("GET", "/api/v1/admin/contests/{cid}/flagged", review.flagged,
+          "Finished attempts with answers faster than the human minimum, with their review", auth=ADM,
+          query=("pending",), response=_obj({"contest_id": S, "total": I, "entries": {"type": "array", "items": _obj(
+              {"attempt_id": S, "user_id": S, "name": NS, "org_id": NS, "score": NI, "duration_ms": NI,
+               "finished_at": NI, "voided": B, "flagged_answers": I, "review": {"type": ["object", "null"]}})}},
+              ("contest_id", "total", "entries")), errors=(400, 401, 403, 404, 503), tag="admin"),
+    Route("POST", "/api/v1/admin/contests/{cid}/attempts/{aid}/review", review.review,
+          "Void, restore or clear an attempt (boards and org rollups move at once; audit-logged)", auth=ADM,
+          body=_obj({"action": {"enum": ["void", "restore", "clear"]}, "reason": S}, ("action",)),
+          response=_obj({"attempt_id": S, "user_id": S, "action": S, "changed": B, "board_score_before": NI,
+                         "board_score_after": NI}, ("attempt_id", "action", "changed")),
+          errors=(400, 401, 403, 404, 409), tag="admin"),
+    Route("GET", "/api/v1/admin/contests/{cid}/reviews", review.reviews_log, "The review audit log", auth=ADM,
+          response=_obj({"contest_id": S, "entries": {"type": "array"}}, ("contest_id", "entries")),
+          errors=(401, 403, 404, 503), tag="admin"),
     Route("POST", "/api/v1/admin/contests/{cid}/rebuild", admin.rebuild, "Rebuild Redis state from the database",
           auth=ADM, errors=(401, 403, 404, 503), tag="admin"),
     Route("GET", "/healthz", ops.healthz, "Process alive", tag="operations"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -38,6 +39,35 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _rate(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """``COUNT/SECONDS`` (e.g. ``30/60``: 30 requests per minute, bursts of up to 30); ``0`` turns it off."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if raw == "0":
+        return (0, 0)
+    count, sep, seconds = raw.partition("/")
+    try:
+        value = (int(count), int(seconds) if sep else 1)
+    except ValueError:
+        raise SettingsError(f"{name} must be COUNT/SECONDS like 30/60 (or 0 for no limit), got {raw!r}") from None
+    if value[0] < 0 or value[1] <= 0:
+        raise SettingsError(f"{name} must be COUNT/SECONDS with COUNT >= 0 and SECONDS >= 1, got {raw!r}")
+    return value
+
+
+# Per-subject rate limits: (requests, per seconds). Per-IP ones are flood guards and high (a
+# campus NAT or a one-machine load test sends thousands of users from one address).
+_RATE_DEFAULTS: dict[str, tuple[int, int]] = {
+    "rl_register_ip": (20_000, 60),
+    "rl_register_phone": (10, 60),
+    "rl_start_user": (30, 60),
+    "rl_start_ip": (60_000, 60),
+    "rl_answer_user": (60, 10),
+    "rl_answer_ip": (600_000, 60),
+}
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
@@ -80,6 +110,12 @@ class Settings:
     run_sweeper: bool = True
     rate_limits: bool = True
     trusted_proxies: tuple[str, ...] = ()
+    rl_register_ip: tuple[int, int] = _RATE_DEFAULTS["rl_register_ip"]
+    rl_register_phone: tuple[int, int] = _RATE_DEFAULTS["rl_register_phone"]
+    rl_start_user: tuple[int, int] = _RATE_DEFAULTS["rl_start_user"]
+    rl_start_ip: tuple[int, int] = _RATE_DEFAULTS["rl_start_ip"]
+    rl_answer_user: tuple[int, int] = _RATE_DEFAULTS["rl_answer_user"]
+    rl_answer_ip: tuple[int, int] = _RATE_DEFAULTS["rl_answer_ip"]
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -121,6 +157,7 @@ class Settings:
                 p.strip() for p in env.get("QUIZ_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
             "log_level": env.get("QUIZ_LOG_LEVEL", "INFO").upper(),
+            **{name: _rate(env, "QUIZ_" + name.upper(), default) for name, default in _RATE_DEFAULTS.items()},
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
@@ -134,6 +171,11 @@ class Settings:
         url = self.effective_database_url
         if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError(f"QUIZ_DATABASE_URL must be sqlite:///path or postgresql://..., got {url!r}")
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise SettingsError(f"QUIZ_TRUSTED_PROXIES must list IPs or CIDRs, got {entry!r}") from None
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"QUIZ_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
 

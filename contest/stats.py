@@ -40,6 +40,7 @@ async def read_counters(redis: Any, contest_id: str, shards: int = 1) -> dict[st
         "answers": answers,
         "correct": totals.get("correct", 0),
         "flagged_answers": totals.get("flagged", 0),
+        "voided_attempts": totals.get("voided", 0),  # by review (contest/review.py)
         "accuracy": round(totals.get("correct", 0) / answers, 4) if answers else 0.0,
         "answers_per_s": round(recent / _RATE_WINDOW_S, 1),
     }

@@ -28,6 +28,7 @@ class Sweeper:
         self.catalog = catalog
         self.batch = batch
         self.finished = 0
+        self.errors = 0  # failed passes (Redis away), for /metrics
 
     async def sweep_once(self) -> int:
         """Finish every due attempt of every published contest; returns how many this call finished."""
@@ -43,10 +44,12 @@ class Sweeper:
                 for raw in due:
                     attempt_id = raw.decode()
                     _, attempt_shard = parse_attempt_id(attempt_id)
-                    if await self.play.auto_finish(contest, attempt_id, attempt_shard):
+                    finished = await self.play.auto_finish(contest, attempt_id, attempt_shard)
+                    if finished:
                         done += 1
-                    else:
+                    elif finished is False:
                         await redis.zrem(keys.deadlines(contest.contest_id, shard), attempt_id)
+                    # None: not due by Redis' clock (this host's clock runs ahead); it stays scheduled
                 await self._prune(contest.contest_id, shard, now_ms // 1000)
         self.finished += done
         return done
@@ -62,6 +65,7 @@ class Sweeper:
             try:
                 await self.sweep_once()
             except Exception as exc:
+                self.errors += 1
                 log.warning("sweeper pass failed: %s", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_s)

@@ -4,6 +4,12 @@ The finish script keeps, per org of the finisher's path, counters in three hashe
 ``os:a``, ``os:s``) and one sorted set per (metric, level).  Listing the children of one org reads
 the hashes for those children; listing a whole level (up to ~100,000 villages) pages through the
 level's sorted set and fills in the orgs nobody of which has finished yet, which all rank last.
+
+A sharded contest keeps those counters per shard: counts and scores are summed over the shards
+(participation rate = summed participants / members, average = summed score / summed
+participants), and a level ranking, whose per-shard sorted sets hold per-shard values, is
+computed from the summed counters of the level's active orgs, ordered as one sorted set would
+order them (value descending, then org id descending).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from typing import Any
 
 from leaderboard import keys
 
-__all__ = ["SORTS", "OrgInfo", "OrgRow", "rank_children", "rank_level"]
+__all__ = ["SORTS", "OrgInfo", "OrgRow", "org_counters", "rank_children", "rank_level"]
 
 SORTS = ("participation_rate", "participants", "avg_score", "total_score")
 
@@ -54,14 +60,26 @@ def _metric(row: tuple[OrgInfo, int, int, int], sort: str) -> float:
     return p / info.members if info.members else 0.0
 
 
-async def _counters(redis: Any, cid: str, org_ids: list[str]) -> list[tuple[int, int, int]]:
+async def _counters(redis: Any, cid: str, org_ids: list[str], shards: int = 1) -> list[tuple[int, int, int]]:
+    """(participants, attempts, total score) of each org, summed over the contest's shards."""
     if not org_ids:
         return []
     async with redis.pipeline(transaction=False) as pipe:
-        for what in ("p", "a", "s"):
-            pipe.hmget(keys.org_stat(cid, what), org_ids)
-        p, a, s = await pipe.execute()
-    return [(int(p[i] or 0), int(a[i] or 0), int(s[i] or 0)) for i in range(len(org_ids))]
+        for shard in range(shards):
+            for what in ("p", "a", "s"):
+                pipe.hmget(keys.org_stat(cid, what, shard), org_ids)
+        replies = await pipe.execute()
+    sums = [[0, 0, 0] for _ in org_ids]
+    for j, values in enumerate(replies):
+        column = j % 3
+        for i, value in enumerate(values):
+            sums[i][column] += int(value or 0)
+    return [(p, a, s) for p, a, s in sums]
+
+
+async def org_counters(redis: Any, cid: str, org_ids: list[str], shards: int = 1) -> list[tuple[int, int, int]]:
+    """(participants, finished attempts, total score) of each org, summed over the shards."""
+    return await _counters(redis, cid, org_ids, shards)
 
 
 def _rows(infos: list[OrgInfo], counters: list[tuple[int, int, int]], sort: str, offset: int,
@@ -84,9 +102,9 @@ def _rows(infos: list[OrgInfo], counters: list[tuple[int, int, int]], sort: str,
 
 
 async def rank_children(redis: Any, cid: str, children: list[OrgInfo], sort: str, offset: int,
-                        limit: int) -> tuple[int, list[OrgRow]]:
+                        limit: int, shards: int = 1) -> tuple[int, list[OrgRow]]:
     """Rank a parent's children (at most a few hundred) by ``sort``; ties keep org id order."""
-    counters = await _counters(redis, cid, [c.org_id for c in children])
+    counters = await _counters(redis, cid, [c.org_id for c in children], shards)
     combined = sorted(zip(children, counters, strict=True),
                       key=lambda item: (-_metric((item[0], *item[1]), sort), item[0].org_id))
     ordered = [c for c, _ in combined]
@@ -96,8 +114,10 @@ async def rank_children(redis: Any, cid: str, children: list[OrgInfo], sort: str
 
 
 async def rank_level(redis: Any, cid: str, level: int, level_orgs: dict[str, OrgInfo], sort: str,
-                     offset: int, limit: int) -> tuple[int, list[OrgRow]]:
+                     offset: int, limit: int, shards: int = 1) -> tuple[int, list[OrgRow]]:
     """Rank every org of one level; orgs with finishers come from the level's sorted set."""
+    if shards > 1:
+        return await _rank_level_sharded(redis, cid, level, level_orgs, sort, offset, limit, shards)
     zkey = keys.org_level_rank(cid, sort, level)
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zcard(zkey)
@@ -112,8 +132,37 @@ async def rank_level(redis: Any, cid: str, level: int, level_orgs: dict[str, Org
     infos = [level_orgs[i] for i in ids]
     counters = await _counters(redis, cid, ids)
     first_rank = None
-    if top and offset > 0:
-        # Ties across the page boundary share the rank of the first of them.
-        higher = await redis.zcount(zkey, f"({top[0][1]!r}", "+inf")
+    if ids and offset > 0:
+        # Ties across the page boundary share the rank of the first of them; a page that starts
+        # among the orgs nobody of which has finished starts at value 0 (tied with all of them).
+        first = top[0][1] if top else 0.0
+        higher = await redis.zcount(zkey, f"({first!r}", "+inf")
         first_rank = int(higher) + 1
     return len(level_orgs), _rows(infos, counters, sort, offset, first_rank)
+
+
+async def _rank_level_sharded(redis: Any, cid: str, level: int, level_orgs: dict[str, OrgInfo], sort: str,
+                              offset: int, limit: int, shards: int) -> tuple[int, list[OrgRow]]:
+    """rank_level over shards: the active orgs' summed counters, sorted here.
+
+    Costs one read of every active org of the level (a dashboard query, not a hot path).
+    """
+    async with redis.pipeline(transaction=False) as pipe:
+        for shard in range(shards):
+            pipe.zrange(keys.org_level_rank(cid, sort, level, shard), 0, -1)
+        replies = await pipe.execute()
+    active_ids = sorted({m.decode() for members in replies for m in members} & level_orgs.keys(), reverse=True)
+    counters = await _counters(redis, cid, active_ids, shards)
+    values = {oid: _metric((level_orgs[oid], *c), sort) for oid, c in zip(active_ids, counters, strict=True)}
+    by_id = dict(zip(active_ids, counters, strict=True))
+    # one sorted set orders equal values by member descending: sort by id descending, then (stably) by value
+    active_ids.sort(key=lambda oid: -values[oid])
+    idle = sorted(oid for oid in level_orgs if oid not in by_id)
+    ordered = active_ids + idle
+    page = ordered[offset : offset + limit]
+    first_rank = None
+    if page and offset > 0:
+        first_value = values.get(page[0], 0.0)
+        first_rank = 1 + sum(1 for v in values.values() if v > first_value)
+    counters_page = [by_id.get(oid, (0, 0, 0)) for oid in page]
+    return len(level_orgs), _rows([level_orgs[i] for i in page], counters_page, sort, offset, first_rank)

@@ -192,13 +192,26 @@ ANSWER = Script("answer", _COMMON + r"""
 -- ARGV: 1 uid, 2 question index, 3 choice (sorted option keys as shown, 'B' or 'AC'),
 --       4 partial credit 0/1, 5 time bonus max points, 6 time bonus window ms,
 --       7 streak bonus step, 8 streak bonus cap, 9 per-question limit ms (0: none),
---       10 grace ms, 11 human minimum ms (faster answers are flagged), 12 contest id, 13 attempt id
+--       10 grace ms, 11 human minimum ms (faster answers are flagged), 12 contest id, 13 attempt id,
+--       14 per-user answer rate: emission interval ms ('0' or absent: no limit), 15 its burst
 -- Returns {'ok', correct 0/1, points, attempt score, shown key, flagged 0/1, type s|m|j}
 --       | {'err', 'not_found'|'bad_index'|'invalid_choice'|'already_answered'|'deadline_passed'|'finished'}
+--       | {'err', 'rate_limited', retry after ms}
 local i = ARGV[2]
 local h = redis.call('HMGET', KEYS[1], 'uid', 'fin', 'dl', 'la', 'score', 'streak', 'q' .. i,
-  'a' .. i, 'cc', 'n')
+  'a' .. i, 'cc', 'n', 'rl')
 if not h[1] or h[1] ~= ARGV[1] then return {'err', 'not_found'} end
+-- The per-user answer limit lives in the attempt hash (one active attempt per user, so per
+-- attempt is per user): a GCRA check here costs no extra round trip.  Replays count too.
+local rl_iv = tonumber(ARGV[14] or '0') or 0
+if rl_iv > 0 then
+  local t0 = now_ms()
+  local tat = tonumber(h[11] or '0') or 0
+  if tat < t0 then tat = t0 end
+  local allow_at = tat + rl_iv - rl_iv * tonumber(ARGV[15])
+  if t0 < allow_at then return {'err', 'rate_limited', math.ceil(allow_at - t0)} end
+  redis.call('HSET', KEYS[1], 'rl', string.format('%.3f', tat + rl_iv))
+end
 if not h[7] then return {'err', 'bad_index'} end
 local q = split(h[7], '|')
 local qtype, key, points, qid, nopt = q[1], q[2], tonumber(q[3]), q[4], tonumber(q[5])
@@ -206,7 +219,10 @@ local choice = ARGV[3]
 if h[8] then
   local a = split(h[8], '|')
   if a[1] == '' then return {'err', 'deadline_passed'} end
-  if a[1] == choice then return {'ok', tonumber(a[2]), tonumber(a[3]), tonumber(h[5]), key, tonumber(a[5]), qtype} end
+  -- the same answer again is the same result: field 6 is the attempt's score right after it
+  if a[1] == choice then
+    return {'ok', tonumber(a[2]), tonumber(a[3]), tonumber(a[6] or h[5]), key, tonumber(a[5]), qtype}
+  end
   return {'err', 'already_answered'}
 end
 local now = now_ms()
@@ -263,7 +279,7 @@ end
 local fl = 0
 if elapsed < tonumber(ARGV[11]) then fl = 1 end
 local score = tonumber(h[5]) + pts
-redis.call('HSET', KEYS[1], 'a' .. i, choice .. '|' .. ok .. '|' .. pts .. '|' .. now .. '|' .. fl,
+redis.call('HSET', KEYS[1], 'a' .. i, choice .. '|' .. ok .. '|' .. pts .. '|' .. now .. '|' .. fl .. '|' .. score,
   'score', score, 'cc', tonumber(h[9]) + ok, 'la', now, 'streak', streak, 'n', n)
 redis.call('HINCRBY', KEYS[2], 'answers', 1)
 if ok == 1 then redis.call('HINCRBY', KEYS[2], 'correct', 1) end
@@ -285,48 +301,55 @@ FINISH = Script("finish", _COMMON + r"""
 -- ARGV: 1 uid ('' when the service finishes an abandoned attempt), 2 contest key prefix,
 --       3 ranking 'best'|'sum', 4 counted attempts per day (0: all), 5 auto 0/1,
 --       6 contest id, 7 attempt id, 8 replay finish time ms ('' normally; set by a rebuild from
---       the database, which also suppresses the result event: the database has it already)
+--       the database, which also suppresses the result event: the database has it already),
+--       9 grace ms: a participant's finish later than deadline + grace is the service's own
+--       finish at the deadline (recorded as automatic; the caller answers 410 deadline_passed)
 -- Returns {'ok', score, correct, questions, duration, rank (-1: none), board score,
---          counted, finished_at, started_at, 1 if it was already finished}
+--          counted, finished_at, started_at, 1 if it was already finished, 1 if finished automatically,
+--          encoded board score ('' if none: a sharded contest adds the other shards' ZCOUNTs to the rank)}
 --       | {'err', 'not_found'|'not_due'}
 local h = redis.call('HMGET', KEYS[1], 'uid', 'fin', 'st', 'dl', 'score', 'cc', 'qc', 'day', 'path',
-  'mem', 'fa', 'dur', 'counted')
+  'mem', 'fa', 'dur', 'counted', 'auto')
 if not h[1] or (ARGV[1] ~= '' and h[1] ~= ARGV[1]) then return {'err', 'not_found'} end
 local uid = h[1]
 local prefix = ARGV[2]
 -- KEYS[2] is only a routing hint: the sweeper does not know the owner, the attempt does.
 local UK = prefix .. 'u:' .. uid
-local function result(score, cc, qc, dur, counted, fa, st, again)
+local function result(score, cc, qc, dur, counted, fa, st, again, auto)
   local mine = redis.call('ZSCORE', KEYS[7], uid)
   local rank, best = -1, 0
   if mine then
     rank = redis.call('ZCOUNT', KEYS[7], '(' .. mine, '+inf') + 1
     best = math.floor(tonumber(mine) / SHIFT)
   end
-  return {'ok', score, cc, qc, dur, rank, best, counted, fa, st, again}
+  return {'ok', score, cc, qc, dur, rank, best, counted, fa, st, again, auto, mine or ''}
 end
 local st, dl = tonumber(h[3]), tonumber(h[4])
 local score, cc, qc, day = tonumber(h[5]), tonumber(h[6]), tonumber(h[7]), h[8]
 if h[2] == '1' then
-  return result(score, cc, qc, tonumber(h[12]), tonumber(h[13]), tonumber(h[11]), st, 1)
+  return result(score, cc, qc, tonumber(h[12]), tonumber(h[13]), tonumber(h[11]), st, 1, tonumber(h[14] or '0'))
 end
 local replay = ARGV[8] ~= nil and ARGV[8] ~= ''
 local now = now_ms()
 if replay then now = tonumber(ARGV[8]) end
 if ARGV[5] == '1' and now < dl then return {'err', 'not_due'} end
+local auto = ARGV[5]
+if auto ~= '1' and not replay and now > dl + tonumber(ARGV[9] or '0') then auto = '1' end
 local fa = now
 if fa > dl and not replay then fa = dl end
 local dur = fa - st
 local counted = 1
 local cpd = tonumber(ARGV[4])
 if cpd > 0 and tonumber(redis.call('HGET', UK, 'c:' .. day) or '0') >= cpd then counted = 0 end
-redis.call('HSET', KEYS[1], 'fin', 1, 'fa', fa, 'dur', dur, 'counted', counted)
+redis.call('HSET', KEYS[1], 'fin', 1, 'fa', fa, 'dur', dur, 'counted', counted, 'auto', auto)
 if redis.call('HGET', UK, 'active') == ARGV[7] then redis.call('HDEL', UK, 'active') end
 redis.call('ZREM', KEYS[5], ARGV[7])
 redis.call('HINCRBY', KEYS[3], 'attempts_finished', 1)
 redis.call('HINCRBY', KEYS[6], 'f:' .. math.floor(now / 60000), 1)
 if counted == 1 then
   redis.call('HINCRBY', UK, 'c:' .. day, 1)
+  -- kept per attempt so a review can void one and recompute the user's standing (guard_scripts.REVIEW)
+  redis.call('HSET', UK, 'r:' .. ARGV[7], score .. '|' .. dur .. '|' .. day)
   local daily = prefix .. 'lb:d:' .. day
   if redis.call('HSETNX', UK, 'p:' .. day, 1) == 1 then
     redis.call('HINCRBY', KEYS[3], 'participants:' .. day, 1)
@@ -385,9 +408,9 @@ if counted == 1 then
 end
 if not replay then
   redis.call('XADD', KEYS[4], '*', 't', 'fin', 'cid', ARGV[6], 'aid', ARGV[7], 'uid', uid,
-    'score', score, 'cc', cc, 'qc', qc, 'dur', dur, 'at', fa, 'auto', ARGV[5], 'counted', counted)
+    'score', score, 'cc', cc, 'qc', qc, 'dur', dur, 'at', fa, 'auto', auto, 'counted', counted)
 end
-return result(score, cc, qc, dur, counted, fa, st, 0)
+return result(score, cc, qc, dur, counted, fa, st, 0, tonumber(auto))
 """)
 
 LEADERBOARD_PAGE = Script("leaderboard_page", _COMMON + r"""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 
 import pytest
 import redis.asyncio as aioredis
 
-from contest.flusher import GROUP, Flusher
+from contest.flusher import GROUP, Flusher, consumer_name
 from contest.storage import Storage, StorageUnavailable
 from contest.storage.postgres import PostgresStorage
 from leaderboard import keys
@@ -149,3 +151,31 @@ async def test_database_outage_keeps_the_backlog(
     await asyncio.wait_for(task, 15)
     assert await flusher.backlog() == 0
     assert await pg_storage.count_rows("c1") == {"users": 10, "attempts": 10, "finished": 0, "answers": 90}
+
+
+async def test_entries_of_a_dead_local_process_are_taken_over_at_once(
+    redis_client: aioredis.Redis, sqlite_storage: Storage
+) -> None:
+    """After kill -9 and a restart, the new process must not wait claim_idle_ms for its predecessor's batch."""
+    await produce(redis_client, many_answers(3, 4))  # 15 entries
+    await redis_client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    gone = await asyncio.create_subprocess_exec("true")
+    await gone.wait()
+    dead, alive = f"{socket.gethostname()}-{gone.pid}", f"{socket.gethostname()}-{os.getppid()}"
+    await redis_client.xreadgroup(GROUP, dead, {STREAM: ">"}, count=10)  # read, never acknowledged
+    await redis_client.xreadgroup(GROUP, alive, {STREAM: ">"}, count=2)  # a live process's batch in flight
+    flusher = Flusher(redis_client, sqlite_storage, consumer=consumer_name(), claim_idle_ms=60_000)
+    assert await flusher.flush_once() == 13
+    assert await flusher.backlog() == 2  # the live consumer keeps its entries
+    names = {c["name"].decode(): c["pending"] for c in await redis_client.xinfo_consumers(STREAM, GROUP)}
+    assert dead not in names and names[alive] == 2 and names[consumer_name()] == 0
+
+
+async def test_flusher_recovers_when_redis_lost_its_data(redis_client: aioredis.Redis, sqlite_storage: Storage) -> None:
+    flusher = Flusher(redis_client, sqlite_storage, consumer="f1")
+    await produce(redis_client, many_answers(1, 3))
+    assert await flusher.flush_once() == 4
+    await redis_client.flushall()  # the group is gone, the flusher still thinks it exists
+    await produce(redis_client, many_answers(2, 3)[4:])
+    assert await flusher.flush_once() == 4
+    assert (await sqlite_storage.count_rows("c1"))["answers"] == 6 and await flusher.backlog() == 0

@@ -213,7 +213,9 @@ def parse_events(events: list[Mapping[str, str]]) -> EventBatch:
                     )
                     batch.user_index.append(index)
             elif kind == "void":
-                action = "restore" if e.get("undo") == "1" else "void"
+                action = e.get("action") or ("restore" if e.get("undo") == "1" else "void")
+                if action not in ("void", "restore", "clear"):
+                    raise ValueError(f"unknown review action {action!r}")
                 batch.reviews.append(
                     (e["cid"], e["aid"], action, e.get("reason") or "", e.get("by") or "", _i64(e["at"]))
                 )
@@ -314,6 +316,15 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def count_rows(self, contest_id: str | None = None) -> dict[str, int]: ...
+
+    # reviews (contest/review.py); not abstract so a backend without them still opens
+    async def load_attempt(self, attempt_id: str) -> dict | None:
+        """One attempt row (ATTEMPT_COLUMNS) or None."""
+        raise NotImplementedError
+
+    async def load_reviews(self, contest_id: str) -> list[dict]:
+        """The review audit log of a contest (REVIEW_COLUMNS), oldest first."""
+        raise NotImplementedError
 
     # exports
     @abc.abstractmethod

@@ -372,6 +372,15 @@ class PostgresStorage(Storage):
             limit,
         )
 
+    async def load_attempt(self, attempt_id: str) -> dict | None:
+        rows = await self._fetch(f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE attempt_id = $1",
+                                 attempt_id)
+        return rows[0] if rows else None
+
+    async def load_reviews(self, contest_id: str) -> list[dict]:
+        return await self._fetch('SELECT contest_id, attempt_id, action, reason, "by", at FROM reviews'
+                                 " WHERE contest_id = $1 ORDER BY at, attempt_id", contest_id)
+
     async def load_attempts(self, contest_id: str) -> AsyncIterator[dict]:
         sql = f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE contest_id = $1 ORDER BY started_at"
         async for row in self._stream(sql, (contest_id,)):

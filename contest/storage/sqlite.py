@@ -348,6 +348,15 @@ class SqliteStorage(Storage):
         row = await self._run(lambda: self._db.execute(sql, args).fetchone())
         return dict(zip(("users", "attempts", "finished", "answers"), row, strict=True))
 
+    async def load_attempt(self, attempt_id: str) -> dict | None:
+        rows = await self._run(self._select, f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts"
+                               " WHERE attempt_id = ?", (attempt_id,))
+        return rows[0] if rows else None
+
+    async def load_reviews(self, contest_id: str) -> list[dict]:
+        return await self._run(self._select, 'SELECT contest_id, attempt_id, action, reason, "by", at FROM reviews'
+                               " WHERE contest_id = ? ORDER BY at, attempt_id", (contest_id,))
+
     # exports ----------------------------------------------------------------------------------
     async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]:
         sql, args = _path_filter(_RESULTS, contest_id, org_path_prefix)

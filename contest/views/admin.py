@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from contest.appkeys import CATALOG, PLAY, REDIS, SETTINGS, STORAGE
 from contest.auth import Claims, require
@@ -18,6 +19,7 @@ from contest.orgtree import parse_orgs
 from contest.stats import read_counters, read_question_stats, read_timeline
 from contest.validation import Fields
 from leaderboard import keys
+from leaderboard.orgs import org_counters
 from question_bank import DrawRule, ImportFormatError, check_rules, draw_paper, render_question, shown_answer
 
 __all__ = [
@@ -31,19 +33,27 @@ async def _upload(request: web.Request) -> tuple[bytes, str | None, str | None]:
     """The uploaded file: multipart field ``file``, or the raw body with its content type."""
     limit = request.config_dict[SETTINGS].import_max_bytes
     if request.content_type.startswith("multipart/"):
-        reader = await request.multipart()
-        async for part in reader:
-            if getattr(part, "name", None) == "file":
-                data = bytearray()
-                while chunk := await part.read_chunk(1 << 16):  # type: ignore[union-attr]
-                    data.extend(chunk)
-                    if len(data) > limit:
-                        raise ApiError(413, "payload_too_large", f"the file is larger than {limit} bytes")
-                return bytes(data), part.filename, part.headers.get("Content-Type")  # type: ignore[union-attr]
-        raise ApiError(400, "validation_failed", "multipart upload needs a field named file",
-                       {"fields": {"file": "is required"}})
+        try:
+            return await _multipart_file(request, limit)
+        except (ValueError, HttpProcessingError) as exc:  # no boundary, garbled part headers...
+            raise ApiError(400, "validation_failed", f"malformed multipart body: {exc}",
+                           {"fields": {"file": "send a well-formed multipart/form-data body"}}) from None
     data = await read_body(request, limit)
     return data, request.query.get("filename"), request.content_type
+
+
+async def _multipart_file(request: web.Request, limit: int) -> tuple[bytes, str | None, str | None]:
+    reader = await request.multipart()
+    async for part in reader:
+        if getattr(part, "name", None) == "file":
+            data = bytearray()
+            while chunk := await part.read_chunk(1 << 16):  # type: ignore[union-attr]
+                data.extend(chunk)
+                if len(data) > limit:
+                    raise ApiError(413, "payload_too_large", f"the file is larger than {limit} bytes")
+            return bytes(data), part.filename, part.headers.get("Content-Type")  # type: ignore[union-attr]
+    raise ApiError(400, "validation_failed", "multipart upload needs a field named file",
+                   {"fields": {"file": "is required"}})
 
 
 def _row_errors(errors: list[Any]) -> ApiError:
@@ -240,11 +250,9 @@ async def stats(request: web.Request) -> web.Response:
     if org_id is None:
         body["registrants"] = int(await redis.hget(keys.user_registrations(), "") or 0)
     else:
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.hget(keys.user_registrations(), org_id)
-            for what in ("p", "a"):
-                pipe.hget(keys.org_stat(contest.contest_id, what), org_id)
-            reg, part, att = await pipe.execute()
+        reg = await redis.hget(keys.user_registrations(), org_id)
+        # summed over the contest's shards (a sharded contest keeps org counters per shard)
+        ((part, att, _),) = await org_counters(redis, contest.contest_id, [org_id], contest.shards)
         body.update(registrants=int(reg or 0), participants=int(part or 0), attempts_finished=int(att or 0),
                     scope_note="answers, accuracy and questions are contest-wide")
     orgs = request.config_dict[CATALOG].orgs
@@ -268,11 +276,17 @@ async def export(request: web.Request) -> web.StreamResponse:
     f = Fields(request.query)
     what = f.choice("what", ("results", "answers"), default="results") or "results"
     fmt = f.choice("format", ("csv", "xlsx"), default="csv") or "csv"
+    # exclude_flagged=1: results without voided attempts nor flagged ones a review has not cleared
+    exclude = f.choice("exclude_flagged", ("0", "1", "true", "false"), default="0") in ("1", "true")
     f.done()
     org_id = _scope(request, claims)
     prefix = request.config_dict[CATALOG].orgs.path_string(org_id) if org_id else None
     storage = request.config_dict[STORAGE]
     await storage.ping()
+    if exclude:
+        from contest.review import FilteredResults
+
+        storage = await FilteredResults.for_contest(storage, contest.contest_id)  # type: ignore[assignment]
     ctype = "text/csv; charset=utf-8" if fmt == "csv" else \
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     filename = f"{contest.contest_id}-{what}{'-' + org_id if org_id else ''}.{fmt}"

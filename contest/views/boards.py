@@ -14,15 +14,22 @@ from contest.auth import Claims, optional_claims, require
 from contest.contests import Contest
 from contest.errors import ApiError
 from contest.jsonio import json_response
+from contest.live import HEARTBEAT
 from contest.validation import Fields
 from leaderboard import keys
-from leaderboard.boards import Entry, mask_name, read_me, read_page
+from leaderboard.boards import Entry, ShardKeys, mask_name, read_board_me, read_board_page
 from leaderboard.orgs import SORTS, OrgInfo, rank_children, rank_level
 
 __all__ = ["leaderboard", "leaderboard_me", "live", "live_snapshot", "org_ranking"]
 
 
-def _board_key(request: web.Request, contest: Contest, f: Fields) -> tuple[str, str, str | None]:
+def _shard_keys(contest: Contest, day: str | None = None, org_id: str | None = None) -> list[ShardKeys]:
+    """(board, names) of every shard of the contest: one pair unless the contest is sharded."""
+    cid = contest.contest_id
+    return [(keys.board(cid, day, org_id, shard), keys.names(cid, shard)) for shard in range(contest.shards)]
+
+
+def _board_key(request: web.Request, contest: Contest, f: Fields) -> tuple[list[ShardKeys], str, str | None]:
     board = f.choice("board", ("total", "daily"), default="total") or "total"
     date = f.text("date", required=False, max_len=10)
     day = None
@@ -38,7 +45,7 @@ def _board_key(request: web.Request, contest: Contest, f: Fields) -> tuple[str, 
     f.done()
     if org_id and org_id not in request.config_dict[CATALOG].orgs:
         raise ApiError(404, "not_found", f"no org {org_id!r}")
-    return keys.board(contest.contest_id, day, org_id or None), board, day
+    return _shard_keys(contest, day, org_id or None), board, day
 
 
 def _unmask_scope(request: web.Request, claims: Claims | None) -> set[str] | None:
@@ -65,9 +72,9 @@ async def leaderboard(request: web.Request) -> web.Response:
     f = Fields(request.query)
     offset = f.integer("offset", required=False, minimum=0, maximum=10_000_000, default=0) or 0
     limit = f.integer("limit", required=False, minimum=1, maximum=200, default=50) or 50
-    board_key, board, day = _board_key(request, contest, f)
+    shards, board, day = _board_key(request, contest, f)
     scope = _unmask_scope(request, optional_claims(request))
-    page = await read_page(request.config_dict[RUNNER], board_key, keys.names(contest.contest_id), offset, limit)
+    page = await read_board_page(request.config_dict[RUNNER], request.config_dict[REDIS], shards, offset, limit)
     return json_response({"board": board, "date": day, "total": page.total, "offset": offset, "limit": limit,
                           "entries": [_entry(request, e, scope) for e in page.entries]})
 
@@ -77,9 +84,10 @@ async def leaderboard_me(request: web.Request) -> web.Response:
     contest = request.config_dict[PLAY].contest(request.match_info["cid"])
     f = Fields(request.query)
     around = f.integer("around", required=False, minimum=0, maximum=50, default=5) or 0
-    board_key, board, day = _board_key(request, contest, f)
-    me = await read_me(request.config_dict[RUNNER], board_key, keys.names(contest.contest_id), claims.user_id,
-                       around)
+    shards, board, day = _board_key(request, contest, f)
+    play = request.config_dict[PLAY]
+    me = await read_board_me(request.config_dict[RUNNER], request.config_dict[REDIS], shards,
+                             play.shard_of(contest, claims.user_id), claims.user_id, around)
     entries = []
     for e in me.around:
         item = _entry(request, e, None)
@@ -108,14 +116,15 @@ async def org_ranking(request: web.Request) -> web.Response:
 
     if level is not None and not parent_id:
         total, rows = await rank_level(redis, contest.contest_id, level,
-                                       {o.org_id: info(o) for o in orgs.at_level(level)}, sort, offset, limit)
+                                       {o.org_id: info(o) for o in orgs.at_level(level)}, sort, offset, limit,
+                                       contest.shards)
     else:
         if parent_id and parent_id not in orgs:
             raise ApiError(404, "not_found", f"no org {parent_id!r}")
         children = [info(o) for o in orgs.children(parent_id or None)]
         if level is not None:
             children = [c for c in children if c.level == level]
-        total, rows = await rank_children(redis, contest.contest_id, children, sort, offset, limit)
+        total, rows = await rank_children(redis, contest.contest_id, children, sort, offset, limit, contest.shards)
     return json_response({"parent_id": parent_id, "level": level, "sort": sort, "total": total,
                           "entries": [r.to_dict() for r in rows]})
 
@@ -125,7 +134,7 @@ async def live_snapshot(app: web.Application, contest_id: str) -> dict[str, Any]
     from contest.stats import read_counters
 
     contest = app[PLAY].contest(contest_id)
-    page = await read_page(app[RUNNER], keys.board(contest_id), keys.names(contest_id), 0, 20)
+    page = await read_board_page(app[RUNNER], app[REDIS], _shard_keys(contest), 0, 20)
     orgs = app[CATALOG].orgs
     stats = await read_counters(app[REDIS], contest_id, contest.shards)
     roots = [OrgInfo(o.org_id, o.name, o.level, orgs.members_total(o.org_id)) for o in orgs.children(None)]
@@ -134,7 +143,7 @@ async def live_snapshot(app: web.Application, contest_id: str) -> dict[str, Any]
         roots = [OrgInfo(o.org_id, o.name, o.level, orgs.members_total(o.org_id))
                  for o in orgs.children(roots[0].org_id)]
     if roots:
-        _, rows = await rank_children(app[REDIS], contest_id, roots, "participation_rate", 0, 20)
+        _, rows = await rank_children(app[REDIS], contest_id, roots, "participation_rate", 0, 20, contest.shards)
         top_orgs = [r.to_dict() for r in rows]
     top = []
     for e in page.entries:
@@ -156,15 +165,14 @@ async def live(request: web.Request) -> web.StreamResponse:
     queue = hub.subscribe(contest.contest_id)
     try:
         await response.write(b"retry: 2000\n\n")
-        if contest.contest_id not in hub.latest:
-            # A fresh subscriber (or a reconnect with Last-Event-ID) gets the state at once.
-            frame = await hub.frame_now(contest.contest_id)
-            await response.write(frame)
+        # A fresh subscriber (or a reconnect with Last-Event-ID) gets the latest snapshot at once,
+        # through its queue; the first one of a contest triggers a computation shared with others.
+        await hub.ensure_latest(contest.contest_id)
         while True:
             try:
-                frame = await asyncio.wait_for(queue.get(), 15.0)
+                frame = await asyncio.wait_for(queue.get(), hub.heartbeat_s)
             except TimeoutError:
-                frame = b": heartbeat\n\n"
+                frame = HEARTBEAT
             await response.write(frame)
     except (ConnectionResetError, asyncio.CancelledError):
         pass

@@ -11,6 +11,7 @@ from contest.appkeys import CATALOG, RUNNER, SETTINGS
 from contest.auth import issue_token, require, verify_ticket
 from contest.errors import ApiError
 from contest.jsonio import json_response, read_json
+from contest.ratelimit import limiter_of
 from contest.validation import Fields
 from leaderboard import keys
 from leaderboard.scripts import REGISTER
@@ -59,6 +60,8 @@ async def register(request: web.Request) -> web.Response:
     f.done()
     assert name and phone and org_id
     phone = phone.replace(" ", "").replace("-", "")
+    limiter = limiter_of(request)
+    await limiter.check(("register_ip", limiter.ip_of(request)), ("register_phone", phone))
     user_id, _ = await _register(request, "phone", phone, name, org_id, phone)
     return _token_response(request, user_id, name, org_id, 201)
 
@@ -71,6 +74,8 @@ async def ticket(request: web.Request) -> web.Response:
     assert raw is not None
     settings = request.config_dict[SETTINGS]
     claims = verify_ticket(settings.ticket_secret.encode(), raw)
+    limiter = limiter_of(request)
+    await limiter.check(("register_ip", limiter.ip_of(request)))
     name = unicodedata.normalize("NFKC", claims.name).strip()[:32]
     if claims.org_id not in request.config_dict[CATALOG].orgs:
         raise ApiError(400, "validation_failed", "the ticket names an unknown org",

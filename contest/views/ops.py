@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from contest.appkeys import FLUSHER, LIVE, METRICS, REDIS, RUNNER, STORAGE
+from contest.appkeys import FLUSHER, LIVE, METRICS, REDIS, RUNNER, STORAGE, SWEEPER
 from contest.jsonio import json_response
 
 __all__ = ["healthz", "metrics", "openapi", "readyz", "setup_pages"]
@@ -50,13 +50,20 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
-    gauges: dict[str, float] = {"quiz_live_subscribers": sum(len(s) for s in app[LIVE].subscribers.values())}
+    hub = app[LIVE]
+    gauges: dict[str, float] = {"quiz_live_subscribers": hub.subscriber_count(),
+                                "quiz_live_snapshots": hub.computes}
     runner = request.config_dict[RUNNER]
     if hasattr(runner, "calls"):
         gauges["quiz_redis_script_calls"] = runner.calls
+    if hasattr(runner, "writes"):
         gauges["quiz_redis_writes"] = runner.writes
+    histograms = {}
+    counters: dict[str, float] = {}
     flusher = app.get(FLUSHER)
     if flusher is not None:
+        histograms = {"quiz_flusher_batch_size": flusher.batch_sizes, "quiz_flusher_lag_ms": flusher.lags}
+        counters = {"quiz_flusher_rows_total": flusher.rows, "quiz_flusher_errors_total": flusher.errors}
         for name in ("rows", "batches", "last_batch_size", "last_lag_ms", "errors"):
             value = getattr(flusher, name, None)
             if isinstance(value, int | float):
@@ -65,7 +72,11 @@ async def metrics(request: web.Request) -> web.Response:
             gauges["quiz_stream_backlog"] = await asyncio.wait_for(flusher.backlog(), 1.0)
         except Exception:
             app[METRICS].errors["redis"] += 1
-    text = app[METRICS].render(gauges)
+    sweeper = app.get(SWEEPER)
+    if sweeper is not None:
+        counters["quiz_sweeper_finished_total"] = sweeper.finished
+        counters["quiz_sweeper_errors_total"] = sweeper.errors
+    text = app[METRICS].render(gauges, histograms, counters)
     return web.Response(text=text, content_type="text/plain")
 
 

@@ -11,6 +11,7 @@ from contest.auth import require
 from contest.errors import ApiError
 from contest.jsonio import json_response, read_json
 from contest.play import normalize_choice
+from contest.ratelimit import limiter_of
 from contest.validation import Fields
 
 __all__ = ["answer", "contest_detail", "contests_list", "finish", "get_attempt", "start_attempt", "submit"]
@@ -39,6 +40,8 @@ async def contest_detail(request: web.Request) -> web.Response:
 
 async def start_attempt(request: web.Request) -> web.Response:
     claims = require(request, "participant")
+    limiter = limiter_of(request)
+    await limiter.check(("start_user", claims.user_id), ("start_ip", limiter.ip_of(request)))
     status, body = await request.config_dict[PLAY].start(claims, request.match_info["cid"])
     return json_response(body, status=status)
 
@@ -61,8 +64,9 @@ async def answer(request: web.Request) -> web.Response:
     if "choice" not in body or body["choice"] is None:
         f.fail("choice", "is required")
     f.done()
-    result = await request.config_dict[PLAY].answer(claims, request.match_info["aid"], index, body["choice"])
-    return json_response(result)
+    limiter = limiter_of(request)
+    work = request.config_dict[PLAY].answer(claims, request.match_info["aid"], index, body["choice"])
+    return json_response(await limiter.ride_along("answer_ip", limiter.ip_of(request), work))
 
 
 async def finish(request: web.Request) -> web.Response:
@@ -99,4 +103,6 @@ async def submit(request: web.Request) -> web.Response:
     if errors:
         raise ApiError(400, "validation_failed", "some answers are malformed; nothing was recorded",
                        {"fields": errors})
-    return json_response(await request.config_dict[PLAY].submit(claims, request.match_info["aid"], answers))
+    limiter = limiter_of(request)
+    work = request.config_dict[PLAY].submit(claims, request.match_info["aid"], answers)
+    return json_response(await limiter.ride_along("answer_ip", limiter.ip_of(request), work))

@@ -121,11 +121,11 @@ async function loadContests() {
     h('td', c.contest_id),
     h('td', c.title),
     h('td', h('span.badge.' + (c.status || 'x'), statusText(c.status))),
-    h('td.small', `${fmtDateTime(c.starts_at)} — ${fmtDateTime(c.ends_at)}`),
+    h('td.small.when', `${fmtDateTime(c.starts_at)} — ${fmtDateTime(c.ends_at)}`),
     h('td.actions-cell',
-      h('button.btn.link', { type: 'button', onclick: () => editContest(c.contest_id) }, t('admin.edit')),
-      c.status === 'draft' ? h('button.btn.link', { type: 'button', onclick: () => publish(c.contest_id) }, t('admin.publish')) : null,
-      h('button.btn.link', { type: 'button', onclick: () => preview(c.contest_id) }, t('admin.preview')),
+      h('button.btn.link', { type: 'button', testid: 'edit', onclick: () => editContest(c.contest_id) }, t('admin.edit')),
+      c.status === 'draft' ? h('button.btn.link', { type: 'button', testid: 'publish', onclick: () => publish(c.contest_id) }, t('admin.publish')) : null,
+      h('button.btn.link', { type: 'button', testid: 'preview', onclick: () => preview(c.contest_id) }, t('admin.preview')),
       h('a.btn.link', { href: `/dashboard/?contest=${encodeURIComponent(c.contest_id)}` }, t('dash.title')),
       h('a.btn.link', { href: `/screen/${encodeURIComponent(c.contest_id)}`, target: '_blank', rel: 'noopener' }, t('dash.screen'))))));
 }

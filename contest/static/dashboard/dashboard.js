@@ -85,7 +85,7 @@ function selectContest(id) {
   stops.push(every(2000, refreshTop));
   stops.push(every(3000, refreshStats));
   stops.push(every(3000, refreshOrgs));
-  stops.push(every(10000, refreshTimeline));
+  stops.push(every(5000, refreshTimeline));
 }
 
 // ------------------------------------------------------------------ live snapshot
@@ -230,32 +230,81 @@ for (const th of document.querySelectorAll('#org-head th.sortable')) {
 }
 
 // ------------------------------------------------------------------ charts
+const MINUTE = 60000;
+const CHART_MIN_SPAN = 30;          // minutes shown at least, so a fresh contest is not one dot
+const CHART_MAX_FILL = 3 * 24 * 60; // zero-fill gaps up to three days of minutes
+
 function ensureCharts() {
   if (charts || typeof window.echarts === 'undefined') return charts;
-  const mk = (id, color) => {
-    const c = window.echarts.init($(id), null, { renderer: 'canvas' });
-    c.setOption({
-      grid: { left: 48, right: 16, top: 16, bottom: 32 },
-      tooltip: { trigger: 'axis' },
-      xAxis: { type: 'time', axisLabel: { hideOverlap: true, formatter: '{HH}:{mm}' } },
-      yAxis: { type: 'value', minInterval: 1 },
-      series: [{ type: 'line', showSymbol: false, smooth: true, areaStyle: { opacity: 0.15 }, itemStyle: { color }, data: [] }],
-      animation: false,
-    });
-    return c;
-  };
-  charts = { answers: mk('chart-answers', '#07c160'), finished: mk('chart-finished', '#1677ff') };
-  window.addEventListener('resize', () => { charts.answers.resize(); charts.finished.resize(); });
+  const base = () => ({
+    grid: { left: 48, right: 48, top: 28, bottom: 32 },
+    tooltip: { trigger: 'axis' },
+    legend: { top: 0, right: 0, textStyle: { fontSize: 11 } },
+    xAxis: {
+      type: 'time', minInterval: MINUTE, splitNumber: timeTicks(),
+      axisLabel: { hideOverlap: true, formatter: '{HH}:{mm}' },
+    },
+    animation: false,
+  });
+  const answers = window.echarts.init($('chart-answers'), null, { renderer: 'canvas' });
+  answers.setOption({
+    ...base(),
+    yAxis: [{ type: 'value', minInterval: 1 }],
+    series: [{ id: 'answers', type: 'bar', barMaxWidth: 12, itemStyle: { color: '#07c160' }, data: [] }],
+  });
+  const finished = window.echarts.init($('chart-finished'), null, { renderer: 'canvas' });
+  finished.setOption({
+    ...base(),
+    yAxis: [{ type: 'value', minInterval: 1 }, { type: 'value', minInterval: 1, splitLine: { show: false } }],
+    series: [
+      { id: 'per-minute', type: 'bar', barMaxWidth: 12, itemStyle: { color: '#1677ff' }, data: [] },
+      { id: 'total', type: 'line', yAxisIndex: 1, showSymbol: false, step: 'end', itemStyle: { color: '#fa8c16' }, data: [] },
+    ],
+  });
+  charts = { answers, finished };
+  window.addEventListener('resize', () => {
+    for (const c of [answers, finished]) {
+      c.setOption({ xAxis: { splitNumber: timeTicks() } });
+      c.resize();
+    }
+  });
   return charts;
+}
+
+/** About one time label per 110 px of chart, so labels never run into each other on a phone. */
+function timeTicks() {
+  const w = $('chart-answers').clientWidth || 600;
+  return Math.max(2, Math.min(8, Math.floor(w / 110)));
+}
+
+/** Per-minute points as a continuous series: missing minutes are zeros, up to the current minute. */
+function densify(points) {
+  const byMinute = new Map(points.map((p) => [Math.floor(p.at / MINUTE), p]));
+  const now = Math.floor(Date.now() / MINUTE);
+  const first = points.length ? Math.floor(points[0].at / MINUTE) : now;
+  const last = Math.max(now, points.length ? Math.floor(points[points.length - 1].at / MINUTE) : now);
+  const from = Math.min(first, last - CHART_MIN_SPAN);
+  if (last - from > CHART_MAX_FILL) return points;
+  const out = [];
+  for (let m = from; m <= last; m++) {
+    out.push(byMinute.get(m) || { at: m * MINUTE, answers: 0, attempts_finished: 0 });
+  }
+  return out;
 }
 
 async function refreshTimeline() {
   const r = await api.get(apath() + '/timeline', { org_id: scopeOrg() || undefined });
   const c = ensureCharts();
   if (!c) return;
-  const pts = r.points || [];
-  c.answers.setOption({ series: [{ name: t('dash.answers'), data: pts.map((p) => [p.at, p.answers]) }] });
-  c.finished.setOption({ series: [{ name: t('dash.attempts'), data: pts.map((p) => [p.at, p.attempts_finished]) }] });
+  const pts = densify(r.points || []);
+  let total = 0;
+  c.answers.setOption({ series: [{ id: 'answers', name: t('dash.answers'), data: pts.map((p) => [p.at, p.answers]) }] });
+  c.finished.setOption({
+    series: [
+      { id: 'per-minute', name: t('dash.perMinute'), data: pts.map((p) => [p.at, p.attempts_finished]) },
+      { id: 'total', name: t('dash.cumulative'), data: pts.map((p) => [p.at, (total += p.attempts_finished)]) },
+    ],
+  });
 }
 
 // ------------------------------------------------------------------ exports

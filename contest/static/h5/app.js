@@ -4,7 +4,7 @@ import {
 } from '/static/common/api.js';
 import { t, applyI18n, onLangChange, mountLangToggle } from '/static/common/i18n.js';
 import {
-  h, fill, toast, toastError, errorText, fmtDateTime, fmtCountdown, fmtDuration, fmtPct, fmtNum,
+  h, fill, toast, toastError, errorText, fmtDateTime, fmtCountdown, fmtDuration, fmtNum,
   statusText, debounce,
 } from '/static/common/util.js';
 
@@ -12,7 +12,14 @@ const app = document.getElementById('app');
 const backBtn = document.getElementById('back-btn');
 const ATTEMPT_KEY = 'quiz.attempt';
 const ORG_SHOW_MAX = 500;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Wait before a retry: `ms`, or less when the browser says the network is back. */
+function retryPause(ms) {
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); window.removeEventListener('online', done); resolve(); };
+    const timer = setTimeout(done, ms);
+    window.addEventListener('online', done);
+  });
+}
 
 let auth = loadParticipantAuth();
 let me = null;
@@ -589,7 +596,7 @@ async function sendAnswer(st, index, choice, onRetry) {
       const pastDeadline = st.attempt.deadline_at && serverNow() > st.attempt.deadline_at + 5000;
       if (!transient || pastDeadline) throw err;
       onRetry(true);
-      await sleep(Math.min(1000 * 2 ** Math.min(i, 3), 8000));
+      await retryPause(Math.min(1000 * 2 ** Math.min(i, 3), 8000));
     }
   }
 }
@@ -598,7 +605,7 @@ async function finishAttempt({ attempt, cid }) {
   fill(app, h('p.empty.spinner', t('h5.finishing')));
   const path = aidPath(attempt.attempt_id) + '/finish';
   let fin = null;
-  for (let i = 0; i < 6 && !fin; i++) {
+  for (let i = 0; i < 12 && !fin; i++) {
     try {
       fin = await api.post(path, {}, { retries: 2 });
     } catch (err) {
@@ -614,7 +621,8 @@ async function finishAttempt({ attempt, cid }) {
       if (err.status === 401) { showRegister(); return; }
       if (err.status === 404) { storeAttempt(null); toastError(err); showList(); return; }
       if (!(err.isNetwork || err.status >= 500 || err.status === 429)) { toastError(err); break; }
-      await sleep(1500 * (i + 1));
+      fill(app, h('p.empty.spinner', t('h5.finishing')), h('div.retrying', { role: 'status' }, t('h5.retrying')));
+      await retryPause(Math.min(1500 * (i + 1), 8000));
     }
   }
   if (!fin) {
@@ -629,7 +637,7 @@ async function finishAttempt({ attempt, cid }) {
 // ---------------------------------------------------------------- result + boards
 function boardList(entries, myId) {
   if (!entries || !entries.length) return h('p.empty', t('h5.boardEmpty'));
-  return h('ol.board', entries.map((e) => h('li' + (String(e.user_id) === String(myId) ? '.me' : ''), {
+  return h('ol.board', { testid: 'board' }, entries.map((e) => h('li' + (String(e.user_id) === String(myId) ? '.me' : ''), {
     dataset: { userId: e.user_id },
   },
   h('span.b-rank' + (e.rank <= 3 ? '.top' : ''), String(e.rank ?? '—')),
@@ -657,17 +665,18 @@ function boardsCard(cid) {
     }
   }
   for (const tab of tabs) {
-    tabBar.append(h('button', { type: 'button', role: 'tab', dataset: { tab: tab.id }, onclick: () => select(tab) }, tab.label));
+    tabBar.append(h('button', { type: 'button', role: 'tab', testid: 'board-tab', dataset: { tab: tab.id }, onclick: () => select(tab) }, tab.label));
   }
   select(tabs[0]);
-  return h('div.card', h('h2', t('h5.leaderboard')), tabBar, body);
+  return h('div.card', { testid: 'boards' }, h('h2', t('h5.leaderboard')), tabBar, body);
 }
 
 function showResult(cid, fin) {
   let mine = null;
   const render = () => {
+    // the API gives the percentile in percent: the share of other entrants ranked below
     const pct = mine && mine.percentile !== undefined && mine.percentile !== null
-      ? (mine.percentile <= 1 ? fmtPct(mine.percentile) : `${Number(mine.percentile).toFixed(1)}%`) : null;
+      ? `${fmtNum(mine.percentile, 1)}%` : null;
     const rank = fin.rank ?? (mine && mine.rank) ?? null;
     fill(app,
       h('div.result-hero',
@@ -679,10 +688,10 @@ function showResult(cid, fin) {
           h('div', h('b', fmtDuration(fin.duration_ms)), t('h5.duration'))),
         h('div.sub', { style: 'margin-top:.6rem' },
           fin.best_score !== undefined && fin.best_score !== null ? t('h5.best', { s: fmtNum(fin.best_score, 1) }) + ' ' : '',
-          pct ? t('h5.percentile', { p: pct }) : '',
+          pct ? h('span', { testid: 'percentile' }, t('h5.percentile', { p: pct })) : '',
           mine && mine.total ? ' ' + t('h5.ofTotal', { n: mine.total }) : '')),
       mine && mine.around && mine.around.length
-        ? h('div.card', h('h2', t('h5.aroundMe')), boardList(mine.around, auth && auth.user_id)) : null,
+        ? h('div.card', { testid: 'around-me' }, h('h2', t('h5.aroundMe')), boardList(mine.around, auth && auth.user_id)) : null,
       boardsCard(cid),
       h('div.q-actions',
         h('button.btn.block', { type: 'button', onclick: () => showDetail(cid) }, t('h5.again')),

@@ -1,0 +1,169 @@
+"""Rate limits in Redis (GCRA, one key per subject) and the client address behind trusted proxies.
+
+Which request pays what, in Redis round trips:
+
+- registration and attempt start: one limiter call per subject (IP and phone, or IP and user),
+  started together so ``PipelinedScripts`` writes them in one turn: one round trip, then the
+  real script.  Neither is the hot path, and a 429 there must mean nothing was created, so the
+  check has to come first.
+- answers (the hot path): the per-user limit is folded into the ANSWER script itself (GCRA state
+  in the attempt hash; see ``leaderboard.scripts.ANSWER``), so it costs nothing extra.  The
+  per-IP limit cannot join that script on a Redis Cluster (the IP key lives in another slot), so
+  its call rides in the same pipeline write as the ANSWER call (``asyncio.gather``: still one
+  round trip) and is enforced one request late: an IP found over its limit is refused in this
+  worker's memory, without touching Redis, until its Retry-After has passed.  Per-IP limits are
+  a flood guard (a campus NAT legitimately sends thousands of users from one address), so that
+  one-request lag buys a lot for what it costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import ipaddress
+import math
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from contest.errors import ApiError
+from contest.redis_client import ScriptRunner
+from contest.settings import Settings
+from leaderboard import keys
+from leaderboard.guard_scripts import RATE_LIMIT
+
+__all__ = ["LIMITER", "RateLimiter", "answer_rate_args", "client_ip", "rate_limited"]
+
+_BLOCKED_MAX = 100_000
+
+
+def rate_limited(retry_after_ms: int, scope: str) -> ApiError:
+    """The contract's 429 with a whole-second ``Retry-After`` (at least 1)."""
+    seconds = max(1, math.ceil(retry_after_ms / 1000))
+    return ApiError(429, "rate_limited", "too many requests; slow down",
+                    {"scope": scope, "retry_after_s": seconds}, headers={"Retry-After": str(seconds)})
+
+
+def _networks(entries: Sequence[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(e, strict=False) for e in entries)
+
+
+def _trusted(address: str, networks: Sequence[Any]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, networks: Sequence[Any]) -> str:
+    """The client's address: the peer, unless the peer is a trusted proxy.
+
+    Behind trusted proxies, ``X-Forwarded-For`` is read right to left and the first address that
+    is not itself a trusted proxy is the client; anything left of it was written by the client
+    and is ignored (a client cannot choose its own rate-limit subject).
+    """
+    peer = peer or "unknown"
+    if not networks or not forwarded_for or not _trusted(peer, networks):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # a garbled header: do not trust any of it
+        if not _trusted(hop, networks):
+            return hop
+    return hops[0] if hops else peer
+
+
+def answer_rate_args(settings: Settings) -> tuple[str, int]:
+    """ARGV 14-15 of the ANSWER script: the per-user answer limit as GCRA interval ms and burst."""
+    count, period_s = settings.rl_answer_user
+    if not settings.rate_limits or count <= 0 or period_s <= 0:
+        return ("0", 0)
+    return (repr(period_s * 1000 / count), count)
+
+
+@dataclass(slots=True)
+class RateLimiter:
+    """The limits of one process: Redis for the counting, memory for IPs already found over."""
+
+    runner: ScriptRunner
+    settings: Settings
+    networks: tuple[Any, ...] = ()
+    blocked: dict[str, float] = field(default_factory=dict)  # "scope:ip" -> monotonic time it frees
+
+    def __post_init__(self) -> None:
+        self.networks = _networks(self.settings.trusted_proxies)
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.rate_limits
+
+    def ip_of(self, request: web.Request) -> str:
+        return client_ip(request.remote, request.headers.get("X-Forwarded-For"), self.networks)
+
+    def _rule(self, scope: str) -> tuple[int, int]:
+        return getattr(self.settings, f"rl_{scope}")
+
+    def _call(self, scope: str, subject: str) -> Awaitable[Any] | None:
+        count, period_s = self._rule(scope)
+        if not self.enabled or count <= 0 or period_s <= 0:
+            return None
+        return self.runner.run(RATE_LIMIT, (keys.rate_limit(scope, subject),), (repr(period_s * 1000 / count), count))
+
+    async def check(self, *limits: tuple[str, str]) -> None:
+        """Count one request against each (scope, subject); 429 when any is over. One round trip."""
+        calls = [(scope, c) for scope, subject in limits if (c := self._call(scope, subject)) is not None]
+        if not calls:
+            return
+        replies = await asyncio.gather(*(c for _, c in calls))
+        worst = max(((int(r[1]), scope) for (scope, _), r in zip(calls, replies, strict=True) if int(r[0]) == 0),
+                    default=None)
+        if worst is not None:
+            raise rate_limited(worst[0], worst[1])
+
+    # ---- per-IP limits that ride along with the hot path's own call -------------------------------
+    def refuse_if_blocked(self, scope: str, ip: str) -> None:
+        until = self.blocked.get(f"{scope}:{ip}")
+        if until is None:
+            return
+        left = until - time.monotonic()
+        if left > 0:
+            raise rate_limited(int(left * 1000), scope)
+        self.blocked.pop(f"{scope}:{ip}", None)
+
+    async def ride_along(self, scope: str, ip: str, work: Awaitable[Any]) -> Any:
+        """Run ``work`` (which sends its Redis call at once) and count ``ip`` in the same write."""
+        try:
+            self.refuse_if_blocked(scope, ip)
+        except ApiError:
+            if inspect.iscoroutine(work):
+                work.close()  # never started: nothing was sent, nothing changed
+            raise
+        call = self._call(scope, ip)
+        if call is None:
+            return await work
+        verdict, result = await asyncio.gather(call, work, return_exceptions=True)
+        if isinstance(result, BaseException):
+            raise result
+        if not isinstance(verdict, BaseException) and int(verdict[0]) == 0:
+            if len(self.blocked) >= _BLOCKED_MAX:
+                self.blocked.clear()
+            self.blocked[f"{scope}:{ip}"] = time.monotonic() + int(verdict[1]) / 1000
+        return result
+
+
+LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter", RateLimiter)
+
+
+def limiter_of(request: web.Request) -> RateLimiter:
+    """The app's limiter (made with the Redis runner in ``contest.app``)."""
+    return request.config_dict[LIMITER]
+
+
+__all__ += ["limiter_of"]

@@ -1,0 +1,53 @@
+"""Admin review of flagged attempts: list them, void / restore / clear one, read the audit log."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from contest.appkeys import CATALOG, PLAY, REDIS, RUNNER, STORAGE
+from contest.auth import require
+from contest.jsonio import json_response, read_json
+from contest.review import ACTIONS, Reviewer
+from contest.validation import Fields
+
+__all__ = ["flagged", "review", "reviews_log"]
+
+
+def _reviewer(request: web.Request) -> Reviewer:
+    app = request.config_dict
+    return Reviewer(app[RUNNER], app[REDIS], app[STORAGE], app[CATALOG])
+
+
+async def flagged(request: web.Request) -> web.Response:
+    require(request, "admin")
+    contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
+    f = Fields(request.query)
+    pending = f.choice("pending", ("0", "1", "true", "false"), default="0") in ("1", "true")
+    f.done()
+    await request.config_dict[STORAGE].ping()
+    entries = await _reviewer(request).flagged(contest)
+    if pending:
+        entries = [e for e in entries if e["review"] is None]
+    return json_response({"contest_id": contest.contest_id, "total": len(entries), "entries": entries})
+
+
+async def review(request: web.Request) -> web.Response:
+    claims = require(request, "admin")
+    contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
+    body = await read_json(request)
+    f = Fields(body)
+    action = f.choice("action", ACTIONS, required=True)
+    reason = f.text("reason", max_len=500, required=action == "void", default="") or ""
+    f.done()
+    assert action is not None
+    result = await _reviewer(request).decide(contest, request.match_info["aid"], action, reason, claims.user_id)
+    return json_response(result)
+
+
+async def reviews_log(request: web.Request) -> web.Response:
+    require(request, "admin")
+    contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
+    rows = await request.config_dict[STORAGE].load_reviews(contest.contest_id)
+    return json_response({"contest_id": contest.contest_id, "entries": [
+        {"attempt_id": r["attempt_id"], "action": r["action"], "reason": r["reason"], "by": r["by"], "at": int(r["at"])}
+        for r in rows]})

@@ -1,0 +1,219 @@
+"""Throughput of one hot contest on a local Valkey cluster with 1, 2 and 3 shards.
+
+    python loadtest/bench_shards.py                       # 3-master cluster started here
+    python loadtest/bench_shards.py --shards 1,2,3 --seconds 8 --procs 2 --concurrency 256
+    python loadtest/bench_shards.py --cluster 127.0.0.1:7000 --json out.json
+
+It drives the hot path's Lua scripts (START once per attempt, ANSWER x10, FINISH) directly, the
+way the service does: one coalescing pipelined connection (``PipelinedScripts``) per cluster
+master, the calls of every task in flight written once per event-loop turn.  A contest with N
+shards keeps its users' attempts, boards and streams under N hash tags ``{c:<id>:<n>}``; the
+cluster spreads those tags over its masters, so N shards can use N masters.  Reported: answers/s
+(ANSWER calls that scored), total script calls/s, and each master's share of the calls.
+
+The client is Python: on a small machine it competes with the Valkey processes for cores (the
+report prints the core count), so the figures show the trend, not a ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from redis.asyncio.cluster import ClusterNode, RedisCluster  # noqa: E402
+
+from contest.redis_client import PipelinedScripts  # noqa: E402
+from leaderboard import keys  # noqa: E402
+from leaderboard.scripts import ANSWER, FINISH, START  # noqa: E402
+
+QUESTIONS = 10
+FIELDS = [f"s|B|10|Q{i}|4" for i in range(QUESTIONS)]
+_FAR = 4_102_444_800_000  # 2100-01-01: the bench contest is always open
+
+
+def _shard(uid: str, shards: int) -> int:
+    return zlib.crc32(uid.encode()) % shards if shards > 1 else 0
+
+
+async def _masters_of(nodes: list[tuple[str, int]], base: str, shards: int) -> tuple[str, list[str]]:
+    """A contest id whose shards sit on distinct masters (as far as there are masters), and the
+    redis:// URL of the master holding each shard's hash tag.
+
+    Hash tags land on slots at random: with as many shards as masters two shards often share a
+    master.  An operator gets the same spread by choosing the shard count (2-4 x masters) or by
+    moving a slot (CLUSTER SETSLOT / valkey-cli --cluster rebalance)."""
+    client = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in nodes])
+    await client.initialize()
+    n_masters = len(client.get_primaries())
+    best: tuple[int, str, list[str]] = (0, base, [])
+    for attempt in range(200):
+        cid = f"{base}{attempt}"
+        urls = []
+        for shard in range(shards):
+            node = client.get_node_from_key(keys.contest_prefix(cid, shard if shards > 1 else 0))
+            urls.append(f"redis://{node.host}:{node.port}/0")
+        spread = len(set(urls))
+        if spread > best[0]:
+            best = (spread, cid, urls)
+        if spread == min(shards, n_masters):
+            break
+    await client.aclose()
+    return best[1], best[2]
+
+
+async def _reset_stats(urls: list[str]) -> None:
+    for url in set(urls):
+        runner = PipelinedScripts(url)
+        await runner.execute("CONFIG", "RESETSTAT")
+        await runner.aclose()
+
+
+async def _redis_usec(urls: list[str]) -> dict[str, float]:
+    """Server-side µs per EVALSHA on each master used (INFO commandstats)."""
+    out = {}
+    for url in sorted(set(urls)):
+        runner = PipelinedScripts(url)
+        text = (await runner.execute("INFO", "commandstats")).decode()
+        await runner.aclose()
+        for line in text.splitlines():
+            if line.startswith("cmdstat_evalsha:"):
+                fields = dict(kv.split("=") for kv in line.split(":", 1)[1].split(","))
+                out[url.split("//")[1].split("/")[0]] = float(fields["usec_per_call"])
+    return out
+
+
+async def _player(runners: list[PipelinedScripts], cid: str, shards: int, uids: list[str], stop_at: float,
+                  counts: dict[str, int]) -> None:
+    n = 0
+    while time.monotonic() < stop_at:
+        uid = uids[n % len(uids)]
+        n += 1
+        shard = _shard(uid, shards)
+        s = shard if shards > 1 else 0
+        runner = runners[shard]
+        aid = f"{cid}.{s}.{uid}x{n}" if shards > 1 else f"{cid}.{uid}x{n}"
+        prefix = keys.contest_prefix(cid, s)
+        reply = await runner.run(
+            START,
+            (keys.user_contest(cid, uid, s), keys.attempt(cid, aid, s), keys.deadlines(cid, s), keys.events(cid, s),
+             keys.stats(cid, s), keys.names(cid, s)),
+            (uid, aid, 0, _FAR, 0, 0, 0, 0, prefix + keys.SUFFIX_ATTEMPT, 3600, cid, "", "", "", f"u{uid}\t",
+             "[]", QUESTIONS, *FIELDS))
+        counts["calls"] += 1
+        for i in range(QUESTIONS):
+            if time.monotonic() >= stop_at:
+                return
+            reply = await runner.run(
+                ANSWER,
+                (keys.attempt(cid, aid, s), keys.stats(cid, s), keys.qstats(cid, s), keys.events(cid, s),
+                 keys.timeline(cid, "", s)),
+                (uid, i, "B" if (n + i) % 3 else "C", 0, 0, 0, 0, 0, 0, 0, 0, cid, aid, "0", 0))
+            counts["calls"] += 1
+            if reply[0] == b"ok":
+                counts["answers"] += 1
+        await runner.run(
+            FINISH,
+            (keys.attempt(cid, aid, s), keys.user_contest(cid, uid, s), keys.stats(cid, s), keys.events(cid, s),
+             keys.deadlines(cid, s), keys.timeline(cid, "", s), keys.board(cid, shard=s), keys.names(cid, s)),
+            (uid, prefix, "best", 0, 0, cid, aid, "", 0))
+        counts["calls"] += 1
+        counts["finishes"] += 1
+
+
+async def _drive(urls: list[str], cid: str, shards: int, worker: int, concurrency: int, seconds: float,
+                 start_at: float) -> dict[str, int]:
+    runners = [PipelinedScripts(u) for u in urls]
+    for runner in {id(r): r for r in runners}.values():
+        await runner.load_scripts()
+    counts = {"calls": 0, "answers": 0, "finishes": 0}
+    users = [f"{worker}-{i}" for i in range(concurrency * 4)]
+    groups = [users[i::concurrency] for i in range(concurrency)]
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    stop_at = time.monotonic() + seconds
+    await asyncio.gather(*(_player(runners, cid, shards, g, stop_at, counts) for g in groups))
+    for runner in runners:
+        await runner.aclose()
+    return counts
+
+
+def _worker(args: tuple[list[str], str, int, int, int, float, float], out: Any) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    out.put(asyncio.run(_drive(*args)))
+
+
+def run_one(nodes: list[tuple[str, int]], shards: int, procs: int, concurrency: int, seconds: float) -> dict[str, Any]:
+    cid, urls = asyncio.run(_masters_of(nodes, f"b{shards}t{int(time.time()) % 100000}n", shards))
+    asyncio.run(_reset_stats(urls))
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    start_at = time.time() + 1.5  # every process starts driving at the same moment
+    workers = [ctx.Process(target=_worker, args=((urls, cid, shards, w, concurrency, seconds, start_at), queue))
+               for w in range(procs)]
+    for w in workers:
+        w.start()
+    results = [queue.get(timeout=seconds + 60) for _ in workers]
+    for w in workers:
+        w.join(10)
+    total = {k: sum(r[k] for r in results) for k in results[0]}
+    masters = sorted(set(urls))
+    usec = asyncio.run(_redis_usec(urls))
+    return {"shards": shards, "masters_used": len(masters), "redis_usec_per_call": usec, "seconds": seconds,
+            "procs": procs,
+            "concurrency": concurrency, "answers_per_s": round(total["answers"] / seconds),
+            "calls_per_s": round(total["calls"] / seconds), "finishes_per_s": round(total["finishes"] / seconds)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cluster", help="host:port of a node of an existing cluster (default: start one)")
+    parser.add_argument("--shards", default="1,2,3")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--procs", type=int, default=2, help="client processes")
+    parser.add_argument("--concurrency", type=int, default=128, help="players per client process")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    cluster = None
+    if args.cluster:
+        host, _, port = args.cluster.rpartition(":")
+        nodes = [(host, int(port))]
+    else:
+        from tests.fixtures.cluster import start_cluster
+
+        cluster = start_cluster(Path(tempfile.mkdtemp(prefix="bench-cluster-")), masters=3, replicas_per_master=0)
+        nodes = [("127.0.0.1", n.port) for n in cluster.masters]
+    try:
+        rows = []
+        print(f"cores on this machine: {os.cpu_count()}; client processes: {args.procs} x {args.concurrency} players")
+        for shards in (int(s) for s in args.shards.split(",")):
+            row = run_one(nodes, shards, args.procs, args.concurrency, args.seconds)
+            rows.append(row)
+            print(f"shards={row['shards']} masters={row['masters_used']}: {row['answers_per_s']:>8,} answers/s  "
+                  f"{row['calls_per_s']:>8,} script calls/s  {row['finishes_per_s']:>6,} finishes/s  "
+                  f"Redis µs/call per master: {row['redis_usec_per_call']}", flush=True)
+        if args.json:
+            args.json.write_text(json.dumps({"cores": os.cpu_count(), "rows": rows}, indent=2))
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

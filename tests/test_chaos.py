@@ -1,0 +1,155 @@
+"""Chaos with real servers: Redis stops mid-contest, PostgreSQL stops mid-contest.
+
+(kill -9 and SIGTERM of the server under load belong to the durability tests.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient
+
+from contest.appkeys import STORAGE
+from contest.embedded_redis import EmbeddedValkey
+from leaderboard import keys
+from tests.fixtures.app import admin_headers, seed_contest
+from tests.fixtures.postgres import PgServer, start_postgres, stop_postgres
+from tests.test_attempts import key_of
+from tests.test_review import drain
+
+ClientFactory = Callable[..., Any]
+_db_counter = itertools.count()
+
+
+async def answer(client: TestClient, user: dict[str, Any], aid: str, index: int, choice: str) -> Any:
+    return await client.post(f"/api/v1/attempts/{aid}/answers", json={"index": index, "choice": choice},
+                             headers=user["headers"])
+
+
+async def wait_for(predicate: Callable[[], Any], seconds: float = 15.0) -> None:
+    """Poll outside state (a server coming back) until it holds."""
+    for _ in range(int(seconds / 0.05)):
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+async def test_redis_outage_gives_503_changes_nothing_and_recovers_without_restart(
+        app_factory: ClientFactory, tmp_path: Path) -> None:
+    valkey = EmbeddedValkey(tmp_path / "valkey", appendonly=True).start()
+    try:
+        async with app_factory(redis_url=valkey.url, cache_ttl_ms=0) as client:
+            seeded = await seed_contest(client)
+            cid = seeded.contest_id
+            user = await seeded.register()
+            attempt = await (await client.post(f"/api/v1/contests/{cid}/attempts", headers=user["headers"])).json()
+            aid = attempt["attempt_id"]
+            correct = await key_of(client, aid)
+            first = await answer(client, user, aid, 0, correct[0][0])
+            assert first.status == 200
+            first_body = await first.json()
+
+            valkey.stop()  # SIGTERM: Valkey writes its AOF and goes away mid-contest
+            down = [
+                await answer(client, user, aid, 1, correct[1][0]),
+                await client.post(f"/api/v1/contests/{cid}/attempts", headers=user["headers"]),
+                await client.post(f"/api/v1/attempts/{aid}/finish", headers=user["headers"]),
+                await client.get(f"/api/v1/attempts/{aid}", headers=user["headers"]),
+                await client.post("/api/v1/auth/register",
+                                  json={"name": "李四", "phone": "13999999999", "org_id": "360302002001"}),
+                await client.get(f"/api/v1/contests/{cid}/leaderboard"),
+                await client.get(f"/api/v1/admin/contests/{cid}/stats", headers=admin_headers()),
+            ]
+            for resp in down:
+                assert resp.status == 503, (resp.url, resp.status, await resp.text())
+                assert (await resp.json())["error"]["code"] == "unavailable"
+                assert resp.headers["Retry-After"]
+            ready = await client.get("/readyz")
+            assert ready.status == 503 and (await ready.json())["redis"] != "ok"
+            assert (await client.get("/healthz")).status == 200  # the process itself is fine
+            await asyncio.sleep(0.3)  # the flusher, sweeper and live ticker hit the outage too
+
+            valkey.start()  # same port, same data directory: no app restart
+            await wait_for(lambda: _ready(client))
+            again = await answer(client, user, aid, 0, correct[0][0])
+            assert again.status == 200 and await again.json() == first_body  # the state survived
+            second = await answer(client, user, aid, 1, correct[1][0])
+            assert second.status == 200
+            finished = await (await client.post(f"/api/v1/attempts/{aid}/finish", headers=user["headers"])).json()
+            assert finished["rank"] == 1
+            state = await (await client.get(f"/api/v1/attempts/{aid}", headers=user["headers"])).json()
+            assert [a["index"] for a in state["answered"]] == [0, 1]  # the refused answer was not half written
+            redis = aioredis.Redis.from_url(valkey.url)
+            try:
+                stats = await redis.hgetall(keys.stats(cid))
+            finally:
+                await redis.aclose()
+            assert int(stats[b"answers"]) == 2 and int(stats[b"attempts_started"]) == 1
+            assert int(stats[b"attempts_finished"]) == 1
+            # the background workers came back by themselves: the record catches up
+            await wait_for(lambda: _backlog_is(client, 0))
+            rows = await client.server.app[STORAGE].count_rows(cid)
+            assert (rows["attempts"], rows["finished"], rows["answers"]) == (1, 1, 2)
+    finally:
+        valkey.stop()
+
+
+async def _ready(client: TestClient) -> bool:
+    return (await client.get("/readyz")).status == 200
+
+
+async def _backlog_is(client: TestClient, n: int) -> bool:
+    resp = await client.get("/readyz")
+    return resp.status == 200 and (await resp.json())["backlog"] == n
+
+
+@pytest.mark.postgres
+async def test_postgres_outage_participants_keep_playing_backlog_drains(
+        app_factory: ClientFactory, pg_server: PgServer) -> None:
+    name = f"quiz_chaos{os.getpid()}_{next(_db_counter)}"
+    conn = await asyncpg.connect(pg_server.admin_url())
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    async with app_factory(database_url=pg_server.admin_url(name), cache_ttl_ms=0) as client:
+        seeded = await seed_contest(client)
+        cid = seeded.contest_id
+        await drain(client)
+        stop_postgres(pg_server)
+        try:
+            played = []
+            for _ in range(3):
+                user = await seeded.register()  # registration needs only Redis
+                attempt = await (await client.post(f"/api/v1/contests/{cid}/attempts",
+                                                   headers=user["headers"])).json()
+                aid = attempt["attempt_id"]
+                correct = await key_of(client, aid)
+                for q in attempt["questions"][:3]:
+                    resp = await answer(client, user, aid, q["index"], correct[q["index"]][0])
+                    assert resp.status == 200
+                done = await client.post(f"/api/v1/attempts/{aid}/finish", headers=user["headers"])
+                assert done.status == 200
+                played.append((await done.json())["score"])
+            board = await (await client.get(f"/api/v1/contests/{cid}/leaderboard")).json()
+            assert board["total"] == 3
+            ready = await client.get("/readyz")
+            body = await ready.json()
+            assert ready.status == 503 and body["database"] != "ok" and body["redis"] == "ok"
+            assert body["backlog"] >= 3 * (1 + 3 + 1) + 3  # starts, answers, finishes, registrations
+            export = await client.get(f"/api/v1/admin/contests/{cid}/export", headers=admin_headers())
+            assert export.status == 503 and (await export.json())["error"]["code"] == "unavailable"
+        finally:
+            start_postgres(pg_server)
+        await wait_for(lambda: _backlog_is(client, 0), seconds=30)
+        rows = await client.server.app[STORAGE].count_rows(cid)
+        assert (rows["attempts"], rows["finished"], rows["answers"], rows["users"]) == (3, 3, 9, 3)

@@ -1,0 +1,166 @@
+"""The whole product on a real 3-master Valkey cluster (tests/fixtures/cluster.py).
+
+- play, boards, org rankings, stats, flusher, sweeper and rebuild through ``RedisCluster``, with a
+  4-shard contest serving what a 1-shard one serves;
+- kill -9 of a master (with a replica) during play: requests get 200 or 503 ``unavailable``,
+  nothing acknowledged is lost (in Redis after the failover, and in the database), play resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio.cluster import RedisCluster
+
+from contest.app import create_app
+from contest.appkeys import FLUSHER, REDIS, STORAGE
+from contest.play import parse_attempt_id
+from leaderboard import keys
+from tests.fixtures.app import admin_headers, make_settings, seed_contest
+from tests.fixtures.cluster import ValkeyCluster
+from tests.shard_scenario import play_both, snapshot
+
+_SLOTS = 16384
+
+
+def _slot(key: str) -> int:
+    """Redis Cluster's CRC16 hash slot of a key with a hash tag (XMODEM CRC, as the spec)."""
+    tag = key[key.index("{") + 1 : key.index("}")]
+    crc = 0
+    for byte in tag.encode():
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc % _SLOTS
+
+
+async def _app_client(cluster: ValkeyCluster, data_dir: Path) -> TestClient:
+    redis = RedisCluster(startup_nodes=cluster.startup_nodes())
+    await redis.flushall(target_nodes=RedisCluster.PRIMARIES)
+    await redis.aclose()
+    settings = make_settings(cluster.url, data_dir, redis_cluster=True)
+    client = TestClient(TestServer(create_app(settings)))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def cluster_app(valkey_cluster: ValkeyCluster, data_dir: Path) -> AsyncIterator[TestClient]:
+    valkey_cluster.wait_ok()
+    client = await _app_client(valkey_cluster, data_dir)
+    yield client
+    await client.close()
+
+
+async def _drained(client: TestClient, within_s: float = 20.0) -> None:
+    flusher = client.server.app[FLUSHER]
+    deadline = time.monotonic() + within_s
+    while await flusher.backlog() > 0:
+        assert time.monotonic() < deadline, "the flusher did not drain the streams"
+        await asyncio.sleep(0.1)
+
+
+async def test_sharded_contest_on_the_cluster_and_rebuild(cluster_app: TestClient,
+                                                          valkey_cluster: ValkeyCluster) -> None:
+    client = cluster_app
+    _, _, people = await play_both(client, shards=4, users=18)
+    solo = await snapshot(client, "solo", people)
+    multi = await snapshot(client, "multi", people)
+    for name in solo:
+        assert multi[name] == solo[name], name
+    # the shards really live on different masters
+    owners = {valkey_cluster.master_of_slot(_slot(keys.contest_prefix("multi", s))).port for s in range(4)}
+    assert len(owners) >= 2
+    # everything reached the database through the per-shard streams and consumer groups
+    await _drained(client)
+    storage = client.server.app[STORAGE]
+    rows = await storage.count_rows("multi")
+    assert rows["answers"] == 10 * len(people) and rows["attempts"] == len(people), rows
+    # Redis loses everything: rebuild both contests from the database, on the cluster
+    await client.server.app[REDIS].flushall(target_nodes=RedisCluster.PRIMARIES)
+    for cid in ("solo", "multi"):
+        resp = await client.post(f"/api/v1/admin/contests/{cid}/rebuild", headers=admin_headers())
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["finished"] == len(people)
+    assert await snapshot(client, "multi", people) == multi
+    assert await snapshot(client, "solo", people) == solo
+
+
+async def _answer_until_done(client: TestClient, user: dict[str, Any], attempt: dict[str, Any],
+                             acked: list[tuple[str, int]], statuses: dict[int, int], stop_at: float) -> None:
+    aid = attempt["attempt_id"]
+    for q in attempt["questions"]:
+        choice: Any = [q["options"][0]["key"]] if q["type"] == "multiple" else q["options"][0]["key"]
+        while True:
+            assert time.monotonic() < stop_at, "play did not resume after the failover"
+            try:
+                resp = await client.post(f"/api/v1/attempts/{aid}/answers",
+                                         json={"index": q["index"], "choice": choice}, headers=user["headers"])
+            except (TimeoutError, OSError):
+                continue
+            statuses[resp.status] = statuses.get(resp.status, 0) + 1
+            body = await resp.json()
+            if resp.status == 200:
+                acked.append((aid, q["index"]))
+                break
+            assert resp.status == 503 and body["error"]["code"] == "unavailable", (resp.status, body)
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # a player's pace: play spans the failover
+
+
+async def test_failover_during_play_loses_nothing_acknowledged(fresh_cluster: ValkeyCluster, data_dir: Path) -> None:
+    client = await _app_client(fresh_cluster, data_dir)
+    try:
+        seeded = await seed_contest(client, contest_id="fo", shards=3, attempts_per_day=0, time_limit_s=600)
+        users = [await seeded.register(org_id="360302002001", name=f"u{i}") for i in range(18)]
+        attempts = []
+        for user in users:
+            resp = await client.post("/api/v1/contests/fo/attempts", headers=user["headers"])
+            assert resp.status == 201, await resp.text()
+            attempts.append(await resp.json())
+        # the master of the shard that most players landed on dies during play
+        by_shard: dict[int, int] = {}
+        for a in attempts:
+            shard = parse_attempt_id(a["attempt_id"])[1]
+            by_shard[shard] = by_shard.get(shard, 0) + 1
+        shard = max(by_shard, key=lambda s: by_shard[s])
+        victim = fresh_cluster.master_of_slot(_slot(keys.contest_prefix("fo", shard)))
+        acked: list[tuple[str, int]] = []
+        statuses: dict[int, int] = {}
+        stop_at = time.monotonic() + 30
+        play = [asyncio.create_task(_answer_until_done(client, u, a, acked, statuses, stop_at))
+                for u, a in zip(users, attempts, strict=True)]
+        while len(acked) < 36:  # a fifth of the answers are in: kill the master now
+            assert time.monotonic() < stop_at, "play did not start"
+            await asyncio.sleep(0.01)
+        before = len(acked)
+        fresh_cluster.kill(victim)
+        await asyncio.gather(*play)
+        assert len(acked) == len(users) * 10 > before
+        assert statuses.get(503, 0) > 0, f"the failover went unnoticed: {statuses}"
+        await asyncio.to_thread(fresh_cluster.wait_ok)
+        # every acknowledged answer survived in Redis (on the promoted replica)...
+        redis = client.server.app[REDIS]
+        for aid, index in acked:
+            _, s = parse_attempt_id(aid)
+            assert await redis.hget(keys.attempt("fo", aid, s), f"a{index}") is not None, (aid, index)
+        # ... and play resumes: everyone finishes, and everything reaches the database
+        for user, a in zip(users, attempts, strict=True):
+            resp = await client.post(f"/api/v1/attempts/{a['attempt_id']}/finish", headers=user["headers"])
+            assert resp.status == 200, await resp.text()
+        resp = await client.get("/api/v1/contests/fo/leaderboard?limit=200")
+        assert (await resp.json())["total"] == len(users)
+        await _drained(client, within_s=40)
+        answers = {(row["attempt_id"], int(row["idx"])) async for row in client.server.app[STORAGE].load_answers("fo")}
+        assert set(acked) <= answers
+        metrics = await (await client.get("/metrics")).text()
+        assert 'quiz_backend_errors_total{backend="redis"}' in metrics
+    finally:
+        await client.close()
