@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -99,10 +100,23 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
                  getattr(flusher, "batches", "?"))
 
 
+@web.middleware
+async def _fresh_catalog(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Admin requests see every change made through any process (``--workers N``, many pods).
+
+    Each process caches the bank, org tree and contests and follows changes once a second; an
+    admin script that creates a contest on one process and publishes it on the next would
+    otherwise find it missing.  Admin calls are rare: one pipelined version check each.
+    """
+    if request.path.startswith("/api/v1/admin/"):
+        await request.app[CATALOG].refresh()
+    return await handler(request)
+
+
 def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     app = web.Application(
-        middlewares=[metrics_middleware(metrics), error_middleware],
+        middlewares=[metrics_middleware(metrics), error_middleware, _fresh_catalog],
         client_max_size=max(settings.import_max_bytes, settings.max_body_bytes),
     )
     app[SETTINGS] = settings

@@ -299,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     flush = sub.add_parser("flush", help="run a flusher (stream -> database)")
     flush.add_argument("--once", action="store_true", help="drain what is there and exit")
     sub.add_parser("migrate", help="apply database migrations")
+    bench = sub.add_parser("bench", help="benchmark on loopback, prints a table (loadtest/bench.py; --help there)",
+                           add_help=False)
+    del bench  # its options are loadtest/bench.py's own: main() hands it the rest of the line
     rebuild = sub.add_parser("rebuild", help="rebuild a contest's Redis state from the database")
     rebuild.add_argument("contest_id")
     export = sub.add_parser("export", help="export results or answers")
@@ -311,7 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        return _bench(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         settings = Settings.from_env(
             data_dir=args.data_dir, redis_url=args.redis_url, database_url=args.database_url,
@@ -343,6 +351,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "export": lambda s: _export(s, args.contest_id, args.what, args.format, args.org, args.out),
     }
     return _run_async(settings, handlers[command])
+
+
+def _bench(argv: list[str]) -> int:
+    """``quiz bench``: runs loadtest/bench.py of the source checkout (it starts its own servers)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "loadtest" / "bench.py"
+    spec = importlib.util.spec_from_file_location("quiz_loadtest_bench", path)
+    if not path.exists() or spec is None or spec.loader is None:
+        print(f"quiz bench needs the source checkout's loadtest/ directory ({path} is missing)", file=sys.stderr)
+        return 2
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return int(module.main(argv))
 
 
 async def _migrate(settings: Settings) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from redis.exceptions import AskError, ClusterError, ReadOnlyError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -88,6 +89,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             message = "request body is larger than the configured limit"
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return error_response(exc.status, code, message, headers=headers)
+    except HttpProcessingError as exc:  # a body aiohttp cannot parse (garbled multipart, chunking...)
+        return error_response(400, "bad_request", f"malformed request: {exc.message or exc}"[:300])
     except REDIS_UNAVAILABLE as exc:
         request[BACKEND_ERROR] = "redis"
         log.warning("redis unavailable on %s %s: %r", request.method, request.path, exc)

@@ -141,8 +141,7 @@ class Play:
         if status == "resume":
             flat = reply[1]
             state = {_s(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
-            active = _s(await self.redis.hget(keys.user_contest(contest_id, claims.user_id, shard), "active") or b"")
-            return 200, self._attempt_view(contest, active, state)
+            return 200, self._attempt_view(contest, _s(reply[2]), state)
         started_at, deadline_at = int(reply[1]), int(reply[2])
         return 201, {
             "attempt_id": attempt_id, "contest_id": contest_id, "started_at": started_at,

@@ -104,6 +104,12 @@ class PipelinedScripts:
         self._buffer: list[bytes] = []
         self._flush_scheduled = False
         self._connecting: asyncio.Lock | None = None
+        # One watchdog timer per connection instead of a wait_for() per call (a timer, a future
+        # and a callback each: measurable on the hot path); see _watch.
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._watched: asyncio.Future[Any] | None = None
+        self._watched_since = 0.0
+        self._timed_out = False
         self.calls = 0
         self.writes = 0
 
@@ -135,7 +141,9 @@ class PipelinedScripts:
     def _lost(self, exc: Exception | None) -> None:
         self._protocol = None
         self._buffer.clear()
-        error = RedisConnectionError(f"Redis connection lost: {exc or 'closed'}")
+        reason = "Redis did not answer in time" if self._timed_out else f"Redis connection lost: {exc or 'closed'}"
+        self._timed_out = False
+        error = RedisConnectionError(reason)
         while self._waiters:
             fut = self._waiters.popleft()
             if not fut.done():
@@ -163,13 +171,34 @@ class PipelinedScripts:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
         self.calls += 1
-        try:
-            return await asyncio.wait_for(fut, self.reply_timeout)
-        except TimeoutError:
-            # A reply that never came means the stream is out of step: drop the connection.
-            if self._protocol is not None and self._protocol.transport is not None:
-                self._protocol.transport.abort()
-            raise RedisConnectionError("Redis did not answer in time") from None
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(self.reply_timeout / 4, self._watch)
+        return await fut
+
+    def _watch(self) -> None:
+        """Runs every reply_timeout/4 while replies are awaited.
+
+        Replies come in order, so only the oldest waiter matters: if the same one has been at the
+        head for reply_timeout, Redis hangs or the stream is out of step, and the connection is
+        dropped (every waiter fails with RedisConnectionError; the next call reconnects).
+        """
+        self._watchdog = None
+        if not self._waiters:
+            self._watched = None
+            return
+        head = self._waiters[0]
+        loop = head.get_loop()
+        now = loop.time()
+        if head is not self._watched:
+            self._watched, self._watched_since = head, now
+        elif now - self._watched_since >= self.reply_timeout:
+            self._watched = None
+            protocol = self._protocol
+            if protocol is not None and protocol.transport is not None:
+                self._timed_out = True
+                protocol.transport.abort()
+            return
+        self._watchdog = loop.call_later(self.reply_timeout / 4, self._watch)
 
     async def execute(self, *args: Arg) -> Any:
         return await self._send(_encode(args))
@@ -187,6 +216,9 @@ class PipelinedScripts:
             await self.execute("SCRIPT", "LOAD", script.source)
 
     async def aclose(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         protocol = self._protocol
         self._protocol = None
         if protocol is not None and protocol.transport is not None:

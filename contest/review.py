@@ -77,6 +77,9 @@ class Reviewer:
              "1" if quiet else "0"),
         )
         if _s(reply[0]) == "err":
+            if _s(reply[1]) == "not_finished":
+                raise ApiError(409, "conflict", "the attempt is still running; review it once it is finished",
+                               {"state": "running"})
             raise ApiError(409, "conflict", "a voided attempt must be restored before it can be cleared",
                            {"state": "voided"})
         before, after = int(reply[2]), int(reply[3])

@@ -70,8 +70,8 @@ CONTEST_BODY = _obj({
     "shards": I, "min_answer_ms": I,
 })
 STATS = _obj({"registrants": I, "participants": I, "attempts_started": I, "attempts_finished": I, "answers": I,
-              "answers_per_s": N, "accuracy": N, "flagged_answers": I, "voided_attempts": I, "questions": {"type": "array", "items": _obj(
-                  {"question_id": S, "answers": I, "accuracy": N})}})
+              "answers_per_s": N, "accuracy": N, "flagged_answers": I, "voided_attempts": I,
+              "questions": {"type": "array", "items": _obj({"question_id": S, "answers": I, "accuracy": N})}})
 FILE = "multipart/form-data"
 
 P, ADM, ORG = ("participant",), ("admin",), ("admin", "organizer")
@@ -82,7 +82,7 @@ ROUTES: list[Route] = [
           body=_obj({"name": S, "phone": S, "org_id": S}, ("name", "phone", "org_id")), response=TOKEN, status=201,
           errors=(400, 409, 413, 429), tag="identity"),
     Route("POST", "/api/v1/auth/ticket", identity.ticket, "Exchange a gateway ticket for a token",
-          body=_obj({"ticket": S}, ("ticket",)), response=TOKEN, errors=(400, 401), tag="identity"),
+          body=_obj({"ticket": S}, ("ticket",)), response=TOKEN, errors=(400, 401, 429), tag="identity"),
     Route("GET", "/api/v1/me", identity.me, "Who the token belongs to", auth=P + ORG, errors=(401,), tag="identity"),
     Route("GET", "/api/v1/orgs", identity.orgs_public, "Org picker: children of an org, or all with paths",
           query=("parent_id", "all"), errors=(404,), tag="identity"),
@@ -101,7 +101,7 @@ ROUTES: list[Route] = [
           response=FINISH_OUT, errors=(401, 404, 410)),
     Route("POST", "/api/v1/attempts/{aid}/submit", participant.submit, "Answer all, then finish", auth=P,
           body=_obj({"answers": {"type": "array", "items": _obj({"index": I, "choice": CHOICE})}}, ("answers",)),
-          response=FINISH_OUT, errors=(400, 401, 404, 410)),
+          response=FINISH_OUT, errors=(400, 401, 404, 410, 429)),
     Route("GET", "/api/v1/contests/{cid}/leaderboard", boards.leaderboard, "A page of a leaderboard",
           query=BOARD_Q, response=BOARD, errors=(400, 404), tag="leaderboards"),
     Route("GET", "/api/v1/contests/{cid}/leaderboard/me", boards.leaderboard_me, "My rank and my neighbours",

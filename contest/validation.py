@@ -28,6 +28,8 @@ class Fields:
 
     def _get(self, name: str, required: bool) -> Any:
         value = self.source.get(name, _MISSING)
+        if value == "" and _is_query(self.source):
+            value = _MISSING  # `?date=&org_id=` (API.md's own query templates) means "not given"
         if value is _MISSING or value is None:
             if required:
                 self.fail(name, "is required")

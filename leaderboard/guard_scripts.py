@@ -10,13 +10,15 @@ from leaderboard.scripts import _COMMON, Script
 
 __all__ = ["RATE_LIMIT", "REVIEW", "guard_scripts"]
 
-RATE_LIMIT = Script("rate_limit", _COMMON + r"""
+RATE_LIMIT = Script("rate_limit", r"""
+-- (no shared prelude: this runs beside every answer, so it defines nothing it does not use)
 -- GCRA (the token bucket as one number): one key per subject, under the subject's own hash tag,
 -- so per-user and per-IP limits of one request land on whichever shard owns that subject.
 -- KEYS: 1 the limiter key (keys.rate_limit(scope, subject))
 -- ARGV: 1 emission interval ms (period / count, may be fractional), 2 burst (count)
 -- Returns {1, 0} when allowed (and counted) | {0, retry after ms} when over the limit
-local now = now_ms()
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local iv = tonumber(ARGV[1])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 if tat < now then tat = now end
@@ -40,8 +42,11 @@ REVIEW = Script("review", _COMMON + r"""
 --       10 members per path org 'm1,...', 11 '1' to write no event (a rebuild replaying a decision
 --       the database already holds)
 -- Returns {'ok', changed 0/1, board score before (-1: none), board score after (-1: none)}
---       | {'err', 'not_counted'|'is_voided'}
+--       | {'err', 'is_voided'|'not_finished'}
 local UK, prefix, action, aid = KEYS[1], ARGV[2], ARGV[4], ARGV[6]
+-- decisions are on finished attempts: FINISH does not look for a void made before it
+local fin = redis.call('HGET', KEYS[5], 'fin')
+if fin and fin ~= '1' then return {'err', 'not_finished'} end
 local rec = redis.call('HGET', UK, 'r:' .. aid)
 local voided = redis.call('HEXISTS', UK, 'v:' .. aid) == 1
 local now = now_ms()
@@ -68,8 +73,10 @@ if not rec then
   -- never counted on a board (unfinished, or over the counted-per-day limit): record only
   if action == 'void' and not voided then
     redis.call('HSET', UK, 'v:' .. aid, 1)
+    redis.call('HINCRBY', KEYS[2], 'voided', 1)
   elseif action == 'restore' and voided then
     redis.call('HDEL', UK, 'v:' .. aid)
+    redis.call('HINCRBY', KEYS[2], 'voided', -1)
   else
     return {'ok', 0, -1, -1}
   end

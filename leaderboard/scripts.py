@@ -76,8 +76,11 @@ local function civil(days)
   if m <= 2 then y = y + 1 end
   return string.format('%04d-%02d-%02d', y, m, d)
 end
--- rows of a board page: uid, encoded score, competition rank, "name\torg" for each member
-local function ranked_rows(board, names, rows, offset, out)
+-- rows of a board page: uid, encoded score, competition rank, "name\torg" for each member.
+-- ``above``: the encoded score just before the first row (false: the first row is the top; nil:
+-- unknown).  When it differs from the first row's, that row's rank is its position + 1 and the
+-- ZCOUNT (the costly part on a big board) is skipped; equal scores fall back to counting.
+local function ranked_rows(board, names, rows, offset, out, above)
   if #rows == 0 then return out end
   local uids = {}
   for j = 1, #rows, 2 do uids[#uids + 1] = rows[j] end
@@ -88,7 +91,11 @@ local function ranked_rows(board, names, rows, offset, out)
     local s = rows[j + 1]
     local rank
     if k == 1 then
-      rank = redis.call('ZCOUNT', board, '(' .. s, '+inf') + 1
+      if above == false or (above ~= nil and above ~= s) then
+        rank = offset + 1
+      else
+        rank = redis.call('ZCOUNT', board, '(' .. s, '+inf') + 1
+      end
     elseif s == prev then
       rank = prev_rank
     else
@@ -138,7 +145,7 @@ START = Script("start", _COMMON + r"""
 --       after its deadline, 11 contest id, 12 org id, 13 org path 'root,...,org',
 --       14 members per path org 'm1,...', 15 'name\torg', 16 paper JSON for the record,
 --       17 question count, 18.. one field per question: 'type|shown key|points|question id|options'
--- Returns {'closed'} | {'limit', 'total'|'day'} | {'resume', {hash...}} | {'new', now, deadline, day}
+-- Returns {'closed'} | {'limit', 'total'|'day'} | {'resume', {hash...}, attempt id} | {'new', now, deadline, day}
 local now = now_ms()
 if now < tonumber(ARGV[3]) or now >= tonumber(ARGV[4]) then return {'closed'} end
 local active = redis.call('HGET', KEYS[1], 'active')
@@ -146,7 +153,7 @@ if active then
   local akey = ARGV[9] .. active
   local st = redis.call('HMGET', akey, 'fin', 'dl')
   if st[1] == '0' and tonumber(st[2]) > now then
-    return {'resume', redis.call('HGETALL', akey)}
+    return {'resume', redis.call('HGETALL', akey), active}
   end
 end
 local day = civil(math.floor((now + tonumber(ARGV[8])) / 86400000))
@@ -419,8 +426,14 @@ LEADERBOARD_PAGE = Script("leaderboard_page", _COMMON + r"""
 -- Returns {total, uid, encoded score, rank, 'name\torg', uid, ...}
 local total = redis.call('ZCARD', KEYS[1])
 local offset = tonumber(ARGV[1])
-local rows = redis.call('ZREVRANGE', KEYS[1], offset, offset + tonumber(ARGV[2]) - 1, 'WITHSCORES')
-return ranked_rows(KEYS[1], KEYS[2], rows, offset, {total})
+if offset == 0 then
+  local rows = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')
+  return ranked_rows(KEYS[1], KEYS[2], rows, 0, {total}, false)
+end
+-- one row more, from just above the page: its score usually spares ranked_rows a ZCOUNT
+local rows = redis.call('ZREVRANGE', KEYS[1], offset - 1, offset + tonumber(ARGV[2]) - 1, 'WITHSCORES')
+if #rows < 2 then return {total} end
+return ranked_rows(KEYS[1], KEYS[2], {unpack(rows, 3)}, offset, {total}, rows[2])
 """)
 
 LEADERBOARD_ME = Script("leaderboard_me", _COMMON + r"""
@@ -432,12 +445,20 @@ local total = redis.call('ZCARD', KEYS[1])
 local mine = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not mine then return {total} end
 local rank = redis.call('ZCOUNT', KEYS[1], '(' .. mine, '+inf') + 1
-local pos = redis.call('ZREVRANK', KEYS[1], ARGV[1])
 local around = tonumber(ARGV[2])
+if around == 0 then
+  -- the member alone: its score and rank are known, only its name is read
+  return {total, mine, rank, ARGV[1], mine, rank, redis.call('HGET', KEYS[2], ARGV[1]) or ''}
+end
+local pos = redis.call('ZREVRANK', KEYS[1], ARGV[1])
 local lo = pos - around
 if lo < 0 then lo = 0 end
-local rows = redis.call('ZREVRANGE', KEYS[1], lo, pos + around, 'WITHSCORES')
-return ranked_rows(KEYS[1], KEYS[2], rows, lo, {total, mine, rank})
+if lo == 0 then
+  local rows = redis.call('ZREVRANGE', KEYS[1], 0, pos + around, 'WITHSCORES')
+  return ranked_rows(KEYS[1], KEYS[2], rows, 0, {total, mine, rank}, false)
+end
+local rows = redis.call('ZREVRANGE', KEYS[1], lo - 1, pos + around, 'WITHSCORES')
+return ranked_rows(KEYS[1], KEYS[2], {unpack(rows, 3)}, lo, {total, mine, rank}, rows[2])
 """)
 
 

@@ -67,6 +67,7 @@ WIDE_OPEN = "1000000000/60"  # per-IP limits: all load comes from 127.0.0.1
 @dataclass
 class Config:
     runs: int = 3
+    warmup: bool = True
     duration_s: float = 8.0
     connections: int = 64
     threads: int = 2
@@ -85,7 +86,8 @@ class Config:
 
     @classmethod
     def quick(cls) -> Config:
-        return cls(runs=1, duration_s=1.0, connections=16, threads=1, attempts=300, board=20_000, op_seconds=0.3,
+        return cls(runs=1, warmup=False, duration_s=1.0, connections=16, threads=1, attempts=300, board=20_000,
+                   op_seconds=0.25,
                    concurrency=8, flusher_rows=2_000, registrants=2_000, postgres=False, install_library=False)
 
 
@@ -161,7 +163,7 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) ->
         if proc.poll() is not None:
             raise RuntimeError(f"{url}: the process exited with {proc.returncode} (see its log in the work dir)")
         try:
-            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback
+            with urllib.request.urlopen(url, timeout=1) as resp:
                 if resp.status < 500:
                     return
         except OSError as exc:
@@ -261,7 +263,7 @@ def bench_answers(cfg: Config, procs: Processes, workdir: Path, stack: contextli
     offset = 0
     results: dict[str, list[dict[str, Any]]] = {"naive": [], "one": [], "two": []}
     order = ["naive", "one", "two"]
-    for name in order:  # warm-up: connections, JIT-less caches, Lua script cache
+    for name in order if cfg.warmup else ():  # warm-up: connections, caches, the Lua script cache
         offset += run_wrk(targets[name][0], attempts_file, offset, cfg, 1)["requests"]
     for run in range(cfg.runs):
         for name in order if run % 2 == 0 else order[::-1]:
@@ -295,7 +297,8 @@ def answer_rows(cfg: Config, results: dict[str, list[dict[str, Any]]]) -> list[R
             f"{median(ratios):.2f}x", ">= 1.2x", {"ours": one, "naive": naive, "ratios": ratios}),
         Row("answers", f"p50 / p99 ms, 1 process, {c} conns", f"{one['p50']:.2f} / {one['p99']:.2f}",
             f"{naive['p50']:.2f} / {naive['p99']:.2f}", "", "p99 < 10 ms"),
-        Row("answers", f"answers/s, 2 processes, {c} conns", f"{two['rps']:,.0f}", f"{naive['rps']:,.0f} (bare, 1 proc)",
+        Row("answers", f"answers/s, 2 processes, {c} conns", f"{two['rps']:,.0f}",
+            f"{naive['rps']:,.0f} (bare, 1 proc)",
             f"{median(ratios2):.2f}x", ">= 18,000/s", {"ours": two, "ratios": ratios2}),
         Row("answers", f"p50 / p99 ms, 2 processes, {c} conns", f"{two['p50']:.2f} / {two['p99']:.2f}", "", "", ""),
         Row("answers", "server CPU per answer, µs (1 process / 2 processes)", f"{one['cpu']:.0f} / {two['cpu']:.0f}",

@@ -80,8 +80,8 @@ async def _reset_stats(urls: list[str]) -> None:
         await runner.aclose()
 
 
-async def _redis_usec(urls: list[str]) -> dict[str, float]:
-    """Server-side µs per EVALSHA on each master used (INFO commandstats)."""
+async def _redis_usec(urls: list[str]) -> dict[str, dict[str, float]]:
+    """Server-side EVALSHA calls and µs per call on each master used (INFO commandstats)."""
     out = {}
     for url in sorted(set(urls)):
         runner = PipelinedScripts(url)
@@ -90,7 +90,8 @@ async def _redis_usec(urls: list[str]) -> dict[str, float]:
         for line in text.splitlines():
             if line.startswith("cmdstat_evalsha:"):
                 fields = dict(kv.split("=") for kv in line.split(":", 1)[1].split(","))
-                out[url.split("//")[1].split("/")[0]] = float(fields["usec_per_call"])
+                out[url.split("//")[1].split("/")[0]] = {"calls": int(fields["calls"]),
+                                                          "usec_per_call": float(fields["usec_per_call"])}
     return out
 
 
@@ -174,10 +175,59 @@ def run_one(nodes: list[tuple[str, int]], shards: int, procs: int, concurrency: 
     total = {k: sum(r[k] for r in results) for k in results[0]}
     masters = sorted(set(urls))
     usec = asyncio.run(_redis_usec(urls))
-    return {"shards": shards, "masters_used": len(masters), "redis_usec_per_call": usec, "seconds": seconds,
+    return {"shards": shards, "masters_used": len(masters), "per_master": usec, "seconds": seconds,
             "procs": procs,
             "concurrency": concurrency, "answers_per_s": round(total["answers"] / seconds),
             "calls_per_s": round(total["calls"] / seconds), "finishes_per_s": round(total["finishes"] / seconds)}
+
+
+async def script_costs(nodes: list[tuple[str, int]], attempts: int = 2000) -> dict[str, float]:
+    """Server-side µs per call of START, ANSWER and FINISH (a 5-level org path, as in production),
+    each phase measured alone with INFO commandstats, calls sent 64 at a time."""
+    cid, urls = await _masters_of(nodes, f"cost{int(time.time()) % 100000}n", 1)
+    runner = PipelinedScripts(urls[0])
+    await runner.load_scripts()
+    prefix = keys.contest_prefix(cid)
+    path = "p,p.c,p.c.x,p.c.x.t,p.c.x.t.v"
+    members = "6750000,500000,80000,6000,400"
+    ids = [(str(i), f"{cid}.a{i}") for i in range(attempts)]
+    out: dict[str, float] = {}
+
+    async def used_memory() -> int:
+        text = (await runner.execute("INFO", "memory")).decode()
+        return int(next(x for x in text.splitlines() if x.startswith("used_memory:")).split(":")[1])
+
+    before = await used_memory()
+
+    async def phase(name: str, calls: list[Any]) -> None:
+        await runner.execute("CONFIG", "RESETSTAT")
+        for i in range(0, len(calls), 64):
+            await asyncio.gather(*(c() for c in calls[i:i + 64]))
+        text = (await runner.execute("INFO", "commandstats")).decode()
+        line = next(x for x in text.splitlines() if x.startswith("cmdstat_evalsha:"))
+        out[name] = float(dict(kv.split("=") for kv in line.split(":", 1)[1].split(","))["usec_per_call"])
+
+    await phase("start", [lambda u=u, a=a: runner.run(
+        START, (keys.user_contest(cid, u), keys.attempt(cid, a), keys.deadlines(cid), keys.events(cid),
+                keys.stats(cid), keys.names(cid)),
+        (u, a, 0, _FAR, 0, 0, 0, 0, prefix + keys.SUFFIX_ATTEMPT, 3600, cid, "p.c.x.t.v", path, members,
+         f"u{u}\tp.c.x.t.v", "[]", QUESTIONS, *FIELDS)) for u, a in ids])
+    await phase("answer", [lambda u=u, a=a, i=i: runner.run(
+        ANSWER, (keys.attempt(cid, a), keys.stats(cid), keys.qstats(cid), keys.events(cid), keys.timeline(cid, "")),
+        (u, i, "B" if i % 3 else "C", 0, 0, 0, 0, 0, 0, 0, 0, cid, a, "0", 0))
+        for u, a in ids for i in range(QUESTIONS)])
+    await phase("finish", [lambda u=u, a=a: runner.run(
+        FINISH, (keys.attempt(cid, a), keys.user_contest(cid, u), keys.stats(cid), keys.events(cid),
+                 keys.deadlines(cid), keys.timeline(cid, ""), keys.board(cid), keys.names(cid)),
+        (u, prefix, "best", 0, 0, cid, a, "", 0)) for u, a in ids])
+    # what stays per participant once the streams are flushed and attempt hashes have expired:
+    # boards (total + 5 org levels, and the same per day), names, the user's per-contest hash
+    await runner.execute("DEL", keys.events(cid))
+    for i in range(0, len(ids), 500):
+        await runner.execute("DEL", *(keys.attempt(cid, a) for _, a in ids[i:i + 500]))
+    out["bytes_per_participant"] = (await used_memory() - before) / len(ids)
+    await runner.aclose()
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument("--concurrency", type=int, default=128, help="players per client process")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--costs", action="store_true", help="also measure µs per START/ANSWER/FINISH")
     args = parser.parse_args(argv)
     cluster = None
     if args.cluster:
@@ -201,14 +252,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows = []
         print(f"cores on this machine: {os.cpu_count()}; client processes: {args.procs} x {args.concurrency} players")
+        if args.costs:
+            costs = asyncio.run(script_costs(nodes))
+            print("Redis µs per call (one master, alone): " + ", ".join(f"{k} {v:.1f}" for k, v in costs.items()
+                                                                        if k != "bytes_per_participant")
+                  + f"; Redis memory per participant after one attempt: {costs['bytes_per_participant']:.0f} B",
+                  flush=True)
         for shards in (int(s) for s in args.shards.split(",")):
             row = run_one(nodes, shards, args.procs, args.concurrency, args.seconds)
             rows.append(row)
             print(f"shards={row['shards']} masters={row['masters_used']}: {row['answers_per_s']:>8,} answers/s  "
                   f"{row['calls_per_s']:>8,} script calls/s  {row['finishes_per_s']:>6,} finishes/s  "
-                  f"Redis µs/call per master: {row['redis_usec_per_call']}", flush=True)
+                  "per master (share of calls, µs/call): " + ", ".join(
+                      f"{100 * m['calls'] / max(1, sum(x['calls'] for x in row['per_master'].values())):.0f}% "
+                      f"{m['usec_per_call']:.0f}" for m in row["per_master"].values()), flush=True)
         if args.json:
-            args.json.write_text(json.dumps({"cores": os.cpu_count(), "rows": rows}, indent=2))
+            args.json.write_text(json.dumps({"cores": os.cpu_count(), "load": os.getloadavg(), "rows": rows}, indent=2))
     finally:
         if cluster is not None:
             cluster.stop()

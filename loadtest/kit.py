@@ -34,7 +34,7 @@ def api(host: str, method: str, path: str, *, token: str | None = None, body: An
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - operator's own URL
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             status, payload = response.status, response.read()
     except urllib.error.HTTPError as exc:
         status, payload = exc.code, exc.read()

@@ -46,7 +46,7 @@ from locust.runners import WorkerRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kit import leaf_orgs, setup_contest  # noqa: E402
+from kit import leaf_orgs, setup_contest
 
 ADMIN_TOKEN = os.environ.get("QUIZ_ADMIN_TOKEN", "")
 ORGANIZER_TOKEN = os.environ.get("QUIZ_ORGANIZER_TOKEN", "") or ADMIN_TOKEN
@@ -227,7 +227,7 @@ class Organizer(HttpUser):
                             break
             finally:
                 resp.close()
-        except Exception as exc:  # noqa: BLE001 - any transport error is this request's failure
+        except Exception as exc:
             error = exc
         if error is None and snapshots == 0:
             error = RuntimeError(f"live: no snapshot in {SSE_S:.0f} s")

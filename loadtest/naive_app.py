@@ -24,8 +24,8 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from leaderboard import keys  # noqa: E402
-from leaderboard.scripts import ANSWER  # noqa: E402
+from leaderboard import keys
+from leaderboard.scripts import ANSWER
 
 __all__ = ["make_app", "main"]
 

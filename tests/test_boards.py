@@ -4,6 +4,7 @@ daily and org-subtree boards, around-me, and org rankings by every key, by paren
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
 from contest.appkeys import SETTINGS
+from contest.redis_client import RedisPyScripts
 from leaderboard import keys
+from leaderboard.boards import read_me, read_page
 from leaderboard.encoding import encode
 from tests.fixtures.app import admin_headers
 from tests.fixtures.play import answer, finish, register, seed_custom, start, submit_scored
@@ -102,7 +105,9 @@ async def test_best_and_sum_boards_total_daily_and_org(client: TestClient, ranki
         top = max(results, key=lambda r: (r["score"], -r["duration_ms"]))
         return top["score"], top["duration_ms"]
 
-    expect = sorted(((uid, *standing(uid)) for uid in played), key=lambda x: (-x[1], x[2]))
+    # equal (score, duration) share a rank; Redis lists such ties by member, descending
+    by_member = sorted(((uid, *standing(uid)) for uid in played), key=lambda x: x[0], reverse=True)
+    expect = sorted(by_member, key=lambda x: (-x[1], x[2]))
     if ranking == "best":
         assert [x[1] for x in expect] == [60, 50, 40, 20]
     else:
@@ -222,3 +227,49 @@ async def test_org_rollups_sum(client: TestClient) -> None:
     assert [r["org_id"] for r in await orgs(client, cid, parent_id=TOWN, sort="avg_score")] == [VA, VB]
     level = await orgs(client, cid, level=3, sort="avg_score", limit=2)
     assert [(r["org_id"], r["avg_score"], r["rank"]) for r in level] == [("360101", 60.0, 1), (COUNTY, 37.5, 2)]
+
+
+async def test_empty_query_values_mean_not_given(client: TestClient) -> None:
+    """API.md writes its queries as `?board=total|daily&date=&org_id=&offset=0&limit=50`."""
+    cid = await seed_custom(client)
+    player = await register(client, org_id=VB)
+    await submit_scored(client, player, cid, right=2)
+    base = f"/api/v1/contests/{cid}"
+    for query in ("board=total&date=&org_id=&offset=0&limit=50", "board=daily&date=&org_id=&offset=&limit=",
+                  "board=&date=&org_id="):
+        resp = await client.get(f"{base}/leaderboard?{query}")
+        body = await resp.json()
+        assert resp.status == 200 and [e["user_id"] for e in body["entries"]] == [player.user_id], (query, body)
+    resp = await client.get(f"{base}/leaderboard/me?board=&around=", headers=player.headers)
+    assert resp.status == 200 and (await resp.json())["rank"] == 1
+    resp = await client.get(f"{base}/orgs?parent_id=&level=&sort=participation_rate&offset=&limit=")
+    body = await resp.json()
+    assert resp.status == 200 and [r["org_id"] for r in body["entries"]] == ["360000"]  # the roots
+
+
+async def test_ranks_match_a_reference_on_random_boards(redis_client: aioredis.Redis) -> None:
+    """Pages and around-me against a plain Python competition ranking, on boards full of ties."""
+    runner = RedisPyScripts(redis_client)
+    rng = random.Random(20261124)
+    for _ in range(25):
+        n = rng.randint(1, 40)
+        members = {f"m{i}": (rng.choice([0, 10, 10, 20, 30, 30]), rng.choice([500, 500, 900, 1200])) for i in range(n)}
+        await redis_client.delete("{t}:lb")
+        await redis_client.zadd("{t}:lb", {m: encode(s, d) for m, (s, d) in members.items()})
+        await redis_client.hset("{t}:names", mapping={m: f"名{m}\torg" for m in members})
+        ranks = {m: 1 + sum(1 for o in members.values() if (-o[0], o[1]) < (-v[0], v[1])) for m, v in members.items()}
+        page = await read_page(runner, "{t}:lb", "{t}:names", 0, 200)
+        order = [e.user_id for e in page.entries]
+        assert page.total == n and {e.user_id: e.rank for e in page.entries} == ranks
+        assert [members[m] for m in order] == sorted(members.values(), key=lambda v: (-v[0], v[1]))
+        for offset in range(n):
+            limit = rng.randint(1, 7)
+            part = await read_page(runner, "{t}:lb", "{t}:names", offset, limit)
+            assert [(e.user_id, e.rank) for e in part.entries] == [(m, ranks[m]) for m in order[offset:offset + limit]]
+        for m, (score, duration) in members.items():
+            around = rng.randint(0, 4)
+            mine = await read_me(runner, "{t}:lb", "{t}:names", m, around)
+            assert (mine.rank, mine.score, mine.duration_ms, mine.total) == (ranks[m], score, duration, n)
+            pos = order.index(m)
+            window = order[max(0, pos - around):pos + around + 1]
+            assert [(e.user_id, e.rank) for e in mine.around] == [(x, ranks[x]) for x in window]

@@ -67,7 +67,7 @@ def test_kubernetes_objects_hang_together() -> None:
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["readinessProbe"]["httpGet"]["path"].startswith("/readyz")
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 30
     refs = {(next(iter(e)), next(iter(e.values()))["name"]) for e in container["envFrom"]}

@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
 from contest.app import create_app
-from contest.appkeys import STORAGE
+from contest.appkeys import CATALOG, STORAGE
 from contest.embedded_redis import EmbeddedValkey, free_port
 from contest.flusher import GROUP
 from contest.settings import Settings
@@ -338,6 +338,8 @@ async def test_flushall_then_rebuild_restores_everything(
         redis = aioredis.Redis.from_url(redis_url)
         await redis.flushall()
         await redis.aclose()
+        await client.server.app[CATALOG].refresh()  # what its 1 s refresh does anyway: contests forgotten
+        assert (await client.get(f"/api/v1/contests/{cid}")).status == 404
         resp = await client.post(f"/api/v1/admin/contests/{cid}/rebuild", headers=admin_headers())
         report = await resp.json()
         assert resp.status == 200, report

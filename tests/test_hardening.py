@@ -10,6 +10,8 @@ import openpyxl
 from aiohttp.test_utils import TestClient
 
 from contest.jsonio import MAX_JSON_DEPTH, MAX_JSON_STRING
+from contest.orgtree import parse_orgs
+from question_bank import parse_questions
 from tests.fixtures.app import admin_headers, seed_contest
 from tests.test_attempts import play
 from tests.test_review import drain
@@ -130,3 +132,15 @@ async def test_exports_neutralize_formulas_end_to_end(client: TestClient) -> Non
     cells = [row[col] for row in sheet.iter_rows(min_row=2)]
     assert sorted(str(c.value).lstrip("'") for c in cells) == sorted(names)
     assert all(c.data_type == "s" for c in cells)  # text cells: Excel shows them, never runs them
+
+
+def test_row_limits_refuse_the_whole_file() -> None:
+    rows = "".join(f"single,题{n},a,b,A\n" for n in range(6))
+    result = parse_questions(f"type,stem,option_a,option_b,answer\n{rows}".encode(), filename="q.csv", max_rows=5)
+    assert result.questions == [] and "too many rows" in result.errors[0].message
+    orgs = "".join(f"o{n},,org {n},1,10\n" for n in range(6))
+    parsed, errors = parse_orgs(f"org_id,parent_id,name,level,members\n{orgs}".encode(), filename="o.csv",
+                                max_rows=5)
+    assert parsed == [] and "too many rows" in errors[0].message
+    ok, errors = parse_orgs(f"org_id,parent_id,name,level,members\n{orgs}".encode(), filename="o.csv", max_rows=6)
+    assert errors == [] and len(ok) == 6

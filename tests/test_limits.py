@@ -97,7 +97,7 @@ async def test_403_contest_closed_before_and_after_the_window(client: TestClient
                              "contest_closed")
         assert set(error["details"]) == {"starts_at", "ends_at"}
     # the window's end also ends a running attempt: its deadline is the contest's end
-    closing = await create_contest(client, ends_at=int(time.time() * 1000) + 1200, time_limit_s=600)
+    closing = await create_contest(client, ends_at=int(time.time() * 1000) + 1500, time_limit_s=600)
     status, attempt = await start(client, player, closing)
     assert status == 201 and attempt["deadline_at"] <= now + 10_000
     await asyncio.sleep(max(0.0, (attempt["deadline_at"] - time.time() * 1000) / 1000) + 0.1)

@@ -50,3 +50,10 @@ async def test_metrics_report_answers_routes_and_flusher(client: TestClient) -> 
     assert _value(text, 'quiz_flusher_lag_ms_bucket{le="+Inf"}') == batches
     assert _value(text, "quiz_stream_backlog") == 0
     assert "quiz_sweeper_errors_total 0" in text
+
+
+async def test_readyz_redis_only_form(client: TestClient) -> None:
+    resp = await client.get("/readyz?only=redis")
+    assert resp.status == 200 and (await resp.json())["redis"] == "ok"
+    resp = await client.get("/readyz?only=postgres")
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "validation_failed"

@@ -12,6 +12,7 @@ still advances by itself, so that path stays covered).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import os
@@ -224,11 +225,12 @@ async def test_participant_flow_dashboard_and_screen(live_server: Any, browser: 
 
         await page.get_by_test_id("finish").click()
         await pw.expect(page.get_by_test_id("score")).to_be_visible(timeout=10_000)
-        finished_at = time.monotonic()
-        for view in (dash, screen):
-            row = view.locator(f'[data-testid=leaderboard-row][data-user-id="{user_id}"]')
-            await pw.expect(row).to_be_visible(timeout=3_000)
-        assert time.monotonic() - finished_at <= 3.5
+        # both live views show the new finisher within 3 s of the result screen
+        await asyncio.gather(*[
+            pw.expect(view.locator(f'[data-testid=leaderboard-row][data-user-id="{user_id}"]')).to_be_visible(
+                timeout=3_000)
+            for view in (dash, screen)
+        ])
 
         assert (await page.get_by_test_id("score").inner_text()).strip() not in ("", "—")
         await pw.expect(page.get_by_test_id("rank")).to_have_text("1")
@@ -246,7 +248,9 @@ async def test_participant_flow_dashboard_and_screen(live_server: Any, browser: 
         await pw.expect(dash.get_by_test_id("stat-participants")).to_have_text("1", timeout=5_000)
         await _snapshot(dash, "dashboard")
         await pw.expect(screen.get_by_test_id("stat-participants")).to_have_text("1", timeout=5_000)
-        await pw.expect(screen.get_by_test_id("org-row").first).to_be_visible(timeout=10_000)
+        # the city of the player's village counts one participant on the big screen
+        city = screen.locator(f'[data-testid=org-row][data-org-id="{VILLAGE_PATH[0]}"]')
+        await pw.expect(city.locator("td").nth(2)).to_have_text("1", timeout=3_000)
         await _snapshot(screen, "screen")
         await screen.set_viewport_size(PROJECTOR)
         await _snapshot(screen, "screen-1920")
@@ -309,13 +313,31 @@ async def test_answer_given_offline_is_delivered_when_back_online(live_server: A
         await pw.expect(page.get_by_test_id("feedback")).to_be_visible(timeout=5_000)
         assert await stem.get_attribute("data-index") == index
 
+        # a reply lost on the way back: the server took the answer, the phone saw a network error;
+        # the retry sends the same choice again and gets the same verdict (idempotent), no conflict
+        lost: list[str] = []
+
+        async def lose_first_reply(route: Any) -> None:
+            if route.request.method == "POST" and not lost:
+                reply = await route.fetch()
+                lost.append(await reply.text())
+                await route.abort("connectionreset")
+            else:
+                await route.continue_()
+
+        await page.route("**/api/v1/attempts/*/answers", lose_first_reply)
+        await page.evaluate("() => document.querySelector('[data-testid=next]')?.click()")
+        second = await _answer_one(page)
+        assert lost and '"index"' in lost[0], lost
+        assert await page.locator(".toast-error").count() == 0
+
         auth = await page.evaluate("JSON.parse(localStorage.getItem('quiz.auth'))")
         async with aiohttp.ClientSession() as session, session.get(
             f"{base}/api/v1/attempts/{pending['attempt_id']}",
             headers={"Authorization": f"Bearer {auth['token']}"},
         ) as resp:
             attempt = await resp.json()
-        assert [a["index"] for a in attempt["answered"]] == [int(index or -1)]
+        assert sorted(a["index"] for a in attempt["answered"]) == sorted([int(index or -1), int(second or -1)])
     finally:
         await ctx.close()
     assert not problems, problems
@@ -462,6 +484,8 @@ async def test_admin_pages(live_server: Any, browser: Any) -> None:
         await pw.expect(page.get_by_test_id("draw-check").locator(".check-ok")).to_be_visible(timeout=10_000)
         await _snapshot(page, "admin-contest")
         await page.get_by_test_id("contest-save").click()
+        await page.wait_for_selector(".toast-ok, .toast-error")
+        assert await page.locator(".toast-error").count() == 0, await page.locator(".toast").all_inner_texts()
         row = page.locator('[data-testid=admin-contest-row][data-contest-id="ui-made"]')
         await pw.expect(row).to_be_visible(timeout=10_000)
         await row.get_by_test_id("publish").click()

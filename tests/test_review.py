@@ -195,6 +195,10 @@ async def test_rebuild_keeps_a_voided_attempt_off_the_boards(app_factory: Client
 async def test_review_input_is_checked(client: TestClient) -> None:
     seeded = await seed_contest(client)
     cid = seeded.contest_id
+    user = await seeded.register()
+    running = (await (await client.post(f"/api/v1/contests/{cid}/attempts", headers=user["headers"])).json())
+    status, body = await decide(client, cid, running["attempt_id"], "void")
+    assert status == 409 and body["error"]["details"]["state"] == "running"
     path = f"/api/v1/admin/contests/{cid}/attempts/{cid}.nosuch/review"
     resp = await client.post(path, json={"action": "explode"}, headers=admin_headers())
     assert resp.status == 400 and "action" in (await resp.json())["error"]["details"]["fields"]

@@ -304,6 +304,7 @@ async def rebuild(request: web.Request) -> web.Response:
     from contest.rebuild import rebuild_contest
 
     require(request, "admin")
-    contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
-    report = await rebuild_contest(request.app, contest.contest_id)
+    # Not looked up in this process's catalog first: after Redis lost its data the catalog has
+    # forgotten every contest; the rebuild reloads it from the database (and 404s if still unknown).
+    report = await rebuild_contest(request.app, request.match_info["cid"])
     return json_response(report)

@@ -23,7 +23,10 @@ let lastTop = null;
 let lastTopKey = '';
 let lastStatsAt = 0;
 
+let wholeTree = null;          // the single root org, when there is one: its scope is the whole contest
 const scopeOrg = () => (crumbs.length ? crumbs[crumbs.length - 1].org_id : null);
+// The live feed carries the whole contest; it serves the top list only when that is the scope.
+const scopeIsWhole = () => scopeOrg() === null || scopeOrg() === wholeTree;
 const cpath = () => `/api/v1/contests/${encodeURIComponent(cid)}`;
 const apath = () => `/api/v1/admin/contests/${encodeURIComponent(cid)}`;
 
@@ -41,6 +44,10 @@ function stopAll() {
 async function init(initialContest) {
   const sel = $('contest-select');
   let contests = [];
+  try {
+    const roots = (await api.get('/api/v1/orgs', null, { auth: false })).orgs || [];
+    if (roots.length === 1) wholeTree = String(roots[0].org_id);
+  } catch (_) { /* polling covers it */ }
   try {
     if (me.role === 'admin') contests = (await api.get('/api/v1/admin/contests')).contests || [];
   } catch (_) { /* fall back to the public list */ }
@@ -90,7 +97,7 @@ function selectContest(id) {
 
 // ------------------------------------------------------------------ live snapshot
 function onSnapshot(snap) {
-  if (scopeOrg() === null) {
+  if (scopeIsWhole()) {
     if (Array.isArray(snap.top)) renderTop(snap.top.slice(0, TOP_N));
     // the stats endpoint is fresher about registrants/accuracy; the feed about the counters
     if (snap.stats && Date.now() - lastStatsAt > 1000) renderStats(snap.stats, true);
@@ -98,7 +105,7 @@ function onSnapshot(snap) {
 }
 
 async function refreshTop() {
-  if (scopeOrg() === null && feed && feed.isFresh()) return;
+  if (scopeIsWhole() && feed && feed.isFresh()) return;
   const r = await api.get(cpath() + '/leaderboard', { board: 'total', limit: TOP_N, org_id: scopeOrg() || undefined });
   renderTop(r.entries || []);
 }

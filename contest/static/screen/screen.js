@@ -21,6 +21,8 @@ let lastTop = [];
 let lastTopKey = '';
 let lastOrgs = [];
 let feedOrgs = null;
+// The feed ranks the top orgs (the children of a single root): use it when that is the level shown.
+const feedFits = () => Array.isArray(feedOrgs) && feedOrgs.length > 0 && feedOrgs.every((o) => o.level === orgLevel);
 
 mountLangToggle($('lang-slot'));
 applyI18n(document);
@@ -56,7 +58,7 @@ function renderTop(entries) {
 function renderOrgs(entries) {
   lastOrgs = entries;
   if (!entries.length) { fill($('org-body'), h('tr', h('td.empty', { colspan: 4 }, t('dash.empty')))); return; }
-  fill($('org-body'), entries.slice(0, 20).map((o, i) => h('tr', { testid: 'org-row', dataset: { orgId: o.org_id } },
+  fill($('org-body'), entries.slice(0, 20).map((o, i) => h('tr', { testid: 'org-row', dataset: { orgId: o.org_id, rank: o.rank ?? i + 1 } },
     h('td.num', String(o.rank ?? i + 1)),
     h('td', o.name || o.org_id),
     h('td.num', fmtNum(o.participants)),
@@ -75,7 +77,7 @@ const feed = liveFeed(cid, (snap) => {
   if (Array.isArray(snap.top)) renderTop(snap.top);
   renderStats(snap.stats);
   if (Array.isArray(snap.orgs)) feedOrgs = snap.orgs;
-  if (orgLevel === 1 && feedOrgs) renderOrgs(feedOrgs);
+  if (feedFits()) renderOrgs(feedOrgs);
 }, {
   onState: (on) => {
     const dot = $('live-dot');
@@ -101,7 +103,7 @@ every(3000, async () => {
   renderTop(r.entries || []);
 });
 every(5000, async () => {
-  if (orgLevel === 1 && feedOrgs && feed.isFresh()) return;
+  if (feedFits() && feed.isFresh()) return;
   let r = await api.get(cpath + '/orgs', { level: orgLevel, sort: 'participation_rate', limit: 20 });
   if (!(r.entries || []).length && orgLevel !== 1) {
     r = await api.get(cpath + '/orgs', { level: 1, sort: 'participation_rate', limit: 20 });
