@@ -382,8 +382,22 @@ async def start_for_finish(runner: PipelinedScripts, n: int, first: int) -> list
     return out
 
 
-async def timed(concurrency: int, seconds: float, op: Callable[[random.Random], Awaitable[Any]]) -> float:
-    """ops/s of ``op`` run by ``concurrency`` tasks for ``seconds`` (op raising StopIteration ends a task)."""
+@dataclass
+class OpRate:
+    """ops/s, and the CPU spent per op by the caller's process and by Redis (robust to a busy box)."""
+
+    per_s: float
+    client_us: float
+    redis_us: float
+
+    @property
+    def cpu_us(self) -> float:
+        return self.client_us + self.redis_us
+
+
+async def timed(concurrency: int, seconds: float, op: Callable[[random.Random], Awaitable[Any]],
+                redis_pid: int) -> OpRate:
+    """``op`` run by ``concurrency`` tasks for ``seconds`` (op raising StopIteration ends a task)."""
     deadline = time.perf_counter() + seconds
     counts = [0] * concurrency
 
@@ -396,12 +410,14 @@ async def timed(concurrency: int, seconds: float, op: Callable[[random.Random], 
                 return
             counts[i] += 1
 
-    started = time.perf_counter()
+    started, cpu0, redis0 = time.perf_counter(), time.process_time(), tree_cpu_s(redis_pid)
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
-    return sum(counts) / (time.perf_counter() - started)
+    n = max(1, sum(counts))
+    return OpRate(sum(counts) / (time.perf_counter() - started), (time.process_time() - cpu0) / n * 1e6,
+                  (tree_cpu_s(redis_pid) - redis0) / n * 1e6)
 
 
-def lib_ops(cfg: Config, lib_dir: Path, redis_url: str, op: str, members: int, run: int) -> float:
+def lib_ops(cfg: Config, lib_dir: Path, redis_url: str, op: str, members: int, run: int, redis_pid: int) -> OpRate:
     board = f"lib:{CONTEST}"
     day = time.strftime("%Y-%m-%d")
     finish_boards = [board, f"{board}:d:{day}", *(f"{board}:o:{o}" for o in ORG_PATH),
@@ -409,12 +425,15 @@ def lib_ops(cfg: Config, lib_dir: Path, redis_url: str, op: str, members: int, r
     spec = {"lib_dir": str(lib_dir), "redis_url": redis_url, "board": board, "op": op, "members": members,
             "seconds": cfg.op_seconds, "concurrency": cfg.concurrency, "finish_prefix": f"g{run}x",
             "finish_boards": finish_boards}
+    redis0 = tree_cpu_s(redis_pid)
     proc = subprocess.run([sys.executable, "-I", str(HERE / "lib_side.py"), json.dumps(spec)], capture_output=True,
                           text=True, timeout=cfg.op_seconds + 120, cwd=str(lib_dir))
     if proc.returncode != 0:
         raise RuntimeError(f"lib_side {op}: {proc.stderr[-2000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result["ops"] / result["seconds"]
+    n = max(1, result["ops"])
+    redis_us = (tree_cpu_s(redis_pid) - redis0) / n * 1e6
+    return OpRate(result["ops"] / result["seconds"], result["cpu_s"] / n * 1e6, redis_us)
 
 
 async def redis_usec(redis: aioredis.Redis, calls: int, op: Callable[[random.Random], Awaitable[Any]]) -> float:
@@ -427,7 +446,8 @@ async def redis_usec(redis: aioredis.Redis, calls: int, op: Callable[[random.Ran
     return float(stats["cmdstat_evalsha"]["usec_per_call"])
 
 
-async def leaderboard_section(cfg: Config, redis_url: str, members: int, lib_dir: Path | None) -> list[Row]:
+async def leaderboard_section(cfg: Config, valkey: EmbeddedValkey, members: int, lib_dir: Path | None) -> list[Row]:
+    redis_url, redis_pid = valkey.url, valkey.process.pid if valkey.process else 0
     redis = aioredis.Redis.from_url(redis_url)
     runner = PipelinedScripts(redis_url)
     board, names = keys.board(CONTEST), keys.names(CONTEST)
@@ -465,16 +485,18 @@ async def leaderboard_section(cfg: Config, redis_url: str, members: int, lib_dir
         assert reply[0] == b"ok", reply
 
     ops = {"rank": rank, "page": page, "around": around, "finish": finish}
-    ours: dict[str, list[float]] = {k: [] for k in ops}
-    theirs: dict[str, list[float]] = {k: [] for k in ops}
+    ours: dict[str, list[OpRate]] = {k: [] for k in ops}
+    theirs: dict[str, list[OpRate]] = {k: [] for k in ops}
     for run in range(cfg.runs):
         finish_pool[:] = await start_for_finish(runner, per_run, run * per_run)
         for name, op in ops.items():
-            ours[name].append(await timed(cfg.concurrency, cfg.op_seconds, op))
+            ours[name].append(await timed(cfg.concurrency, cfg.op_seconds, op, redis_pid))
             if lib_dir is not None:
-                theirs[name].append(lib_ops(cfg, lib_dir, redis_url, name, members, run))
-            log(f"  run {run + 1} {name}: ours {ours[name][-1]:,.0f}/s"
-                + (f", library {theirs[name][-1]:,.0f}/s" if theirs[name] else ""))
+                theirs[name].append(lib_ops(cfg, lib_dir, redis_url, name, members, run, redis_pid))
+            mine = ours[name][-1]
+            log(f"  run {run + 1} {name}: ours {mine.per_s:,.0f}/s ({mine.client_us:.0f} + {mine.redis_us:.0f} µs CPU)"
+                + (f", library {theirs[name][-1].per_s:,.0f}/s ({theirs[name][-1].client_us:.0f} + "
+                   f"{theirs[name][-1].redis_us:.0f} µs CPU)" if theirs[name] else ""))
     usec = {name: await redis_usec(redis, 500 if members >= 1_000_000 else 200, ops[name]) for name in ("rank", "page")}
     await runner.aclose()
     await redis.flushall()
@@ -484,10 +506,17 @@ async def leaderboard_section(cfg: Config, redis_url: str, members: int, lib_dir
             "finish": "finish update (10 boards)"}
     rows = []
     for name in ops:
-        ratio = [o / t for o, t in zip(ours[name], theirs[name], strict=False)]
-        rows.append(Row("leaderboard", f"{what[name]}, {label} board, ops/s", f"{median(ours[name]):,.0f}",
-                        f"{median(theirs[name]):,.0f} (library)" if theirs[name] else "n/a",
-                        f"{median(ratio):.1f}x" if ratio else "", ">= 3x", {"ours": ours[name], "lib": theirs[name]}))
+        mine, lib = ours[name], theirs[name]
+        ratio = [o.per_s / t.per_s for o, t in zip(mine, lib, strict=False)]
+        cpu_ratio = [t.cpu_us / o.cpu_us for o, t in zip(mine, lib, strict=False)]
+        raw = {"ours": [vars(r) for r in mine], "lib": [vars(r) for r in lib]}
+        rows.append(Row("leaderboard", f"{what[name]}, {label} board, ops/s", f"{median([r.per_s for r in mine]):,.0f}",
+                        f"{median([r.per_s for r in lib]):,.0f} (library)" if lib else "n/a",
+                        f"{median(ratio):.1f}x" if ratio else "", ">= 3x", raw))
+        rows.append(Row("leaderboard", f"{what[name]}: CPU µs per op, caller + Redis",
+                        f"{median([r.client_us for r in mine]):.0f} + {median([r.redis_us for r in mine]):.0f}",
+                        (f"{median([r.client_us for r in lib]):.0f} + {median([r.redis_us for r in lib]):.0f}"
+                         if lib else "n/a"), f"{median(cpu_ratio):.1f}x" if cpu_ratio else "", ""))
     for name in ("rank", "page"):
         rows.append(Row("leaderboard", f"Redis time of {what[name]}, {label} board", f"{usec[name]:.1f} µs", "", "",
                         "< 1 ms", {"usec": usec[name]}))
@@ -599,9 +628,9 @@ def run(cfg: Config, sections: set[str], json_path: Path | None) -> int:
             with EmbeddedValkey(workdir / "valkey-ops", appendonly=False) as valkey:
                 if "leaderboard" in sections:
                     lib_dir = ensure_library(cfg) if cfg.library else None
-                    rows += asyncio.run(leaderboard_section(cfg, valkey.url, cfg.board, lib_dir))
+                    rows += asyncio.run(leaderboard_section(cfg, valkey, cfg.board, lib_dir))
                     if cfg.board_10m:
-                        rows += asyncio.run(leaderboard_section(cfg, valkey.url, 10_000_000, lib_dir))
+                        rows += asyncio.run(leaderboard_section(cfg, valkey, 10_000_000, lib_dir))
                 if "flusher" in sections:
                     rows += flusher_section(cfg, valkey.url, workdir)
                 if "memory" in sections:

@@ -230,6 +230,46 @@ async def script_costs(nodes: list[tuple[str, int]], attempts: int = 2000) -> di
     return out
 
 
+class CpuCaps:
+    """Cap each Valkey master of the bench's own cluster at ``share`` of one core (Linux cgroups).
+
+    On a machine with fewer cores than masters + client processes, adding masters only adds
+    processes competing for the same cores, so throughput cannot rise with shards.  Capping every
+    master at the same small CPU budget emulates the production layout (each master its own core,
+    the client side not the bottleneck) at a smaller scale: what one master can do is fixed, and
+    the question is whether N shards get N masters' worth.  Needs root and a writable cgroup
+    (v1 ``cpu`` controller or v2); only the bench's own processes are moved, and the groups are
+    removed at the end.
+    """
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self.dirs: list[Path] = []
+        v1 = Path("/sys/fs/cgroup/cpu")
+        self.v1 = (v1 / "cpu.cfs_quota_us").exists()
+        self.root = v1 if self.v1 else Path("/sys/fs/cgroup")
+
+    def cap(self, pid: int, name: str) -> None:
+        group = self.root / f"bench-shards-{os.getpid()}-{name}"
+        group.mkdir()
+        self.dirs.append(group)
+        period = 100_000
+        if self.v1:
+            (group / "cpu.cfs_period_us").write_text(str(period))
+            (group / "cpu.cfs_quota_us").write_text(str(int(period * self.share)))
+            (group / "cgroup.procs").write_text(str(pid))
+        else:
+            (group / "cpu.max").write_text(f"{int(period * self.share)} {period}")
+            (group / "cgroup.procs").write_text(str(pid))
+
+    def remove(self) -> None:
+        for group in self.dirs:
+            try:
+                group.rmdir()
+            except OSError as exc:  # still has a process: it is being killed
+                print(f"could not remove {group}: {exc}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cluster", help="host:port of a node of an existing cluster (default: start one)")
@@ -239,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=128, help="players per client process")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--costs", action="store_true", help="also measure µs per START/ANSWER/FINISH")
+    parser.add_argument("--master-cpu", type=float, default=0.0,
+                        help="cap each master of the bench's own cluster at this share of a core (cgroups)")
     args = parser.parse_args(argv)
     cluster = None
     if args.cluster:
@@ -249,7 +291,12 @@ def main(argv: list[str] | None = None) -> int:
 
         cluster = start_cluster(Path(tempfile.mkdtemp(prefix="bench-cluster-")), masters=3, replicas_per_master=0)
         nodes = [("127.0.0.1", n.port) for n in cluster.masters]
+    caps = CpuCaps(args.master_cpu) if args.master_cpu and cluster is not None else None
     try:
+        if caps is not None and cluster is not None:
+            for node in cluster.masters:
+                caps.cap(node.process.pid, str(node.port))
+            print(f"each master capped at {args.master_cpu:.2f} of a core")
         rows = []
         print(f"cores on this machine: {os.cpu_count()}; client processes: {args.procs} x {args.concurrency} players")
         if args.costs:
@@ -267,10 +314,13 @@ def main(argv: list[str] | None = None) -> int:
                       f"{100 * m['calls'] / max(1, sum(x['calls'] for x in row['per_master'].values())):.0f}% "
                       f"{m['usec_per_call']:.0f}" for m in row["per_master"].values()), flush=True)
         if args.json:
-            args.json.write_text(json.dumps({"cores": os.cpu_count(), "load": os.getloadavg(), "rows": rows}, indent=2))
+            args.json.write_text(json.dumps({"cores": os.cpu_count(), "load": os.getloadavg(),
+                                             "master_cpu": args.master_cpu, "rows": rows}, indent=2))
     finally:
         if cluster is not None:
             cluster.stop()
+        if caps is not None:
+            caps.remove()
     return 0
 
 

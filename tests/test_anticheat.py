@@ -306,3 +306,35 @@ async def test_timing_is_the_servers_own(client: TestClient) -> None:
     stats = await (await client.get(f"/api/v1/admin/contests/{seeded.contest_id}/stats",
                                     headers=admin_headers())).json()
     assert stats["flagged_answers"] == 1  # answered within a second of the start: flagged all the same
+
+
+class _SkewedTime:
+    """The ``time`` module as a worker with a wrong clock sees it."""
+
+    def __init__(self, offset_s: float) -> None:
+        self.offset_s = offset_s
+
+    def time(self) -> float:
+        return time.time() + self.offset_s
+
+
+@pytest.mark.parametrize("offset_s", [-120.0, 120.0])
+async def test_a_worker_clock_off_by_minutes_changes_nothing(client: TestClient, offset_s: float,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis TIME is the clock: the window's edges, deadlines and answer times ignore the worker's."""
+    import contest.play
+
+    now = int(time.time() * 1000)
+    open_now = await seed_contest(client, contest_id="edge_open", starts_at=now - 30_000, ends_at=now + 30_000,
+                                  time_limit_s=20)
+    user = await open_now.register()
+    monkeypatch.setattr(contest.play, "time", _SkewedTime(offset_s))
+    resp = await client.post("/api/v1/contests/edge_open/attempts", headers=user["headers"])
+    assert resp.status == 201, await resp.text()
+    attempt = await resp.json()
+    # the deadline comes from Redis time, not from the skewed worker
+    assert abs(attempt["started_at"] - int(time.time() * 1000)) < 5_000
+    assert attempt["deadline_at"] - attempt["started_at"] == 20_000
+    await seed_contest(client, contest_id="edge_over", starts_at=now - 60_000, ends_at=now - 1_000)
+    resp = await client.post("/api/v1/contests/edge_over/attempts", headers=user["headers"])
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "contest_closed"

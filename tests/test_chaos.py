@@ -153,3 +153,53 @@ async def test_postgres_outage_participants_keep_playing_backlog_drains(
         await wait_for(lambda: _backlog_is(client, 0), seconds=30)
         rows = await client.server.app[STORAGE].count_rows(cid)
         assert (rows["attempts"], rows["finished"], rows["answers"], rows["users"]) == (3, 3, 9, 3)
+
+
+async def test_redis_stopping_under_concurrent_answers_leaves_no_half_writes(
+        app_factory: ClientFactory, tmp_path: Path) -> None:
+    """Answers in flight when Redis goes away either happened whole or not at all; retried after
+    the return, every counter, every attempt and the database agree."""
+    valkey = EmbeddedValkey(tmp_path / "valkey", appendonly=True).start()
+    try:
+        async with app_factory(redis_url=valkey.url, cache_ttl_ms=0, rl_answer_user=(0, 0)) as client:
+            seeded = await seed_contest(client)
+            cid = seeded.contest_id
+            players = []
+            for _ in range(8):
+                user = await seeded.register()
+                attempt = await (await client.post(f"/api/v1/contests/{cid}/attempts",
+                                                   headers=user["headers"])).json()
+                players.append((user, attempt["attempt_id"], await key_of(client, attempt["attempt_id"])))
+            jobs = [(user, aid, i, key[i][0]) for user, aid, key in players for i in range(len(key))]
+
+            async def fire(n: int, job: tuple[dict[str, Any], str, int, str]) -> int:
+                await asyncio.sleep(n * 0.003)  # a stream of answers over ~0.25 s, not one packet
+                return (await answer(client, *job)).status
+
+            burst = asyncio.gather(*(fire(n, j) for n, j in enumerate(jobs)))
+            await asyncio.sleep(0.08)
+            await asyncio.to_thread(valkey.stop)  # mid-burst (kill -9 is the durability tests' part)
+            statuses = await burst
+            assert set(statuses) <= {200, 503}, statuses
+            valkey.start()
+            await wait_for(lambda: _ready(client))
+            # the client retries whatever was not acknowledged; acknowledged ones replay identically
+            for job in jobs:
+                resp = await answer(client, *job)
+                assert resp.status == 200, await resp.text()
+            answered = 0
+            for user, aid, key in players:
+                state = await (await client.get(f"/api/v1/attempts/{aid}", headers=user["headers"])).json()
+                assert sorted(a["index"] for a in state["answered"]) == list(range(len(key)))
+                assert state["score"] == sum(a["points_awarded"] for a in state["answered"])
+                answered += len(state["answered"])
+            redis = aioredis.Redis.from_url(valkey.url)
+            try:
+                stats = await redis.hgetall(keys.stats(cid))
+            finally:
+                await redis.aclose()
+            assert int(stats[b"answers"]) == answered == len(jobs)
+            await wait_for(lambda: _backlog_is(client, 0))
+            assert (await client.server.app[STORAGE].count_rows(cid))["answers"] == answered
+    finally:
+        valkey.stop()

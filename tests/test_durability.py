@@ -211,7 +211,7 @@ async def test_kill9_mid_load_loses_no_acknowledged_answer(
                         finished[aid] = (await resp.json())["score"]
 
             tasks = [asyncio.create_task(player(t)) for t in tokens]
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(1.0)
             server.kill9()  # mid-load: requests in flight, batches between read and ack
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
             assert all(isinstance(o, aiohttp.ClientError | asyncio.TimeoutError) for o in outcomes), outcomes

@@ -145,12 +145,14 @@ async def test_flagged_list_stats_export_and_audit_log(app_factory: ClientFactor
 
         async def results(**params: str) -> list[dict[str, str]]:
             resp = await client.get(f"/api/v1/admin/contests/{cid}/export",
-                                    params={"what": "results", **params}, headers=admin_headers())
+                                    params={"what": "results"} | params, headers=admin_headers())
             assert resp.status == 200
             return list(csv.DictReader(io.StringIO((await resp.read()).decode("utf-8-sig"))))
 
         assert [r["attempt_id"] for r in await results()] == [aid]
         assert await results(exclude_flagged="1") == []  # not a prize winner until reviewed
+        answers = await results(what="answers")
+        assert len(answers) == result["question_count"] and {a["flagged"] for a in answers} == {"1"}
 
         status, _ = await decide(client, cid, aid, "clear", "checked the video: a quiz champion")
         assert status == 200

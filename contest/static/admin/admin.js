@@ -150,7 +150,7 @@ async function preview(cid) {
         h('ol', { type: 'A' }, (q.options || []).map((o) => h('li', `${o.text}`))),
         h('div.ans', `${t('admin.answer')}: ${Array.isArray(q.answer) ? q.answer.join('') : q.answer}`),
         q.explanation ? h('div.muted.small', q.explanation) : null)));
-    box.scrollIntoView({ behavior: 'smooth' });
+    box.scrollIntoView({ block: 'start' });
   } catch (err) { fill(box, h('p.error-text', errorText(err))); }
 }
 
@@ -330,7 +330,7 @@ function openForm(existing) {
       submitBtn.disabled = false;
     }
   };
-  form.scrollIntoView({ behavior: 'smooth' });
+  form.scrollIntoView({ block: 'start' });
 }
 
 onLangChange(() => { if (!api) return; loadSummary(); if (!$('tab-bank').hidden) loadBank(); if (!$('tab-contests').hidden) loadContests(); });
