@@ -15,6 +15,11 @@ Which request pays what, in Redis round trips:
   a flood guard (a campus NAT legitimately sends thousands of users from one address), so that
   one-request lag buys a lot for what it costs.  (``submit`` rides the same way; its answers go
   out a turn later, as their own write: one request per attempt, not the hot path.)
+  When the per-IP answer limit is a flood guard (``_BATCH_FROM`` or more per period), a worker
+  counts each IP's answers in memory and sends them in batches of ``_BATCH`` (one GCRA call of
+  cost 16): at most 15 answers per IP and worker go uncounted, and the hot path pays the extra
+  EVALSHA once per 16 answers instead of on every one (measured: Redis and server CPU per answer
+  with limits on came within noise of limits off, where per-answer counting cost ~20 %).
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ from leaderboard.guard_scripts import RATE_LIMIT
 __all__ = ["LIMITER", "RateLimiter", "answer_rate_args", "client_ip", "rate_limited"]
 
 _BLOCKED_MAX = 100_000
+_PENDING_MAX = 200_000
+_BATCH = 16  # answers of one IP a worker counts in one call...
+_BATCH_FROM = 1_000  # ...when the limit allows at least this many per period (exact below it)
 
 
 def rate_limited(retry_after_ms: int, scope: str) -> ApiError:
@@ -97,6 +105,7 @@ class RateLimiter:
     settings: Settings
     networks: tuple[Any, ...] = ()
     blocked: dict[str, float] = field(default_factory=dict)  # "scope:ip" -> monotonic time it frees
+    pending: dict[str, int] = field(default_factory=dict)  # "scope:ip" -> answers not yet counted
 
     def __post_init__(self) -> None:
         self.networks = _networks(self.settings.trusted_proxies)
@@ -111,11 +120,26 @@ class RateLimiter:
     def _rule(self, scope: str) -> tuple[int, int]:
         return getattr(self.settings, f"rl_{scope}")
 
-    def _call(self, scope: str, subject: str) -> Awaitable[Any] | None:
+    def _call(self, scope: str, subject: str, cost: int = 1) -> Awaitable[Any] | None:
         count, period_s = self._rule(scope)
         if not self.enabled or count <= 0 or period_s <= 0:
             return None
-        return self.runner.run(RATE_LIMIT, (keys.rate_limit(scope, subject),), (repr(period_s * 1000 / count), count))
+        return self.runner.run(RATE_LIMIT, (keys.rate_limit(scope, subject),),
+                               (repr(period_s * 1000 / count), count, cost))
+
+    def _batched_cost(self, scope: str, ip: str) -> int:
+        """How many of this IP's requests to count now: 0 while a batch fills, else the batch."""
+        if self._rule(scope)[0] < _BATCH_FROM:
+            return 1
+        slot = f"{scope}:{ip}"
+        n = self.pending.get(slot, 0) + 1
+        if n < _BATCH:
+            if n == 1 and len(self.pending) >= _PENDING_MAX:
+                self.pending.clear()
+            self.pending[slot] = n
+            return 0
+        self.pending.pop(slot, None)
+        return n
 
     async def check(self, *limits: tuple[str, str]) -> None:
         """Count one request against each (scope, subject); 429 when any is over. One round trip."""
@@ -146,7 +170,8 @@ class RateLimiter:
             if inspect.iscoroutine(work):
                 work.close()  # never started: nothing was sent, nothing changed
             raise
-        call = self._call(scope, ip)
+        cost = self._batched_cost(scope, ip)
+        call = self._call(scope, ip, cost) if cost else None
         if call is None:
             return await work
         # The counting call is scheduled first and starts on the loop's next step, after ``work``

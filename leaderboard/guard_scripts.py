@@ -15,16 +15,18 @@ RATE_LIMIT = Script("rate_limit", r"""
 -- GCRA (the token bucket as one number): one key per subject, under the subject's own hash tag,
 -- so per-user and per-IP limits of one request land on whichever shard owns that subject.
 -- KEYS: 1 the limiter key (keys.rate_limit(scope, subject))
--- ARGV: 1 emission interval ms (period / count, may be fractional), 2 burst (count)
+-- ARGV: 1 emission interval ms (period / count, may be fractional), 2 burst (count),
+--       3 cost: requests counted at once (absent: 1; a worker's batch of one IP's answers)
 -- Returns {1, 0} when allowed (and counted) | {0, retry after ms} when over the limit
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local iv = tonumber(ARGV[1])
+local cost = tonumber(ARGV[3] or '1') or 1
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 if tat < now then tat = now end
-local allow_at = tat + iv - iv * tonumber(ARGV[2])
+local allow_at = tat + iv * cost - iv * tonumber(ARGV[2])
 if now < allow_at then return {0, math.ceil(allow_at - now)} end
-local new_tat = tat + iv
+local new_tat = tat + iv * cost
 redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
 return {1, 0}
 """)

@@ -78,7 +78,24 @@ def setup_contest(host: str, admin_token: str, contest_id: str = "loadtest", *,
         raise ApiFailure(f"create contest: HTTP {status}: {body}")
     _expect(api(host, "POST", f"/api/v1/admin/contests/{contest_id}/publish", token=admin_token), 200,
             what="publish contest")
+    _wait_visible(host, contest_id)
     return contest_id
+
+
+def _wait_visible(host: str, contest_id: str, timeout_s: float = 15.0) -> None:
+    """Until every worker serves the contest: each one picks it up on its catalog refresh.
+
+    Requests on fresh connections land on any worker sharing the port, so several answers in a
+    row that all find it mean the workers have it (the first participants then never see 404).
+    """
+    deadline = time.monotonic() + timeout_s
+    streak = 0
+    while streak < 12:
+        if time.monotonic() > deadline:
+            raise ApiFailure(f"contest {contest_id} not served by every worker within {timeout_s:.0f} s")
+        status, _ = api(host, "GET", f"/api/v1/contests/{contest_id}")
+        streak = streak + 1 if status == 200 else 0
+        time.sleep(0.05 if status == 200 else 0.2)
 
 
 def leaf_orgs(host: str) -> list[str]:

@@ -189,7 +189,9 @@ async def test_redis_stopping_under_concurrent_answers_leaves_no_half_writes(
                 assert resp.status == 200, await resp.text()
             answered = 0
             for user, aid, key in players:
-                state = await (await client.get(f"/api/v1/attempts/{aid}", headers=user["headers"])).json()
+                resp = await client.get(f"/api/v1/attempts/{aid}", headers=user["headers"])
+                state = await resp.json()
+                assert resp.status == 200, state
                 assert sorted(a["index"] for a in state["answered"]) == list(range(len(key)))
                 assert state["score"] == sum(a["points_awarded"] for a in state["answered"])
                 answered += len(state["answered"])

@@ -27,6 +27,7 @@ from tests.fixtures.cluster import ValkeyCluster
 from tests.shard_scenario import play_both, snapshot
 
 _SLOTS = 16384
+BENCH_SHARDS = Path(__file__).resolve().parents[1] / "loadtest" / "bench_shards.py"
 
 
 def _slot(key: str) -> int:
@@ -83,6 +84,12 @@ async def test_sharded_contest_on_the_cluster_and_rebuild(cluster_app: TestClien
     storage = client.server.app[STORAGE]
     rows = await storage.count_rows("multi")
     assert rows["answers"] == 10 * len(people) and rows["attempts"] == len(people), rows
+    # a rebuild over live state first clears the contest's keys on every master (SCAN of all
+    # primaries), then restores them: nothing changes
+    resp = await client.post("/api/v1/admin/contests/multi/rebuild", headers=admin_headers())
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["deleted_keys"] > 0
+    assert await snapshot(client, "multi", people) == multi
     # Redis loses everything: rebuild both contests from the database, on the cluster
     await client.server.app[REDIS].flushall(target_nodes=RedisCluster.PRIMARIES)
     for cid in ("solo", "multi"):
@@ -164,3 +171,42 @@ async def test_failover_during_play_loses_nothing_acknowledged(fresh_cluster: Va
         assert 'quiz_backend_errors_total{backend="redis"}' in metrics
     finally:
         await client.close()
+
+
+async def test_cluster_runner_follows_a_moved_slot(cluster_client: RedisCluster) -> None:
+    """A stale slot map (as after a reshard) costs one MOVED, a refresh and a retry, not an error."""
+    from contest.redis_client import ClusterScripts
+    from leaderboard.scripts import LEADERBOARD_PAGE
+
+    board, names = keys.board("moved"), keys.names("moved")
+    await cluster_client.zadd(board, {"u1": 5})
+    await cluster_client.hset(names, "u1", "甲\torg")
+    runner = ClusterScripts(cluster_client, "redis://127.0.0.1:1/0")
+    assert (await runner.run(LEADERBOARD_PAGE, (board, names), (0, 10)))[0] == 1
+    slot = cluster_client.keyslot(board)
+    cache = cluster_client.nodes_manager.slots_cache
+    owner = cache[slot][0]
+    other = next(n for n in cluster_client.get_primaries() if n.name != owner.name)
+    cache[slot] = [other]  # the client now believes another master serves the slot
+    reply = await runner.run(LEADERBOARD_PAGE, (board, names), (0, 10))
+    assert reply[0] == 1 and reply[1] == b"u1"
+    assert runner.refreshes == 1 and cluster_client.nodes_manager.slots_cache[slot][0].name == owner.name
+    await runner.aclose()
+
+
+async def test_bench_shards_runs_against_the_cluster(valkey_cluster: ValkeyCluster, tmp_path: Path) -> None:
+    """loadtest/bench_shards.py (docs/capacity.md's measured run) stays runnable: a short run."""
+    import json
+    import sys
+
+    out = tmp_path / "shards.json"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(BENCH_SHARDS),
+        "--cluster", f"127.0.0.1:{valkey_cluster.masters[0].port}", "--shards", "1,3", "--seconds", "1",
+        "--procs", "1", "--concurrency", "8", "--json", str(out),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, output.decode()[-2000:]
+    rows = json.loads(await asyncio.to_thread(out.read_text))["rows"]
+    assert [r["shards"] for r in rows] == [1, 3] and all(r["answers_per_s"] > 0 for r in rows)
+    assert rows[1]["masters_used"] == 3 and len(rows[1]["per_master"]) == 3

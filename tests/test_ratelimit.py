@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from contest.appkeys import RUNNER, SETTINGS
+from contest.ratelimit import _BATCH as BATCH
 from contest.ratelimit import client_ip
 from contest.redis_client import PipelinedScripts
 from contest.settings import Settings, SettingsError
@@ -113,7 +114,8 @@ async def test_start_per_user_limit(limited_client: ClientFactory) -> None:
 
 
 async def test_answer_per_user_limit_is_checked_inside_the_answer_script(limited_client: ClientFactory) -> None:
-    async with limited_client(rl_answer_user=(3, 60), run_sweeper=False) as client:
+    # a per-IP limit under _BATCH_FROM: every answer is counted, so both calls ride each write
+    async with limited_client(rl_answer_user=(3, 60), rl_answer_ip=(500, 60), run_sweeper=False) as client:
         seeded = await seed_contest(client)
         user = await seeded.register()
         attempt = await (await client.post(f"/api/v1/contests/{seeded.contest_id}/attempts",
@@ -163,3 +165,33 @@ async def test_limits_can_be_switched_off(limited_client: ClientFactory) -> None
         await seed_contest(client)
         statuses = [(await client.post("/api/v1/auth/register", json=_register_body(n))).status for n in range(3)]
         assert statuses == [201, 201, 201]
+
+
+async def test_per_ip_answer_counts_go_out_in_batches_under_a_flood_guard_limit(
+        limited_client: ClientFactory) -> None:
+    async with limited_client(rl_answer_ip=(60_000, 60), run_sweeper=False) as client:
+        seeded = await seed_contest(client)
+        user = await seeded.register()
+        attempt = await (await client.post(f"/api/v1/contests/{seeded.contest_id}/attempts",
+                                           headers=user["headers"])).json()
+        aid = attempt["attempt_id"]
+        q = attempt["questions"][0]
+        body = {"index": q["index"], "choice": q["options"][0]["key"]}
+        runner = client.server.app[RUNNER]
+        redis = aioredis.Redis.from_url(client.server.app[SETTINGS].redis_url)
+        key = keys.rate_limit("answer_ip", "127.0.0.1")
+        await redis.script_load(RATE_LIMIT.source)  # no NOSCRIPT round in the counts below
+        try:
+            for n in range(1, BATCH + 1):
+                if n == 2:
+                    calls_before, writes_before = runner.calls, runner.writes
+                resp = await client.post(f"/api/v1/attempts/{aid}/answers", json=body, headers=user["headers"])
+                assert resp.status == 200
+                if n < BATCH:
+                    assert not await redis.exists(key)  # still in the worker's batch
+            # answers 2..16: one call and one write each, plus the batch (cost 16) riding in the last write
+            assert (runner.calls - calls_before, runner.writes - writes_before) == (BATCH, BATCH - 1)
+            ttl = await redis.pttl(key)
+            assert 0 < ttl <= 16  # 16 answers at 1 ms each (60,000 per minute)
+        finally:
+            await redis.aclose()
