@@ -88,11 +88,11 @@ def _raw_reader(redis: Any) -> Any:
     return reader
 
 
-def _fields(fields: Any) -> dict[str, str]:
+def _flat(fields: Any) -> list:
+    """The flat [name, value, ...] list storage.write_raw takes (the parsed path gives dicts)."""
     if isinstance(fields, dict):
-        return {_text(k): _text(v) for k, v in fields.items()}
-    it = iter(fields)  # the raw flat [name, value, name, value, ...] list
-    return {k.decode(): v.decode() for k, v in zip(it, it, strict=False)}
+        return [x for item in fields.items() for x in item]
+    return fields if isinstance(fields, list) else list(fields)
 
 
 def consumer_name() -> str:
@@ -115,8 +115,8 @@ def _process_gone(consumer: str) -> bool:
     return False
 
 
-def _stream_ms(entry_id: str) -> int:
-    return int(entry_id.split("-", 1)[0])
+def _stream_ms(entry_id: bytes | str) -> int:
+    return int(_text(entry_id).split("-", 1)[0])
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
@@ -186,7 +186,13 @@ class Flusher:
         """Commit what the streams hold now; returns the number of entries committed."""
         committed = 0
         for stream in await self.streams():
-            committed += await self._drain(stream)
+            try:
+                committed += await self._drain(stream)
+            except BaseException:
+                # Redis may have delivered entries whose reply never arrived, or lost an XACK after
+                # the commit: they are pending on this (live) consumer, which must re-read them
+                self._maybe_pending.add(stream)
+                raise
         return committed
 
     async def _drain(self, stream: str) -> int:
@@ -218,22 +224,35 @@ class Flusher:
         return committed
 
     async def _drain_new(self, stream: str) -> int:
-        """Commit new entries; the next batch is read while the current one is being written."""
+        """Commit new entries, up to ``storage.parallel_writes`` batches at once.
+
+        Each batch is its own transaction on its own connection, acknowledged after its own
+        commit (so acks may come out of order: harmless, the trim only goes below the oldest
+        pending entry). The next batch is read while the earlier ones are being written.
+        On a failure the batches in flight are awaited, then the first error is raised; what
+        a failed batch read stays pending on us and the next pass re-reads it with id 0.
+        """
         committed = 0
-        entries = await self._read(stream, ">")
-        for round_no in range(_MAX_ROUNDS):
-            if not entries:
-                break
-            more = len(entries) >= self.batch and round_no + 1 < _MAX_ROUNDS
-            prefetch = asyncio.ensure_future(self._read(stream, ">")) if more else None
-            try:
-                committed += await self._commit(stream, entries)
-            except BaseException:
-                if prefetch is not None:
-                    # what it read is now pending on us: the next pass re-reads it with id 0
-                    await asyncio.gather(prefetch, return_exceptions=True)
-                raise
-            entries = await prefetch if prefetch is not None else []
+        writers = max(1, int(getattr(self.storage, "parallel_writes", 1)))
+        inflight: set[asyncio.Future] = set()
+        try:
+            entries = await self._read(stream, ">")
+            for round_no in range(_MAX_ROUNDS):
+                if not entries:
+                    break
+                inflight.add(asyncio.ensure_future(self._commit(stream, entries)))
+                if len(entries) < self.batch or round_no + 1 == _MAX_ROUNDS:
+                    break
+                while len(inflight) >= writers:
+                    done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                    committed += sum(f.result() for f in done)
+                entries = await self._read(stream, ">")
+        finally:
+            results = await asyncio.gather(*inflight, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            committed += result
         return committed
 
     async def _reclaim_dead(self, stream: str) -> None:
@@ -298,15 +317,15 @@ class Flusher:
         return list(reply[0][1])
 
     async def _commit(self, stream: str, entries: list[tuple[Any, Any]]) -> int:
-        ids: list[str] = []
-        live_ids: list[str] = []
-        events: list[dict[str, str]] = []
-        for raw_id, fields in entries:
-            entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+        # ids stay bytes on the raw path: the ack script takes them as they came
+        ids: list[Any] = []
+        live_ids: list[Any] = []
+        events: list[list] = []
+        for entry_id, fields in entries:
             ids.append(entry_id)
             if fields:  # None: the entry was deleted while pending; just acknowledge it
                 live_ids.append(entry_id)
-                events.append(_fields(fields))
+                events.append(_flat(fields))
         try:
             await self._write(stream, live_ids, events)
         except BaseException:
@@ -321,18 +340,21 @@ class Flusher:
         self.lags.observe(self.last_lag_ms)
         return len(events)
 
-    async def _write(self, stream: str, ids: list[str], events: list[dict[str, str]]) -> None:
-        """write_events, dead-lettering (and acknowledging) each entry the storage calls poison."""
+    async def _write(self, stream: str, ids: list[Any], events: list[list]) -> None:
+        """write_raw, dead-lettering (and acknowledging) each entry the storage calls poison."""
         while events:
             try:
-                await self.storage.write_events(events)
+                await self.storage.write_raw(events)
                 return
             except PoisonEvent as exc:
                 entry_id, event = ids.pop(exc.index), events.pop(exc.index)
                 await self._dead_letter(stream, entry_id, event, exc.message)
 
-    async def _dead_letter(self, stream: str, entry_id: str, event: dict[str, str], error: str) -> None:
-        fields = {**event, "error": error, "orig_id": entry_id}
+    async def _dead_letter(self, stream: str, entry_id: Any, event: list, error: str) -> None:
+        entry_id = _text(entry_id)
+        # bytes as they came: the entry may be poison because it is not valid UTF-8
+        names = [_text(k) for k in event[::2]]
+        fields = {**dict(zip(names, event[1::2], strict=False)), "error": error, "orig_id": entry_id}
         await self.redis.xadd(keys.dead_letters(stream), fields)
         await self.redis.xack(stream, GROUP, entry_id)
         self.dead_lettered += 1

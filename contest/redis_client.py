@@ -23,6 +23,8 @@ from urllib.parse import unquote, urlparse
 import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ClusterDownError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -334,7 +336,11 @@ def connect_redis(url: str, *, cluster: bool = False) -> aioredis.Redis | RedisC
     """The general-purpose client (bytes replies) for everything off the hot path."""
     if cluster:
         return RedisCluster.from_url(url, decode_responses=False)
-    return aioredis.Redis.from_url(url, decode_responses=False, health_check_interval=10)
+    # One immediate retry on a broken connection: after Redis comes back, every pooled connection
+    # is stale and its first command fails before reaching the new server; retrying it once on a
+    # fresh connection is safe and turns the first requests after an outage from 503 into answers.
+    return aioredis.Redis.from_url(url, decode_responses=False, health_check_interval=10,
+                                   retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError])
 
 
 def make_runner(url: str, client: aioredis.Redis | RedisCluster, *, cluster: bool = False) -> ScriptRunner:

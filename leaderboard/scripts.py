@@ -38,7 +38,7 @@ class Script:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
 
-_COMMON = r"""
+_HELPERS = r"""
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -76,6 +76,11 @@ local function civil(days)
   if m <= 2 then y = y + 1 end
   return string.format('%04d-%02d-%02d', y, m, d)
 end
+"""
+
+# Board reads need only this helper: their scripts carry it alone, since a script runs its
+# whole preamble on every call (defining the other helpers costs Redis a few µs each time).
+_RANKED_ROWS = r"""
 -- rows of a board page: uid, encoded score, competition rank, "name\torg" for each member.
 -- ``above``: the encoded score just before the first row (false: the first row is the top; nil:
 -- unknown).  When it differs from the first row's, that row's rank is its position + 1 and the
@@ -110,6 +115,8 @@ local function ranked_rows(board, names, rows, offset, out, above)
   return out
 end
 """
+
+_COMMON = _HELPERS + _RANKED_ROWS
 
 REGISTER = Script("register", _COMMON + r"""
 -- Register a user, or find the user of a gateway identity.
@@ -420,7 +427,7 @@ end
 return result(score, cc, qc, dur, counted, fa, st, 0, tonumber(auto))
 """)
 
-LEADERBOARD_PAGE = Script("leaderboard_page", _COMMON + r"""
+LEADERBOARD_PAGE = Script("leaderboard_page", _RANKED_ROWS + r"""
 -- One page of a board with competition ranks ("1224") and names.
 -- KEYS: 1 board, 2 names hash.  ARGV: 1 offset, 2 limit
 -- Returns {total, uid, encoded score, rank, 'name\torg', uid, ...}
@@ -436,7 +443,7 @@ if #rows < 2 then return {total} end
 return ranked_rows(KEYS[1], KEYS[2], {unpack(rows, 3)}, offset, {total}, rows[2])
 """)
 
-LEADERBOARD_ME = Script("leaderboard_me", _COMMON + r"""
+LEADERBOARD_ME = Script("leaderboard_me", _RANKED_ROWS + r"""
 -- A member's rank and the entries around it.
 -- KEYS: 1 board, 2 names hash.  ARGV: 1 uid, 2 entries above and below
 -- Returns {total} when the member is not on the board, else

@@ -201,6 +201,8 @@ async def sustained(redis: aioredis.Redis, storage: Storage, rate: int, seconds:
 async def bench_backend(name: str, url: str, redis: aioredis.Redis, args: argparse.Namespace) -> None:
     print(f"{name}: {url}")
     storage = open_storage(url)
+    if args.writers:
+        storage.parallel_writes = args.writers
     await storage.open()
     try:
         await drain(redis, storage, args.n, args.batch)
@@ -228,6 +230,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=500_000, help="answer events to drain (default 500000)")
     parser.add_argument("--batch", type=int, default=5000, help="flusher batch size")
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument(
+        "--writers", type=int, default=0, help="batches written at once (default: the backend's own)"
+    )
     parser.add_argument(
         "--redis-url", help="use this Redis/Valkey instead of starting one (it gets FLUSHed!)"
     )

@@ -19,10 +19,14 @@ from aiohttp.test_utils import TestClient
 
 from contest.appkeys import STORAGE
 from contest.embedded_redis import EmbeddedValkey
+from contest.flusher import Flusher
+from contest.redis_client import RedisConnectionError, connect_redis
+from contest.storage.base import Storage
 from leaderboard import keys
 from tests.fixtures.app import admin_headers, seed_contest
 from tests.fixtures.postgres import PgServer, start_postgres, stop_postgres
 from tests.test_attempts import key_of
+from tests.test_flusher import many_answers, produce
 from tests.test_review import drain
 
 ClientFactory = Callable[..., Any]
@@ -204,4 +208,49 @@ async def test_redis_stopping_under_concurrent_answers_leaves_no_half_writes(
             await wait_for(lambda: _backlog_is(client, 0))
             assert (await client.server.app[STORAGE].count_rows(cid))["answers"] == answered
     finally:
+        valkey.stop()
+
+
+class _StopsRedisAfterCommit:
+    """Real storage; the first batch it commits takes Redis down before the flusher can XACK it."""
+
+    def __init__(self, storage: Storage, valkey: EmbeddedValkey) -> None:
+        self.storage = storage
+        self.valkey = valkey
+        self.armed = True
+
+    async def _then_stop(self, written: Any) -> None:
+        await written
+        if self.armed:
+            self.armed = False
+            await asyncio.to_thread(self.valkey.stop)
+
+    async def write_events(self, events: list[Any]) -> None:
+        await self._then_stop(self.storage.write_events(events))
+
+    async def write_raw(self, events: list[Any]) -> None:  # the flusher's fast path, where it exists
+        await self._then_stop(self.storage.write_raw(events))  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.storage, name)
+
+
+async def test_an_ack_lost_to_a_redis_outage_is_redone_when_it_returns(sqlite_storage: Storage,
+                                                                       tmp_path: Path) -> None:
+    valkey = EmbeddedValkey(tmp_path / "valkey", appendonly=True).start()
+    redis = connect_redis(valkey.url)
+    try:
+        await produce(redis, many_answers(3, 9))
+        # a long claim time: the consumer must find its own unacknowledged entries, not XAUTOCLAIM them
+        flusher = Flusher(redis, _StopsRedisAfterCommit(sqlite_storage, valkey), consumer="f1", batch=100,
+                          claim_idle_ms=600_000)
+        with pytest.raises(RedisConnectionError):
+            await flusher.flush_once()  # committed to the database, then the XACK found Redis gone
+        assert (await sqlite_storage.count_rows("c1"))["answers"] == 27
+        valkey.start()
+        await flusher.flush_once()
+        assert await flusher.backlog() == 0  # re-read as pending, stored once more (idempotent), acked
+        assert (await sqlite_storage.count_rows("c1"))["answers"] == 27
+    finally:
+        await redis.aclose()
         valkey.stop()

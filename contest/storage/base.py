@@ -22,6 +22,7 @@ __all__ = [
     "PoisonEvent",
     "Storage",
     "StorageUnavailable",
+    "event_from_fields",
     "find_poison",
     "parse_events",
     "prefix_upper_bound",
@@ -229,6 +230,17 @@ def parse_events(events: list[Mapping[str, str]]) -> EventBatch:
     return batch
 
 
+def event_from_fields(fields: Any) -> dict[str, str]:
+    """One stream entry as docs/events.md's ``dict[str, str]``, from a flat ``[name, value, ...]``
+    list (the raw XREADGROUP reply) or a mapping, of bytes or str."""
+    items = fields.items() if isinstance(fields, Mapping) else zip(*[iter(fields)] * 2, strict=False)
+    return {_text(k): _text(v) for k, v in items}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def prefix_upper_bound(prefix: str) -> str:
     """The smallest string greater than every string starting with ``prefix`` (bytewise order)."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
@@ -303,6 +315,22 @@ class Storage(abc.ABC):
         Raises StorageUnavailable (connection trouble, nothing written) or PoisonEvent(index)
         (that event can never be stored; nothing written).
         """
+
+    # How many write_raw/write_events calls the flusher may have in flight at once (separate
+    # transactions). 1 for a backend that serialises its writes anyway.
+    parallel_writes: int = 1
+
+    async def write_raw(self, entries: list[list]) -> None:
+        """``write_events`` for entries still as the flat ``[name, value, ...]`` lists of the raw
+        XREADGROUP reply; PoisonEvent indexes refer to ``entries``. A backend may override it to
+        skip building a dict per entry on its hot path."""
+        events = []
+        for index, fields in enumerate(entries):
+            try:
+                events.append(event_from_fields(fields))
+            except UnicodeDecodeError as exc:
+                raise PoisonEvent(index, f"bad value: {exc}") from None
+        await self.write_events(events)
 
     # rebuild support
     @abc.abstractmethod

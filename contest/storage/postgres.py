@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -30,6 +31,7 @@ from contest.storage.base import (
     PoisonEvent,
     Storage,
     StorageUnavailable,
+    event_from_fields,
     find_poison,
     parse_events,
     prefix_upper_bound,
@@ -131,11 +133,52 @@ _ANSWERS = (
 )
 _PATH = " AND t.org_path >= $2 AND t.org_path < $3"
 
+# The raw stream entry of an answer, exactly as the answer scripts (leaderboard/scripts.py) write
+# it: [b"t", b"ans", b"cid", cid, ...]. Its values are picked by position, in ANSWER_COLUMNS order.
+_ANS_KEYS = [b"t", b"cid", b"aid", b"uid", b"i", b"qid", b"ch", b"ok", b"pts", b"at", b"fl"]
+_ANS_VALUES = operator.itemgetter(5, 9, 3, 7, 11, 13, 15, 17, 19, 21)
+_BITS = frozenset((b"0", b"1"))
+
+
+def _answers_copy_text(entries: list[list]) -> tuple[bytes, list[int]] | None:
+    """The answer entries of a raw batch as one COPY text-format buffer, plus the indexes of the
+    other entries; None when the buffer would need escaping (then the general path runs).
+
+    This skips a dict, a Python int per number and asyncpg's binary encoding per answer: the
+    bytes from Redis go to PostgreSQL as they are and PostgreSQL parses the numbers. An answer
+    PostgreSQL refuses (a bad number) sends the whole batch down the general path, which names
+    the poison entry, so the two paths store the same rows.
+    """
+    rows: list[bytes] = []
+    others: list[int] = []
+    join = b"\t".join
+    for index, f in enumerate(entries):
+        # flags other than 0/1 are normalised by parse_events: leave those to it
+        if len(f) == 22 and f[1] == b"ans" and f[::2] == _ANS_KEYS and f[15] in _BITS and f[21] in _BITS:
+            rows.append(join(_ANS_VALUES(f)))
+        else:
+            others.append(index)
+    if not rows:
+        return b"", others
+    text = b"\n".join(rows) + b"\n"
+    # a tab, newline, backslash or CR inside a value would need COPY escaping: rare, not here
+    if text.count(b"\t") != 9 * len(rows) or text.count(b"\n") != len(rows) or b"\\" in text or b"\r" in text:
+        return None
+    return text, others
+
 
 def _path_filter(sql: str, contest_id: str, prefix: str | None) -> tuple[str, tuple]:
     if not prefix:
         return sql.format(path=""), (contest_id,)
     return sql.format(path=_PATH), (contest_id, prefix, prefix_upper_bound(prefix))
+
+
+async def _copy_answers(conn: asyncpg.Connection, table: str, answers: list[tuple] | bytes) -> None:
+    if isinstance(answers, bytes):
+        # a memoryview: asyncpg would take plain bytes for a file name
+        await conn.copy_to_table(table, source=memoryview(answers), columns=ANSWER_COLUMNS)
+    else:
+        await conn.copy_records_to_table(table, records=answers, columns=ANSWER_COLUMNS)
 
 
 @contextlib.contextmanager
@@ -295,6 +338,30 @@ class PostgresStorage(Storage):
         return rows
 
     # the durable sink -------------------------------------------------------------------------
+    # COPYs on separate pool connections overlap: PostgreSQL then works on one batch while the
+    # flusher reads, parses and acknowledges the next
+    parallel_writes = 2
+
+    async def write_raw(self, entries: list[list]) -> None:
+        """The hot path: answers COPYed in text format straight from the Redis bytes."""
+        prepared = _answers_copy_text(entries)
+        if prepared is None:
+            await super().write_raw(entries)
+            return
+        text, others = prepared
+        try:
+            batch = parse_events([event_from_fields(entries[i]) for i in others])
+        except (PoisonEvent, UnicodeDecodeError):
+            await super().write_raw(entries)  # it reports the index within ``entries``
+            return
+        try:
+            with _guard():
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await self._write_batch(conn, batch, text)
+        except (*_DATA_ERRORS, PoisonEvent):
+            # nothing was written: the general path retries, and names the entry it cannot store
+            await super().write_raw(entries)
+
     async def write_events(self, events: list[dict[str, str]]) -> None:
         batch = parse_events(events)
         if not len(batch):
@@ -324,7 +391,7 @@ class PostgresStorage(Storage):
         except (*_DATA_ERRORS, PoisonEvent):
             return True
 
-    async def _write_batch(self, conn: asyncpg.Connection, batch: EventBatch) -> None:
+    async def _write_batch(self, conn: asyncpg.Connection, batch: EventBatch, answers_text: bytes = b"") -> None:
         if batch.users:
             rows = [(index, *row) for index, row in zip(batch.user_index, batch.users, strict=True)]
             await conn.copy_records_to_table("stage_users", records=rows, columns=("ord", *USER_COLUMNS))
@@ -337,6 +404,8 @@ class PostgresStorage(Storage):
             await conn.execute(_MOVE_STARTS)
         if batch.answers:
             await self._write_answers(conn, batch.answers)
+        if answers_text:
+            await self._write_answers(conn, answers_text)
         if batch.finishes:
             await conn.copy_records_to_table("stage_fins", records=batch.finishes, columns=FINISH_COLUMNS)
             await conn.execute(_FIN_PLACEHOLDERS)
@@ -347,7 +416,7 @@ class PostgresStorage(Storage):
             await conn.execute(_MOVE_REVIEWS)
             await conn.execute(_APPLY_REVIEWS)
 
-    async def _write_answers(self, conn: asyncpg.Connection, answers: list[tuple]) -> None:
+    async def _write_answers(self, conn: asyncpg.Connection, answers: list[tuple] | bytes) -> None:
         """COPY straight into answers; through staging + ON CONFLICT only when that collides.
 
         A replay (a crash between COMMIT and XACK) is rare, and the direct COPY skips a whole
@@ -356,11 +425,11 @@ class PostgresStorage(Storage):
         """
         try:
             async with conn.transaction():
-                await conn.copy_records_to_table("answers", records=answers, columns=ANSWER_COLUMNS)
+                await _copy_answers(conn, "answers", answers)
             return
         except asyncpg.UniqueViolationError:
             pass
-        await conn.copy_records_to_table("stage_answers", records=answers, columns=ANSWER_COLUMNS)
+        await _copy_answers(conn, "stage_answers", answers)
         await conn.execute(_MOVE_ANSWERS)
 
     # rebuild support --------------------------------------------------------------------------
