@@ -42,11 +42,15 @@ _DEAD_CHECK_S = 5.0  # how often each flusher looks for consumers of this host w
 # Ack, then trim below the oldest entry the group still needs, in one round trip and atomically
 # (another flusher cannot slip a read in between). MINID is the smallest pending id, or the
 # last-delivered id + 1 when nothing is pending: never an entry the group has not yet read.
+# KEYS[1] stream; ARGV[1] group; ARGV[2] the ids to acknowledge, space-separated (one argument
+# rather than thousands: redis-py packs each argument in Python). Returns {acked, trimmed}.
 _ACK_AND_TRIM = """
 local stream, group = KEYS[1], ARGV[1]
+local ids = {}
+for id in string.gmatch(ARGV[2], '[^ ]+') do ids[#ids + 1] = id end
 local acked = 0
-for i = 2, #ARGV, CHUNK do
-    acked = acked + redis.call('XACK', stream, group, unpack(ARGV, i, math.min(i + CHUNK - 1, #ARGV)))
+for i = 1, #ids, CHUNK do
+    acked = acked + redis.call('XACK', stream, group, unpack(ids, i, math.min(i + CHUNK - 1, #ids)))
 end
 local pending = redis.call('XPENDING', stream, group)
 local minid = nil
@@ -113,6 +117,12 @@ def _process_gone(consumer: str) -> bool:
     except OSError:  # EPERM: alive, someone else's
         return False
     return False
+
+
+def _joined(ids: list[Any]) -> bytes | str:
+    if all(isinstance(i, bytes) for i in ids):
+        return b" ".join(ids)
+    return " ".join(_text(i) for i in ids)
 
 
 def _stream_ms(entry_id: bytes | str) -> int:
@@ -331,7 +341,7 @@ class Flusher:
         except BaseException:
             self._maybe_pending.add(stream)
             raise
-        await self._script(keys=[stream], args=[GROUP, *ids])
+        await self._script(keys=[stream], args=[GROUP, _joined(ids)])
         self.batches += 1
         self.rows += len(events)
         self.last_batch_size = len(events)

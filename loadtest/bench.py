@@ -70,7 +70,7 @@ class Config:
     warmup: bool = True
     duration_s: float = 8.0
     connections: int = 64
-    threads: int = 2
+    threads: int = 1
     attempts: int = 40_000
     board: int = 1_000_000
     board_10m: bool = False
