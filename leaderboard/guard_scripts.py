@@ -148,20 +148,7 @@ end
 local da = 1
 if action == 'void' then da = -1 end
 redis.call('HINCRBY', KEYS[2], 'voided', -da)
-local mems = split(ARGV[10], ',')
-for lv, org in ipairs(orgs) do
-  local p = redis.call('HINCRBY', prefix .. 'os:p', org, dp)
-  redis.call('HINCRBY', prefix .. 'os:a', org, da)
-  local s = redis.call('HINCRBY', prefix .. 'os:s', org, new_score - old_score)
-  local m = tonumber(mems[lv] or '0') or 0
-  local rate, avg = 0, 0
-  if m > 0 then rate = p / m end
-  if p > 0 then avg = s / p end
-  redis.call('ZADD', prefix .. 'or:participants:' .. lv, p, org)
-  redis.call('ZADD', prefix .. 'or:total_score:' .. lv, s, org)
-  redis.call('ZADD', prefix .. 'or:avg_score:' .. lv, string.format('%.17g', avg), org)
-  redis.call('ZADD', prefix .. 'or:participation_rate:' .. lv, string.format('%.17g', rate), org)
-end
+org_rollup(prefix, orgs, split(ARGV[10], ','), dp, da, new_score - old_score)
 event()
 local after = -1
 if new_t then after = new_score end

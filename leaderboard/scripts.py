@@ -81,6 +81,23 @@ end
 # Board reads need only this helper: their scripts carry it alone, since a script runs its
 # whole preamble on every call (defining the other helpers costs Redis a few µs each time).
 _RANKED_ROWS = r"""
+-- Move the rollups of every org on a user's path (orgs[lv] at level lv, mems[lv] its members) by
+-- dp participants, da attempts and ds total score, and re-rank each org in its level's sorted sets.
+local function org_rollup(prefix, orgs, mems, dp, da, ds)
+  for lv, org in ipairs(orgs) do
+    local p = redis.call('HINCRBY', prefix .. 'os:p', org, dp)
+    redis.call('HINCRBY', prefix .. 'os:a', org, da)
+    local s = redis.call('HINCRBY', prefix .. 'os:s', org, ds)
+    local m = tonumber(mems[lv] or '0') or 0
+    local rate, avg = 0, 0
+    if m > 0 then rate = p / m end
+    if p > 0 then avg = s / p end
+    redis.call('ZADD', prefix .. 'or:participants:' .. lv, p, org)
+    redis.call('ZADD', prefix .. 'or:total_score:' .. lv, s, org)
+    redis.call('ZADD', prefix .. 'or:avg_score:' .. lv, string.format('%.17g', avg), org)
+    redis.call('ZADD', prefix .. 'or:participation_rate:' .. lv, string.format('%.17g', rate), org)
+  end
+end
 -- rows of a board page: uid, encoded score, competition rank, "name\torg" for each member.
 -- ``above``: the encoded score just before the first row (false: the first row is the top; nil:
 -- unknown).  When it differs from the first row's, that row's rank is its position + 1 and the
@@ -399,26 +416,7 @@ if counted == 1 then
     redis.call('ZADD', daily, num(enc_d), uid)
     for _, org in ipairs(orgs) do redis.call('ZADD', daily .. ':o:' .. org, num(enc_d), uid) end
   end
-  local mems = split(h[10], ',')
-  for lv, org in ipairs(orgs) do
-    local p
-    if first == 1 then
-      p = redis.call('HINCRBY', prefix .. 'os:p', org, 1)
-    else
-      p = tonumber(redis.call('HGET', prefix .. 'os:p', org) or '0')
-    end
-    redis.call('HINCRBY', prefix .. 'os:a', org, 1)
-    local s = redis.call('HINCRBY', prefix .. 'os:s', org, delta)
-    local m = tonumber(mems[lv] or '0') or 0
-    local rate = 0
-    if m > 0 then rate = p / m end
-    local avg = 0
-    if p > 0 then avg = s / p end
-    redis.call('ZADD', prefix .. 'or:participants:' .. lv, p, org)
-    redis.call('ZADD', prefix .. 'or:total_score:' .. lv, s, org)
-    redis.call('ZADD', prefix .. 'or:avg_score:' .. lv, string.format('%.17g', avg), org)
-    redis.call('ZADD', prefix .. 'or:participation_rate:' .. lv, string.format('%.17g', rate), org)
-  end
+  org_rollup(prefix, orgs, split(h[10], ','), first, 1, delta)
 end
 if not replay then
   redis.call('XADD', KEYS[4], '*', 't', 'fin', 'cid', ARGV[6], 'aid', ARGV[7], 'uid', uid,
