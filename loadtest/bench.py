@@ -450,7 +450,7 @@ async def redis_usec(redis: aioredis.Redis, calls: int, op: Callable[[random.Ran
 
 async def leaderboard_section(cfg: Config, valkey: EmbeddedValkey, members: int, lib_dir: Path | None) -> list[Row]:
     redis_url, redis_pid = valkey.url, valkey.process.pid if valkey.process else 0
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = aioredis.Redis.from_url(redis_url, socket_timeout=600)  # COPY of a 10M board takes a while
     runner = PipelinedScripts(redis_url)
     board, names = keys.board(CONTEST), keys.names(CONTEST)
     await redis.flushall()

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from contest.flusher import GROUP, Flusher, consumer_name
 from contest.storage import Storage, StorageUnavailable
+from contest.storage.base import ANSWER_COLUMNS, parse_events
 from contest.storage.postgres import PostgresStorage
 from leaderboard import keys
 from tests.fixtures.postgres import PgServer, start_postgres, stop_postgres
@@ -179,3 +180,33 @@ async def test_flusher_recovers_when_redis_lost_its_data(redis_client: aioredis.
     await produce(redis_client, many_answers(2, 3)[4:])
     assert await flusher.flush_once() == 4
     assert (await sqlite_storage.count_rows("c1"))["answers"] == 6 and await flusher.backlog() == 0
+
+
+async def test_answers_store_the_same_whichever_path(redis_client: aioredis.Redis, storage: Storage) -> None:
+    """PostgreSQL COPYs plain answers as text straight from the Redis bytes; answers needing COPY
+    escaping or flag normalisation go through parse_events. Both must store what parse_events says."""
+    plain = [*many_answers(2, 3), start_ev("a9", "u9")]
+    odd = [
+        ans_ev("a9", "u9", i) | change
+        for i, change in enumerate(
+            [{"qid": "q\\1"}, {"qid": "q\t1"}, {"qid": "q\n1"}, {"qid": "q\r1"}, {"ch": "选项"}, {"ok": "2"},
+             {"fl": ""}, {"ch": ""}]
+        )
+    ]
+    flusher = Flusher(redis_client, storage, consumer="f1")
+    await produce(redis_client, plain)
+    assert await flusher.flush_once() == len(plain)
+    for event in odd:  # one batch each, so no check hides behind another
+        await produce(redis_client, [event])
+        assert await flusher.flush_once() == 1
+    stored = sorted([tuple(r[c] for c in ANSWER_COLUMNS) async for r in storage.load_answers("c1")])
+    assert stored == sorted(parse_events(plain + odd).answers)
+
+
+async def test_entry_that_is_not_utf8_is_dead_lettered(redis_client: aioredis.Redis, storage: Storage) -> None:
+    bad = ans_ev("a1", "u1", 1) | {"qid": b"q\xff"}
+    ids = await produce(redis_client, [start_ev("a1", "u1"), ans_ev("a1", "u1", 0), bad])
+    flusher = Flusher(redis_client, storage, consumer="f1")
+    assert await flusher.flush_once() == 2
+    [(_, fields)] = await redis_client.xrange(keys.dead_letters(STREAM))
+    assert fields[b"orig_id"] == ids[2] and fields[b"qid"] == b"q\xff" and await flusher.backlog() == 0
