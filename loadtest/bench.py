@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE))
 import redis.asyncio as aioredis  # noqa: E402
 
 from contest.auth import issue_token  # noqa: E402
-from contest.embedded_redis import EmbeddedValkey, free_port  # noqa: E402
+from contest.embedded_redis import EmbeddedValkey, _die_with_parent, free_port  # noqa: E402
 from contest.redis_client import PipelinedScripts  # noqa: E402
 from leaderboard import keys  # noqa: E402
 from leaderboard.boards import read_me, read_page  # noqa: E402
@@ -120,8 +120,9 @@ class Processes:
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         logfile = (self.workdir / f"{name}.log").open("wb")
+        # own process group (stopped group-wide below), and killed by the kernel if this run dies
         proc = subprocess.Popen(args, env={**os.environ, **env}, stdout=logfile, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         self.procs.append(proc)
         return proc
 

@@ -121,7 +121,7 @@ async def time_export(storage: PostgresStorage, what: str, prefix: str, full: bo
     async with contextlib.aclosing(chunks):
         async for chunk in chunks:
             n_bytes += len(chunk)
-            if n_bytes > len(chunk):  # the second chunk: the first one is the header alone
+            if first_data is None and n_bytes > len(chunk):  # the first one is the header alone
                 first_data = time.perf_counter() - started
                 if not full:
                     break

@@ -145,6 +145,7 @@ async def drain(redis: aioredis.Redis, storage: Storage, n: int, batch: int) -> 
     entries = await fill(redis, n)
     flusher = Flusher(redis, storage, consumer="bench", batch=batch)
     relax_gc()  # what Flusher.run does; this loop calls flush_once itself
+    cpu = time.process_time()
     started = time.perf_counter()
     committed = 0
     while committed < entries:
@@ -153,11 +154,12 @@ async def drain(redis: aioredis.Redis, storage: Storage, n: int, batch: int) -> 
             break
         committed += done
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     counts = await storage.count_rows(CONTEST)
     rate = n / elapsed
     print(
         f"  drain: {entries} entries ({n} answers) in {elapsed:.2f} s = {rate:,.0f} answer rows/s, "
-        f"{entries / elapsed:,.0f} entries/s; stored {counts['answers']} answers; "
+        f"{entries / elapsed:,.0f} entries/s; flusher CPU {cpu:.2f} s; stored {counts['answers']} answers; "
         f"backlog {await flusher.backlog()}"
     )
     return rate

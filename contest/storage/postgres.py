@@ -45,6 +45,9 @@ __all__ = ["PostgresStorage"]
 log = logging.getLogger(__name__)
 
 _FETCH = 5000
+# the first FETCH of an export is small: its rows are what "starts streaming" waits for, and on a
+# cold cache each results row costs random reads (its attempt, its user, its answers' index)
+_FIRST_FETCH = 500
 # failures that mean "the database is not reachable right now", as opposed to "this data is bad"
 _UNAVAILABLE = (
     OSError,
@@ -515,9 +518,11 @@ class PostgresStorage(Storage):
                 name = f"export_{zlib.crc32(sql.encode()):08x}"
                 await conn.execute("SET LOCAL cursor_tuple_fraction = 0.01")
                 await conn.execute(f"DECLARE {name} NO SCROLL CURSOR FOR {sql}", *args)
+                size = _FIRST_FETCH
                 while True:
-                    rows = await conn.fetch(f"FETCH {_FETCH} FROM {name}")
+                    rows = await conn.fetch(f"FETCH {size} FROM {name}")
                     for row in rows:
                         yield tuple(row)
-                    if len(rows) < _FETCH:
+                    if len(rows) < size:
                         break
+                    size = _FETCH
