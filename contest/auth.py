@@ -89,7 +89,11 @@ def verify_token(secret: bytes, token: str, now: float | None = None) -> Claims:
 
 
 _ADMIN = Claims("admin", "admin", None, "admin", 2**31)
-_cache: dict[str, Claims] = {}
+# token -> the Claims' fields as a plain tuple.  Up to _CACHE_MAX entries live for minutes: as
+# Claims objects they were most of what each full GC collection scanned under load (30-60 ms
+# pauses, loadtest/README.md "quiz bench"); the GC untracks an exact tuple of strings and ints at
+# its first collection, so a full cache costs the collector nothing.  A hit rebuilds the Claims.
+_cache: dict[str, tuple[str, str, str | None, str, int]] = {}
 
 
 def _claims_of(request: web.Request) -> Claims | None:
@@ -103,16 +107,17 @@ def _claims_of(request: web.Request) -> Claims | None:
     settings = request.config_dict[SETTINGS]
     if settings.admin_token and hmac.compare_digest(token.encode(), settings.admin_token.encode()):
         return _ADMIN
-    claims = _cache.get(token)
-    if claims is None:
+    fields = _cache.get(token)
+    if fields is None:
         claims = verify_token(settings.signing_secret, token)
         if len(_cache) >= _CACHE_MAX:
             _cache.clear()
-        _cache[token] = claims
-    elif claims.expires_at <= time.time():
+        _cache[token] = (claims.user_id, claims.role, claims.org_id, claims.name, claims.expires_at)
+        return claims
+    if fields[4] <= time.time():  # expires_at
         _cache.pop(token, None)
         raise ApiError(401, "token_expired", "the token has expired; sign in again")
-    return claims
+    return Claims(*fields)
 
 
 def optional_claims(request: web.Request) -> Claims | None:

@@ -93,8 +93,28 @@ def _serve_worker(settings: Settings, reuse_port: bool, own_group: bool = False)
         os.setpgrp()
     _setup_logging(settings.log_level)
     _use_uvloop()
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, reuse_port=reuse_port,
+    app = create_app(settings)
+    app.on_startup.append(_freeze_gc)  # after the cleanup contexts: connections, catalog, workers
+    web.run_app(app, host=settings.host, port=settings.port, reuse_port=reuse_port,
                 access_log=None, print=None, shutdown_timeout=10.0)
+
+
+async def _freeze_gc(_app: Any) -> None:
+    """Keep the cyclic GC's full collections off the answer path's latency tail.
+
+    A full (gen2) collection scans every tracked object: with the modules, routes and catalog
+    loaded that paused the loop 30-60 ms every second or two under load (gc.callbacks timing,
+    loadtest/README.md "quiz bench"), the worst answers of a run.  Objects alive once startup is
+    done live as long as the process, so they move to the permanent generation and are never
+    scanned again; the raised thresholds make the collections that remain rarer.
+    """
+    import gc
+
+    from contest.flusher import relax_gc
+
+    gc.collect()
+    gc.freeze()
+    relax_gc()
 
 
 def cmd_serve(settings: Settings) -> int:

@@ -8,6 +8,7 @@ makes a final flush.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import subprocess
@@ -119,3 +120,18 @@ async def test_serve_workers_sigterm_flushes_every_acknowledged_answer(redis_url
         await storage.close()
     missing = set(acked) - stored
     assert not missing, f"{len(missing)} of {len(acked)} acknowledged answers are not in the database"
+
+
+async def test_serve_freezes_startup_objects_and_relaxes_gc() -> None:
+    """``quiz serve``'s startup hook: what is alive after startup leaves the collector's scans
+    (full collections over it paused the loop 30-60 ms under load) and collections get rarer."""
+    from contest.cli import _freeze_gc
+
+    threshold = gc.get_threshold()
+    try:
+        await _freeze_gc(None)
+        assert gc.get_freeze_count() > 1000
+        assert gc.get_threshold()[0] >= 50_000
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
