@@ -13,7 +13,7 @@ from aiohttp import web
 
 from contest.appkeys import CATALOG, FLUSHER, LIVE, METRICS, PLAY, REDIS, RUNNER, SETTINGS, STORAGE, SWEEPER
 from contest.catalog import Catalog
-from contest.errors import error_middleware
+from contest.errors import error_middleware, json_protocol_errors
 from contest.flusher import Flusher
 from contest.live import LiveHub
 from contest.metrics import Metrics, metrics_middleware
@@ -115,6 +115,7 @@ async def _fresh_catalog(request: web.Request, handler: Any) -> web.StreamRespon
 
 def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
+    json_protocol_errors()
     app = web.Application(
         middlewares=[metrics_middleware(metrics), error_middleware, _fresh_catalog],
         client_max_size=max(settings.import_max_bytes, settings.max_body_bytes),

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import web, web_protocol
 from aiohttp.http_exceptions import HttpProcessingError
 from redis.exceptions import AskError, ClusterError, ReadOnlyError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -15,7 +15,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from contest.storage.base import StorageUnavailable
 
-__all__ = ["BACKEND_ERROR", "REDIS_UNAVAILABLE", "ApiError", "error_middleware", "error_response"]
+__all__ = ["BACKEND_ERROR", "REDIS_UNAVAILABLE", "ApiError", "error_middleware", "error_response",
+           "json_protocol_errors"]
 
 log = logging.getLogger(__name__)
 
@@ -104,3 +105,32 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "internal error")
+
+
+def json_protocol_errors() -> None:
+    """Answer requests aiohttp cannot even parse (a garbled request line, a header over its limit)
+    in the contract's JSON shape too.
+
+    Those never reach a middleware: aiohttp's protocol handler writes its own text/plain reply
+    through ``RequestHandler.handle_error``.  aiohttp offers no setting for it and ``run_app``
+    builds the handler class itself, so this wraps that one method, once per process, keeping
+    its logging and its connection close and replacing only the body.
+    """
+    original = web_protocol.RequestHandler.handle_error
+    if getattr(original, "_quiz_json", False):
+        return
+
+    def handle_error(self: web_protocol.RequestHandler, request: Any, status: int = 500,
+                     exc: BaseException | None = None, message: str | None = None) -> web.StreamResponse:
+        plain = original(self, request, status, exc, message)
+        if status >= 500:
+            code, text = "internal_error", "internal error"
+        else:
+            code = _HTTP_CODES.get(status, "bad_request")
+            text = f"malformed request: {getattr(exc, 'message', None) or message or plain.reason}"[:300]
+        response = error_response(status, code, text)
+        response.force_close()
+        return response
+
+    handle_error._quiz_json = True  # type: ignore[attr-defined]
+    web_protocol.RequestHandler.handle_error = handle_error  # type: ignore[method-assign]

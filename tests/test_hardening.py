@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import zipfile
 
 import openpyxl
+import orjson
+import pytest
 from aiohttp.test_utils import TestClient
 
 from contest.jsonio import MAX_JSON_DEPTH, MAX_JSON_STRING
@@ -144,3 +147,31 @@ def test_row_limits_refuse_the_whole_file() -> None:
     assert parsed == [] and "too many rows" in errors[0].message
     ok, errors = parse_orgs(f"org_id,parent_id,name,level,members\n{orgs}".encode(), filename="o.csv", max_rows=6)
     assert errors == [] and len(ok) == 6
+
+
+async def _raw_exchange(client: TestClient, payload: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes no HTTP client would send; return the status, headers and body of the reply."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    try:
+        writer.write(payload)
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize("payload", [
+    b"GARBAGE\x01 / HTTP/1.1\r\nHost: x\r\n\r\n",  # a request line aiohttp cannot parse
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",  # header over its limit
+])
+async def test_unparseable_http_gets_the_json_error_shape(client: TestClient, payload: bytes) -> None:
+    status, headers, body = await _raw_exchange(client, payload)
+    assert status == 400
+    assert headers["content-type"].startswith("application/json")
+    error = orjson.loads(body)["error"]
+    assert error["code"] == "bad_request" and error["message"].startswith("malformed request")
+    assert error["details"] == {}
