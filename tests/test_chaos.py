@@ -6,13 +6,10 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
@@ -24,13 +21,12 @@ from contest.redis_client import RedisConnectionError, connect_redis
 from contest.storage.base import Storage
 from leaderboard import keys
 from tests.fixtures.app import admin_headers, seed_contest
-from tests.fixtures.postgres import PgServer, start_postgres, stop_postgres
+from tests.fixtures.postgres import PgServer, create_database, start_postgres, stop_postgres
 from tests.test_attempts import key_of
 from tests.test_flusher import many_answers, produce
 from tests.test_review import drain
 
 ClientFactory = Callable[..., Any]
-_db_counter = itertools.count()
 
 
 async def answer(client: TestClient, user: dict[str, Any], aid: str, index: int, choice: str) -> Any:
@@ -119,13 +115,7 @@ async def _backlog_is(client: TestClient, n: int) -> bool:
 @pytest.mark.postgres
 async def test_postgres_outage_participants_keep_playing_backlog_drains(
         app_factory: ClientFactory, pg_server: PgServer) -> None:
-    name = f"quiz_chaos{os.getpid()}_{next(_db_counter)}"
-    conn = await asyncpg.connect(pg_server.admin_url())
-    try:
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    async with app_factory(database_url=pg_server.admin_url(name), cache_ttl_ms=0) as client:
+    async with app_factory(database_url=await create_database(pg_server), cache_ttl_ms=0) as client:
         seeded = await seed_contest(client)
         cid = seeded.contest_id
         await drain(client)
