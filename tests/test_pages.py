@@ -79,6 +79,18 @@ def _watch(page: Any, problems: list[str], base_url: str) -> None:
     page.on("request", on_request)
 
 
+async def _phone_page(browser: Any, problems: list[str], base_url: str) -> tuple[Any, Any]:
+    """A phone-sized zh-CN context and its page, watched for console errors and failed requests."""
+    ctx = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    try:
+        page = await ctx.new_page()
+    except BaseException:
+        await ctx.close()
+        raise
+    _watch(page, problems, base_url)
+    return ctx, page
+
+
 async def _snapshot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -263,10 +275,8 @@ async def test_participant_flow_dashboard_and_screen(live_server: Any, browser: 
 async def test_reload_resumes_attempt(live_server: Any, browser: Any) -> None:
     base = live_server.url.rstrip("/")
     problems: list[str] = []
-    ctx = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    ctx, page = await _phone_page(browser, problems, base)
     try:
-        page = await ctx.new_page()
-        _watch(page, problems, base)
         await _register(page, base)
         await _start(page)
         stem = page.get_by_test_id("question-stem")
@@ -292,10 +302,8 @@ async def test_reload_resumes_attempt(live_server: Any, browser: Any) -> None:
 async def test_answer_given_offline_is_delivered_when_back_online(live_server: Any, browser: Any) -> None:
     base = live_server.url.rstrip("/")
     problems: list[str] = []
-    ctx = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    ctx, page = await _phone_page(browser, problems, base)
     try:
-        page = await ctx.new_page()
-        _watch(page, problems, base)
         await _register(page, base)
         await _start(page)
         stem = page.get_by_test_id("question-stem")
@@ -348,10 +356,8 @@ async def test_ticket_arrival_and_english(live_server: Any, browser: Any) -> Non
     problems: list[str] = []
     ticket = sign_ticket(TICKET_SECRET.encode(), {"sub": f"wx-{_phone()}", "name": "微信用户", "org_id": VILLAGE,
                                                   "exp": int(time.time()) + 600})
-    ctx = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    ctx, page = await _phone_page(browser, problems, base)
     try:
-        page = await ctx.new_page()
-        _watch(page, problems, base)
         await page.goto(f"{base}/?ticket={ticket}")
         await pw.expect(page.get_by_test_id("contest-item").first).to_be_visible(timeout=10_000)
         assert "ticket=" not in page.url
@@ -437,10 +443,8 @@ BAD_QUESTIONS = (
 async def test_admin_pages(live_server: Any, browser: Any) -> None:
     base = live_server.url.rstrip("/")
     problems: list[str] = []
-    ctx = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    ctx, page = await _phone_page(browser, problems, base)
     try:
-        page = await ctx.new_page()
-        _watch(page, problems, base)
         await page.goto(f"{base}/admin/?token={live_server.admin_token}")
         await pw.expect(page.locator("#main")).to_be_visible(timeout=10_000)
         assert "token=" not in page.url
