@@ -21,14 +21,21 @@ from contest.settings import Settings
 from leaderboard import keys
 from leaderboard.boards import count_above
 from leaderboard.scripts import ANSWER, FINISH, START
-from question_bank import PaperError, draw_paper, render_question, shown_answer
+from question_bank import PaperError, Question, draw_paper, render_question, shown_answer
 
-__all__ = ["Play", "normalize_choice", "parse_attempt_id"]
+__all__ = ["Play", "normalize_choice", "parse_attempt_id", "question_field"]
 
 _TYPE_CODES = {"single": "s", "multiple": "m", "judge": "j"}
 _KEEP_AFTER_DEADLINE_S = 86_400
 _CLOCK_SKEW_MS = 300_000  # how far a worker's own clock may be off before its early refusal matters
 _LETTERS = "ABCDEFGH"
+
+
+def question_field(question: Question, perm: tuple[int, ...]) -> str:
+    """The attempt hash's ``q<i>`` field the ANSWER script scores against:
+    ``type code|shown answer key|points|question id|option count`` (start and rebuild alike)."""
+    return (f"{_TYPE_CODES[question.type]}|{shown_answer(question, perm)}|{question.points}|{question.id}|"
+            f"{len(question.options)}")
 
 
 def parse_attempt_id(attempt_id: str) -> tuple[str, int]:
@@ -114,10 +121,7 @@ class Play:
                 from None
         bank = self.catalog.bank
         paper = [[item.question_id, "".join(str(i) for i in item.perm)] for item in items]
-        fields = []
-        for item in items:
-            q = bank[item.question_id]
-            fields.append(f"{_TYPE_CODES[q.type]}|{shown_answer(q, item.perm)}|{q.points}|{q.id}|{len(q.options)}")
+        fields = [question_field(bank[item.question_id], item.perm) for item in items]
         orgs = self.catalog.orgs
         org_id = claims.org_id or ""
         path = orgs.path(org_id) if org_id in orgs else ((org_id,) if org_id else ())

@@ -19,13 +19,12 @@ from aiohttp import web
 from contest.appkeys import CATALOG, REDIS, RUNNER, STORAGE
 from contest.catalog import Catalog
 from contest.contests import Contest
+from contest.play import question_field
 from leaderboard import keys
 from leaderboard.scripts import FINISH
-from question_bank import shown_answer
 
 __all__ = ["rebuild_contest", "rebuild_users", "rebuild_with"]
 
-_TYPE_CODES = {"single": "s", "multiple": "m", "judge": "j"}
 _PAGE = 10_000
 
 
@@ -102,8 +101,7 @@ def _attempt_fields(row: dict[str, Any], answers: list[dict[str, Any]], catalog:
         q = catalog.bank.get(qid)
         if q is None:
             continue
-        order = tuple(int(c) for c in perm)
-        fields[f"q{i}"] = f"{_TYPE_CODES[q.type]}|{shown_answer(q, order)}|{q.points}|{q.id}|{len(q.options)}"
+        fields[f"q{i}"] = question_field(q, tuple(int(c) for c in perm))
     score = cc = 0
     last = int(row["started_at"])
     for a in sorted(answers, key=lambda a: (int(a["answered_at"]), int(a["idx"]))):
