@@ -14,6 +14,7 @@ from aiohttp import web
 
 from contest.appkeys import SETTINGS
 from contest.errors import ApiError
+from contest.settings import Settings
 
 __all__ = [
     "ROLES",
@@ -21,9 +22,11 @@ __all__ = [
     "TicketClaims",
     "b64d",
     "b64e",
+    "claims_of_header",
     "issue_token",
     "optional_claims",
     "require",
+    "require_role",
     "sign_ticket",
     "verify_ticket",
     "verify_token",
@@ -96,15 +99,14 @@ _ADMIN = Claims("admin", "admin", None, "admin", 2**31)
 _cache: dict[str, tuple[str, str, str | None, str, int]] = {}
 
 
-def _claims_of(request: web.Request) -> Claims | None:
-    header = request.headers.get("Authorization", "")
+def claims_of_header(header: str, settings: Settings) -> Claims | None:
+    """The claims of an ``Authorization`` header value (None when empty); 401 when it is bad."""
     if not header:
         return None
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise ApiError(401, "unauthenticated", "use Authorization: Bearer <token>")
-    settings = request.config_dict[SETTINGS]
     if settings.admin_token and hmac.compare_digest(token.encode(), settings.admin_token.encode()):
         return _ADMIN
     fields = _cache.get(token)
@@ -120,18 +122,26 @@ def _claims_of(request: web.Request) -> Claims | None:
     return Claims(*fields)
 
 
+def require_role(claims: Claims | None, roles: tuple[str, ...]) -> Claims:
+    """401 without claims, 403 when the role is not among ``roles`` (any role when empty)."""
+    if claims is None:
+        raise ApiError(401, "unauthenticated", "this endpoint needs Authorization: Bearer <token>")
+    if roles and claims.role not in roles:
+        raise ApiError(403, "forbidden", f"this endpoint is for: {', '.join(roles)}")
+    return claims
+
+
+def _claims_of(request: web.Request) -> Claims | None:
+    return claims_of_header(request.headers.get("Authorization", ""), request.config_dict[SETTINGS])
+
+
 def optional_claims(request: web.Request) -> Claims | None:
     return _claims_of(request)
 
 
 def require(request: web.Request, *roles: str) -> Claims:
     """The caller's claims; 401 without a valid token, 403 when the role is not among ``roles``."""
-    claims = _claims_of(request)
-    if claims is None:
-        raise ApiError(401, "unauthenticated", "this endpoint needs Authorization: Bearer <token>")
-    if roles and claims.role not in roles:
-        raise ApiError(403, "forbidden", f"this endpoint is for: {', '.join(roles)}")
-    return claims
+    return require_role(_claims_of(request), roles)
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,8 +83,7 @@ def _serve_worker(settings: Settings, reuse_port: bool, own_group: bool = False)
     """One aiohttp process.  ``web.run_app`` turns SIGTERM/SIGINT into a graceful shutdown: the
     listening socket closes, requests in flight finish (up to 10 s), then the cleanup contexts
     run, the flusher's final flush among them."""
-    from aiohttp import web
-
+    from contest.answer_lane import serve
     from contest.app import create_app
 
     if own_group:
@@ -95,8 +94,8 @@ def _serve_worker(settings: Settings, reuse_port: bool, own_group: bool = False)
     _use_uvloop()
     app = create_app(settings)
     app.on_startup.append(_freeze_gc)  # after the cleanup contexts: connections, catalog, workers
-    web.run_app(app, host=settings.host, port=settings.port, reuse_port=reuse_port,
-                access_log=None, print=None, shutdown_timeout=10.0)
+    asyncio.run(serve(app, settings.host, settings.port, reuse_port=reuse_port, shutdown_timeout=10.0,
+                      lane=settings.answer_lane))
 
 
 async def _freeze_gc(_app: Any) -> None:

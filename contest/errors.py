@@ -15,8 +15,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from contest.storage.base import StorageUnavailable
 
-__all__ = ["BACKEND_ERROR", "REDIS_UNAVAILABLE", "ApiError", "error_middleware", "error_response",
-           "json_protocol_errors"]
+__all__ = ["BACKEND_ERROR", "REDIS_UNAVAILABLE", "ApiError", "error_body", "error_middleware", "error_of",
+           "error_response", "json_protocol_errors"]
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,13 @@ def error_response(
     details: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> web.Response:
-    body = orjson.dumps({"error": {"code": code, "message": message, "details": dict(details or {})}})
-    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
+    return web.Response(body=error_body(code, message, details), status=status, content_type="application/json",
+                        headers=headers)
+
+
+def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> bytes:
+    """The contract's error document."""
+    return orjson.dumps({"error": {"code": code, "message": message, "details": dict(details or {})}})
 
 
 @web.middleware
@@ -90,21 +95,30 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             message = "request body is larger than the configured limit"
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return error_response(exc.status, code, message, headers=headers)
-    except HttpProcessingError as exc:  # a body aiohttp cannot parse (garbled multipart, chunking...)
-        return error_response(400, "bad_request", f"malformed request: {exc.message or exc}"[:300])
-    except REDIS_UNAVAILABLE as exc:
-        request[BACKEND_ERROR] = "redis"
-        log.warning("redis unavailable on %s %s: %r", request.method, request.path, exc)
-        return error_response(503, "unavailable", "the leaderboard store is unavailable; nothing was changed",
-                              headers={"Retry-After": "1"})
-    except StorageUnavailable as exc:
-        request[BACKEND_ERROR] = "database"
-        log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
-        return error_response(503, "unavailable", "the database is unavailable; nothing was changed",
-                              headers={"Retry-After": "2"})
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "internal error")
+    except Exception as exc:
+        error, backend = error_of(exc, request.method, request.path)
+        if backend:
+            request[BACKEND_ERROR] = backend
+        return error_response(error.status, error.code, error.message, error.details, error.headers)
+
+
+def error_of(exc: BaseException, method: str, path: str) -> tuple[ApiError, str | None]:
+    """What the client is told about a failure that is not an ApiError, and which backend a 503
+    blames ("redis" / "database", for the metrics).  The web layer and the answer lane share it."""
+    if isinstance(exc, ApiError):
+        return exc, None
+    if isinstance(exc, HttpProcessingError):  # a body aiohttp cannot parse (garbled multipart, chunking...)
+        return ApiError(400, "bad_request", f"malformed request: {exc.message or exc}"[:300]), None
+    if isinstance(exc, REDIS_UNAVAILABLE):
+        log.warning("redis unavailable on %s %s: %r", method, path, exc)
+        return ApiError(503, "unavailable", "the leaderboard store is unavailable; nothing was changed",
+                        headers={"Retry-After": "1"}), "redis"
+    if isinstance(exc, StorageUnavailable):
+        log.warning("database unavailable on %s %s: %s", method, path, exc)
+        return ApiError(503, "unavailable", "the database is unavailable; nothing was changed",
+                        headers={"Retry-After": "2"}), "database"
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return ApiError(500, "internal_error", "internal error"), None
 
 
 def json_protocol_errors() -> None:

@@ -10,7 +10,7 @@ from aiohttp import web
 from contest.appkeys import SETTINGS
 from contest.errors import ApiError
 
-__all__ = ["MAX_JSON_DEPTH", "MAX_JSON_STRING", "json_response", "read_body", "read_json"]
+__all__ = ["MAX_JSON_DEPTH", "MAX_JSON_STRING", "json_response", "parse_json_object", "read_body", "read_json"]
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -35,7 +35,11 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
 
 async def read_json(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
     """The body as a JSON object; 400 invalid_json when it is not one."""
-    data = await read_body(request)
+    return parse_json_object(await read_body(request), allow_empty=allow_empty)
+
+
+def parse_json_object(data: bytes, *, allow_empty: bool = False) -> dict[str, Any]:
+    """``data`` as a JSON object within the depth and string limits; 400 invalid_json otherwise."""
     if not data.strip():
         if allow_empty:
             return {}

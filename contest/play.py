@@ -20,7 +20,7 @@ from contest.redis_client import ScriptRunner
 from contest.settings import Settings
 from leaderboard import keys
 from leaderboard.boards import count_above
-from leaderboard.scripts import ANSWER, FINISH, START
+from leaderboard.scripts import ANSWER, FINISH, START, Script
 from question_bank import PaperError, Question, draw_paper, render_question, shown_answer
 
 __all__ = ["Play", "normalize_choice", "parse_attempt_id", "question_field"]
@@ -205,12 +205,13 @@ class Play:
         return list(choice) if qtype == "m" else choice
 
     # ---- answer -------------------------------------------------------------------------
-    def _answer_call(self, contest: Contest, claims: Claims, attempt_id: str, shard: int, index: int,
-                     choice: str, limited: bool = True) -> Any:
+    def answer_call(self, contest: Contest, claims: Claims, attempt_id: str, shard: int, index: int,
+                    choice: str, limited: bool = True) -> tuple[Script, tuple[str, ...], tuple[Any, ...]]:
+        """The ANSWER script's keys and arguments for one answer (the coroutine path and the lane)."""
         cid = contest.contest_id
         # the per-user answer rate limit is checked inside ANSWER (contest/ratelimit.py says why)
         rate = answer_rate_args(self.settings) if limited else ("0", 0)
-        return self.runner.run(
+        return (
             ANSWER,
             (keys.attempt(cid, attempt_id, shard), keys.stats(cid, shard), keys.qstats(cid, shard),
              keys.events(cid, shard), keys.timeline(cid, "", shard)),
@@ -218,7 +219,20 @@ class Play:
              contest.config.get("min_answer_ms", self.settings.min_answer_ms), cid, attempt_id, *rate),
         )
 
-    def _answer_result(self, contest: Contest, index: int, reply: list[Any]) -> dict[str, Any]:
+    def _answer_call(self, contest: Contest, claims: Claims, attempt_id: str, shard: int, index: int,
+                     choice: str, limited: bool = True) -> Any:
+        return self.runner.run(*self.answer_call(contest, claims, attempt_id, shard, index, choice, limited))
+
+    def prepare_answer(self, claims: Claims, attempt_id: str, index: int, choice_value: Any) -> tuple[
+            Contest, Script, tuple[str, ...], tuple[Any, ...]]:
+        """Everything an answer checks before Redis (404 attempt/contest, 400 choice), and its call."""
+        contest_id, shard = parse_attempt_id(attempt_id)
+        contest = self.contest(contest_id, published=False)
+        choice, _ = normalize_choice(choice_value)
+        return (contest, *self.answer_call(contest, claims, attempt_id, shard, index, choice))
+
+    def answer_result(self, contest: Contest, index: int, reply: list[Any]) -> dict[str, Any]:
+        """The response body of an ANSWER reply; the contract's 4xx as ApiError."""
         status = _s(reply[0])
         if status == "err":
             code = _s(reply[1])
@@ -248,11 +262,8 @@ class Play:
         return result
 
     async def answer(self, claims: Claims, attempt_id: str, index: int, choice_value: Any) -> dict[str, Any]:
-        contest_id, shard = parse_attempt_id(attempt_id)
-        contest = self.contest(contest_id, published=False)
-        choice, _ = normalize_choice(choice_value)
-        reply = await self._answer_call(contest, claims, attempt_id, shard, index, choice)
-        return self._answer_result(contest, index, reply)
+        contest, script, keys_, args = self.prepare_answer(claims, attempt_id, index, choice_value)
+        return self.answer_result(contest, index, await self.runner.run(script, keys_, args))
 
     # ---- finish -------------------------------------------------------------------------
     def _finish_call(self, contest: Contest, user_id: str, attempt_id: str, shard: int, auto: bool) -> Any:
@@ -313,7 +324,7 @@ class Play:
         results = []
         for (index, _), reply in zip(answers, replies[:-1], strict=True):
             try:
-                item = self._answer_result(contest, index, reply)
+                item = self.answer_result(contest, index, reply)
                 results.append({"index": index, "correct": item["correct"], "points_awarded": item["points_awarded"]})
             except ApiError as exc:
                 if exc.code == "not_found":

@@ -162,6 +162,22 @@ class RateLimiter:
             raise rate_limited(int(left * 1000), scope)
         self.blocked.pop(f"{scope}:{ip}", None)
 
+    def ride_call(self, scope: str, ip: str) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
+        """The RATE_LIMIT call (keys, args) counting this request of ``ip``, when one is due now
+        (None while a batch fills, or with the limit off)."""
+        cost = self._batched_cost(scope, ip)
+        count, period_s = self._rule(scope)
+        if not cost or not self.enabled or count <= 0 or period_s <= 0:
+            return None
+        return (keys.rate_limit(scope, ip),), (repr(period_s * 1000 / count), count, cost)
+
+    def note_verdict(self, scope: str, ip: str, verdict: Any) -> None:
+        """Remember an IP found over its limit (refused in memory until its Retry-After)."""
+        if verdict is not None and int(verdict[0]) == 0:
+            if len(self.blocked) >= _BLOCKED_MAX:
+                self.blocked.clear()
+            self.blocked[f"{scope}:{ip}"] = time.monotonic() + int(verdict[1]) / 1000
+
     async def ride_along(self, scope: str, ip: str, work: Awaitable[Any]) -> Any:
         """Run ``work`` (which sends its Redis call at once) and count ``ip`` in the same write."""
         try:
@@ -170,14 +186,13 @@ class RateLimiter:
             if inspect.iscoroutine(work):
                 work.close()  # never started: nothing was sent, nothing changed
             raise
-        cost = self._batched_cost(scope, ip)
-        call = self._call(scope, ip, cost) if cost else None
+        call = self.ride_call(scope, ip)
         if call is None:
             return await work
         # The counting call is scheduled first and starts on the loop's next step, after ``work``
         # has queued its own EVALSHA but before the runner's flush: one write carries both, and
         # only one task is created (cheaper than gathering two).
-        counting = asyncio.ensure_future(call)
+        counting = asyncio.ensure_future(self.runner.run(RATE_LIMIT, *call))
         try:
             return await work
         finally:
@@ -185,10 +200,7 @@ class RateLimiter:
                 verdict = await counting
             except Exception:  # Redis trouble shows in ``work``'s own outcome
                 verdict = None
-            if verdict is not None and int(verdict[0]) == 0:
-                if len(self.blocked) >= _BLOCKED_MAX:
-                    self.blocked.clear()
-                self.blocked[f"{scope}:{ip}"] = time.monotonic() + int(verdict[1]) / 1000
+            self.note_verdict(scope, ip, verdict)
 
 
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter", RateLimiter)

@@ -109,6 +109,8 @@ class Settings:
     run_flusher: bool = True
     run_sweeper: bool = True
     rate_limits: bool = True
+    # serve plain answers straight from the protocol (contest/answer_lane.py); 0: aiohttp serves all
+    answer_lane: bool = True
     trusted_proxies: tuple[str, ...] = ()
     rl_register_ip: tuple[int, int] = _RATE_DEFAULTS["rl_register_ip"]
     rl_register_phone: tuple[int, int] = _RATE_DEFAULTS["rl_register_phone"]
@@ -153,6 +155,7 @@ class Settings:
             "run_flusher": _bool(env, "QUIZ_RUN_FLUSHER", True),
             "run_sweeper": _bool(env, "QUIZ_RUN_SWEEPER", True),
             "rate_limits": _bool(env, "QUIZ_RATE_LIMITS", True),
+            "answer_lane": _bool(env, "QUIZ_ANSWER_LANE", True),
             "trusted_proxies": tuple(
                 p.strip() for p in env.get("QUIZ_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),

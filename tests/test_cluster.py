@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from redis.asyncio.cluster import RedisCluster
 
 from contest.app import create_app
 from contest.appkeys import FLUSHER, REDIS, STORAGE
 from contest.play import parse_attempt_id
 from leaderboard import keys
-from tests.fixtures.app import admin_headers, make_settings, seed_contest
+from tests.fixtures.app import LaneTestServer, admin_headers, make_settings, seed_contest
 from tests.fixtures.cluster import ValkeyCluster
 from tests.shard_scenario import play_both, snapshot
 
@@ -47,7 +47,7 @@ async def _app_client(cluster: ValkeyCluster, data_dir: Path) -> TestClient:
     await redis.flushall(target_nodes=RedisCluster.PRIMARIES)
     await redis.aclose()
     settings = make_settings(cluster.url, data_dir, redis_cluster=True)
-    client = TestClient(TestServer(create_app(settings)))
+    client = TestClient(LaneTestServer(create_app(settings)))
     await client.start_server()
     return client
 

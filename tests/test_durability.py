@@ -23,7 +23,7 @@ import openpyxl
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from contest.app import create_app
 from contest.appkeys import CATALOG, STORAGE
@@ -31,7 +31,7 @@ from contest.embedded_redis import EmbeddedValkey, free_port
 from contest.flusher import GROUP
 from contest.settings import Settings
 from leaderboard import keys
-from tests.fixtures.app import ADMIN, SAMPLE, admin_headers, make_settings
+from tests.fixtures.app import ADMIN, SAMPLE, LaneTestServer, admin_headers, make_settings
 from tests.fixtures.play import (
     Player,
     answer,
@@ -63,7 +63,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 async def app_client(settings: Settings) -> TestClient:
-    client = TestClient(TestServer(create_app(settings)))
+    client = TestClient(LaneTestServer(create_app(settings)))
     await client.start_server()
     return client
 

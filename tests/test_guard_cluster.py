@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from redis.asyncio.cluster import RedisCluster
 
 from contest.app import create_app
 from contest.appkeys import REDIS
 from contest.play import parse_attempt_id
 from leaderboard import keys
-from tests.fixtures.app import admin_headers, make_settings, seed_contest
+from tests.fixtures.app import LaneTestServer, admin_headers, make_settings, seed_contest
 from tests.fixtures.cluster import ValkeyCluster
 from tests.test_attempts import VILLAGE_A, VILLAGE_B
 
@@ -46,7 +46,7 @@ async def guarded_cluster_app(valkey_cluster: ValkeyCluster, data_dir: Path) -> 
     await redis.aclose()
     settings = make_settings(valkey_cluster.url, data_dir, redis_cluster=True, cache_ttl_ms=0,
                              rl_register_ip=(4, 60), rl_answer_user=(3, 60))
-    client = TestClient(TestServer(create_app(settings)))
+    client = TestClient(LaneTestServer(create_app(settings)))
     await client.start_server()
     yield client
     await client.close()

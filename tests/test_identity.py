@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from contest.app import create_app
 from contest.auth import b64e, issue_token, sign_ticket
 from contest.settings import Settings
-from tests.fixtures.app import TICKET_SECRET, admin_headers, bearer, make_settings, seed_contest
+from tests.fixtures.app import TICKET_SECRET, LaneTestServer, admin_headers, bearer, make_settings, seed_contest
 
 ORG = "360302002001"
 REG = "/api/v1/auth/register"
@@ -99,7 +99,7 @@ async def test_invalid_json_and_non_object(client: TestClient) -> None:
 
 async def test_oversized_body_is_413(redis_url: str, data_dir: Path, app_settings: Settings) -> None:
     settings = make_settings(redis_url, data_dir, max_body_bytes=2048)
-    small = TestClient(TestServer(create_app(settings)))
+    small = TestClient(LaneTestServer(create_app(settings)))
     await small.start_server()
     try:
         big = {"name": "x" * 5000, "phone": "13800000007", "org_id": ORG}

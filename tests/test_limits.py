@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis.asyncio as aioredis
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from contest.app import create_app
 from contest.appkeys import CATALOG, PLAY, STORAGE
 from contest.auth import issue_token
 from contest.sweeper import Sweeper
 from leaderboard import keys
-from tests.fixtures.app import admin_headers, bearer, make_settings
+from tests.fixtures.app import LaneTestServer, admin_headers, bearer, make_settings
 from tests.fixtures.play import answer, create_contest, finish, register, seed_custom, start
 
 P = "/api/v1"
@@ -32,7 +32,7 @@ async def client(redis_url: str, data_dir: Path) -> AsyncIterator[TestClient]:
     flush = aioredis.Redis.from_url(redis_url)
     await flush.flushall()
     await flush.aclose()
-    test_client = TestClient(TestServer(create_app(make_settings(redis_url, data_dir, rate_limits=False))))
+    test_client = TestClient(LaneTestServer(create_app(make_settings(redis_url, data_dir, rate_limits=False))))
     await test_client.start_server()
     yield test_client
     await test_client.close()
@@ -330,7 +330,7 @@ async def test_auto_finish_exactly_once_across_app_instances(
         settings = make_settings(redis_url, tmp_path / f"app{n}", run_flusher=False, sweep_interval_ms=20,
                                  rate_limits=False)
         settings.data_dir.mkdir()
-        other = TestClient(TestServer(create_app(settings)))
+        other = TestClient(LaneTestServer(create_app(settings)))
         await other.start_server()
         others.append(other)
     try:

@@ -9,12 +9,12 @@ from typing import Any
 
 import orjson
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from contest.app import create_app
 from contest.appkeys import LIVE
 from contest.live import LiveHub
-from tests.fixtures.app import make_settings, seed_contest
+from tests.fixtures.app import LaneTestServer, make_settings, seed_contest
 
 
 class Event:
@@ -66,7 +66,7 @@ async def _client(redis_url: str, data_dir: Path, tick_ms: int) -> AsyncIterator
     r = aioredis.Redis.from_url(redis_url)
     await r.flushall()
     await r.aclose()
-    client = TestClient(TestServer(create_app(make_settings(redis_url, data_dir, live_tick_ms=tick_ms))))
+    client = TestClient(LaneTestServer(create_app(make_settings(redis_url, data_dir, live_tick_ms=tick_ms))))
     await client.start_server()
     try:
         yield client

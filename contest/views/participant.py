@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -14,7 +15,8 @@ from contest.play import normalize_choice
 from contest.ratelimit import limiter_of
 from contest.validation import Fields
 
-__all__ = ["answer", "contest_detail", "contests_list", "finish", "get_attempt", "start_attempt", "submit"]
+__all__ = ["answer", "answer_fields", "contest_detail", "contests_list", "finish", "get_attempt", "start_attempt",
+           "submit"]
 
 
 async def contests_list(request: web.Request) -> web.Response:
@@ -56,16 +58,22 @@ def _index(f: Fields) -> int:
     return index if index is not None else -1
 
 
-async def answer(request: web.Request) -> web.Response:
-    claims = require(request, "participant")
-    body = await read_json(request)
+def answer_fields(body: dict[str, Any]) -> tuple[int, Any]:
+    """(index, choice as sent) of an answer body; 400 validation_failed naming every bad field.
+    (The answer lane, contest/answer_lane.py, validates with this too.)"""
     f = Fields(body)
     index = _index(f)
     if "choice" not in body or body["choice"] is None:
         f.fail("choice", "is required")
     f.done()
+    return index, body["choice"]
+
+
+async def answer(request: web.Request) -> web.Response:
+    claims = require(request, "participant")
+    index, choice = answer_fields(await read_json(request))
     limiter = limiter_of(request)
-    work = request.config_dict[PLAY].answer(claims, request.match_info["aid"], index, body["choice"])
+    work = request.config_dict[PLAY].answer(claims, request.match_info["aid"], index, choice)
     return json_response(await limiter.ride_along("answer_ip", limiter.ip_of(request), work))
 
 
