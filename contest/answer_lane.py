@@ -305,6 +305,7 @@ class AnswerLane(web_protocol.RequestHandler):
     # ---- one answer -------------------------------------------------------------------------
     def _lane_answer(self, ctx: LaneContext, aid: str, head: Head, body: bytes) -> None:
         started = time.perf_counter()
+        ctx.metrics.lane_requests += 1
         try:
             claims = require_role(claims_of_header(head.authorization, ctx.settings), _PARTICIPANT)
             index, choice = answer_fields(parse_json_object(body))

@@ -109,6 +109,10 @@ def error_of(exc: BaseException, method: str, path: str) -> tuple[ApiError, str 
         return exc, None
     if isinstance(exc, HttpProcessingError):  # a body aiohttp cannot parse (garbled multipart, chunking...)
         return ApiError(400, "bad_request", f"malformed request: {exc.message or exc}"[:300]), None
+    if isinstance(exc, web_protocol.RequestPayloadError):  # a Content-Encoding the body does not match
+        cause = exc.__cause__ or exc.__context__
+        detail = getattr(cause, "message", None) or str(cause or exc) or "the body could not be read"
+        return ApiError(400, "bad_request", f"malformed request body: {detail}"[:300]), None
     if isinstance(exc, REDIS_UNAVAILABLE):
         log.warning("redis unavailable on %s %s: %r", method, path, exc)
         return ApiError(503, "unavailable", "the leaderboard store is unavailable; nothing was changed",

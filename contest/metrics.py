@@ -61,6 +61,7 @@ class Metrics:
         self.buckets: dict[str, list[int]] = defaultdict(lambda: [0] * (len(_BUCKETS) + 1))
         self.sums: dict[str, float] = defaultdict(float)
         self.errors: dict[str, int] = defaultdict(int)
+        self.lane_requests = 0  # answer requests served by the answer lane (contest/answer_lane.py)
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         self.requests[(route, status)] += 1
@@ -79,7 +80,9 @@ class Metrics:
         finishes = sum(n for (route, status), n in self.requests.items()
                        if route in _FINISH_ROUTES and status == 200)
         lines = ["# TYPE quiz_answers_total counter", f"quiz_answers_total {answers}",
-                 "# TYPE quiz_finishes_total counter", f"quiz_finishes_total {finishes}"]
+                 "# TYPE quiz_finishes_total counter", f"quiz_finishes_total {finishes}",
+                 "# TYPE quiz_answer_lane_requests_total counter",
+                 f"quiz_answer_lane_requests_total {self.lane_requests}"]
         for name, value in sorted((counters or {}).items()):
             lines += [f"# TYPE {name} counter", f"{name} {value}"]
         for name, histogram in sorted((histograms or {}).items()):
