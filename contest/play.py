@@ -29,6 +29,7 @@ _TYPE_CODES = {"single": "s", "multiple": "m", "judge": "j"}
 _KEEP_AFTER_DEADLINE_S = 86_400
 _CLOCK_SKEW_MS = 300_000  # how far a worker's own clock may be off before its early refusal matters
 _LETTERS = "ABCDEFGH"
+_SINGLE = frozenset(_LETTERS)
 
 
 def question_field(question: Question, perm: tuple[int, ...]) -> str:
@@ -50,6 +51,8 @@ def parse_attempt_id(attempt_id: str) -> tuple[str, int]:
 
 def normalize_choice(value: Any) -> tuple[str, bool]:
     """'b' / ['C','a'] -> ('B', False) / ('AC', True); 400 on anything else."""
+    if type(value) is str and value in _SINGLE:  # the common case: one upper-case key
+        return value, False
     if isinstance(value, str):
         letters = [value]
         as_list = False

@@ -118,7 +118,7 @@ def _encode(args: Sequence[Arg]) -> bytes:
     """One RESP command.  hiredis packs it in C (4x faster than the Python loop, which was ~6% of
     the answer path's CPU); the loop stays for argument types hiredis does not take."""
     try:
-        return hiredis.pack_command(tuple(args))
+        return hiredis.pack_command(args if type(args) is tuple else tuple(args))
     except TypeError:
         return _encode_py(args)
 
@@ -276,7 +276,7 @@ class PipelinedScripts:
             _send_as_task(self, script, keys, args, waiter)  # run() connects (or fails) properly
             return
         self._waiters.append(waiter)  # type: ignore[arg-type]  # duck-typed like a future
-        self._buffer.append(_encode(["EVALSHA", script.sha, len(keys), *keys, *args]))
+        self._buffer.append(_encode(("EVALSHA", script.sha, len(keys), *keys, *args)))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
