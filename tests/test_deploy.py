@@ -110,8 +110,22 @@ def test_compose_wires_app_nginx_valkey_postgres_prometheus() -> None:
     assert (DEPLOY / "Dockerfile").read_text().count("quiz") >= 2
 
 
+def _nginx_binary() -> str | None:
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+def _proxy_conf(tmp_path: Path, upstream_port: int, listen_port: int) -> Path:
+    """deploy/nginx/nginx.conf as written, pointed at one local app and listening on loopback."""
+    text = (DEPLOY / "nginx" / "nginx.conf").read_text()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(text.replace("server app:8080", f"server 127.0.0.1:{upstream_port}")
+                    .replace("listen 80 reuseport backlog=65535;", f"listen 127.0.0.1:{listen_port};")
+                    .replace("worker_processes auto;", "worker_processes 1;"))
+    return conf
+
+
 def test_nginx_accepts_the_config(tmp_path: Path) -> None:
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    nginx = _nginx_binary()
     if nginx is None:
         pytest.skip("nginx is not installed (.ci/run installs nginx-light)")
     text = (DEPLOY / "nginx" / "nginx.conf").read_text()
@@ -127,3 +141,68 @@ def test_nginx_accepts_the_config(tmp_path: Path) -> None:
     bad = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(conf), "-g", f"pid {tmp_path}/nginx.pid;"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0
+
+
+async def test_answers_through_the_nginx_config_take_the_answer_lane(redis_url: str, data_dir: Path,
+                                                                     tmp_path: Path) -> None:
+    """deploy/nginx/nginx.conf in front of a real server: play goes through, and nginx's upstream
+    requests keep the plain shape, so answers take the lane (a config change that, say, sent
+    ``Connection: close`` or chunked bodies upstream would quietly move every answer to aiohttp)."""
+    import asyncio
+
+    import aiohttp
+    import redis.asyncio as aioredis
+    from aiohttp.test_utils import TestClient
+
+    from contest.app import create_app
+    from contest.appkeys import METRICS
+    from contest.embedded_redis import free_port
+    from tests.fixtures.app import LaneTestServer, admin_headers, make_settings, seed_contest
+
+    nginx = _nginx_binary()
+    assert nginx is not None, "nginx is not installed (.ci/run installs nginx-light)"
+    flush = aioredis.Redis.from_url(redis_url)
+    await flush.flushall()
+    await flush.aclose()
+    app = create_app(make_settings(redis_url, data_dir))
+    client = TestClient(LaneTestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    port = free_port()
+    conf = _proxy_conf(tmp_path, client.port, port)
+    proc = await asyncio.create_subprocess_exec(
+        nginx, "-p", str(tmp_path), "-c", str(conf), "-g", f"daemon off; pid {tmp_path}/nginx.pid;",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        seeded = await seed_contest(client)
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                try:
+                    async with session.get(f"{base}/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.05)
+            async with session.post(f"{base}/api/v1/auth/register",
+                                    json={"name": "代理", "phone": "13900000077", "org_id": "360302002001"}) as resp:
+                assert resp.status == 201, await resp.text()
+                headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+            async with session.post(f"{base}/api/v1/contests/{seeded.contest_id}/attempts", headers=headers) as resp:
+                attempt = await resp.json()
+                assert resp.status == 201, attempt
+            before = app[METRICS].lane_requests
+            for question in attempt["questions"][:3]:
+                async with session.post(f"{base}/api/v1/attempts/{attempt['attempt_id']}/answers", headers=headers,
+                                        json={"index": question["index"], "choice": "A"}) as resp:
+                    assert resp.status == 200, await resp.text()
+            async with session.post(f"{base}/api/v1/attempts/{attempt['attempt_id']}/answers", headers=headers,
+                                    json={"index": 0}) as resp:
+                assert resp.status == 400 and (await resp.json())["error"]["code"] == "validation_failed"
+            async with session.get(f"{base}/api/v1/admin/contests", headers=admin_headers()) as resp:
+                assert resp.status == 200
+        assert app[METRICS].lane_requests - before == 4
+    finally:
+        proc.terminate()
+        await proc.wait()
+        await client.close()
