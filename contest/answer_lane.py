@@ -18,8 +18,8 @@ always starts at a message boundary and its routes, middlewares and errors apply
 
 One request at a time per connection: while a response is owed (lane or aiohttp), later bytes
 wait in the buffer, so pipelined requests are answered in order.  Whatever the framer cannot be
-sure of (Transfer-Encoding, HTTP/1.0, a duplicate or non-numeric Content-Length, folded or
-malformed header lines, a bare LF, a head over 16 KiB) hands the connection to aiohttp for good.
+sure of (Transfer-Encoding, Upgrade, HTTP/1.0, a duplicate or non-numeric Content-Length, folded
+or malformed header lines, a bare LF, a head over 16 KiB) hands the connection to aiohttp for good.
 Errors, status codes, bodies, metrics and 503s are the web layer's own, through the same
 functions (``tests/test_answer_lane.py`` runs the contract's answer cases through both).
 """
@@ -120,8 +120,8 @@ def parse_head(head: bytes) -> Head | None:
             if length >= 0 or not value.isdigit() or len(value) > 12:
                 return None
             length = int(value)
-        elif lname == b"transfer-encoding":
-            return None
+        elif lname in (b"transfer-encoding", b"upgrade"):
+            return None  # chunked framing, or a protocol switch: the connection is aiohttp's
         elif lname == b"authorization":
             plain = plain and authorization is None
             authorization = value.strip()
@@ -130,7 +130,7 @@ def parse_head(head: bytes) -> Head | None:
             forwarded = value.strip()
         elif lname == b"connection":
             plain = plain and value.strip().lower() == b"keep-alive"
-        elif lname in (b"expect", b"upgrade", b"content-encoding"):
+        elif lname in (b"expect", b"content-encoding"):
             plain = False
     try:
         auth = authorization.decode("ascii") if authorization is not None else ""
