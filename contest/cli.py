@@ -80,9 +80,9 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 
 # ---- serve -------------------------------------------------------------------------------
 def _serve_worker(settings: Settings, reuse_port: bool, own_group: bool = False) -> None:
-    """One aiohttp process.  ``web.run_app`` turns SIGTERM/SIGINT into a graceful shutdown: the
-    listening socket closes, requests in flight finish (up to 10 s), then the cleanup contexts
-    run, the flusher's final flush among them."""
+    """One aiohttp process with the answer lane.  ``serve`` turns SIGTERM/SIGINT into a graceful
+    shutdown: the listening socket closes, requests in flight finish (up to 10 s), then the
+    cleanup contexts run, the flusher's final flush among them."""
     from contest.answer_lane import serve
     from contest.app import create_app
 

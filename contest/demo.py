@@ -123,6 +123,7 @@ async def simulate_players(base: str, contest_id: str, org_ids: list[str], count
 
 
 def run_demo(settings: Settings, *, simulate: int = 0) -> int:
+    from contest.answer_lane import serve
     from contest.app import create_app
     from contest.cli import _use_uvloop, _with_embedded_redis
 
@@ -168,7 +169,7 @@ def run_demo(settings: Settings, *, simulate: int = 0) -> int:
             "",
         ]), flush=True)
         _use_uvloop()
-        web.run_app(app, host=host, port=settings.port, access_log=None, print=None)
+        asyncio.run(serve(app, host, settings.port, lane=settings.answer_lane))
         return 0
     finally:
         if server is not None:
