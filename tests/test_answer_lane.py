@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient
 from contest.answer_lane import parse_head
 from contest.app import create_app
 from contest.appkeys import METRICS
+from leaderboard import keys
 from tests.fixtures.app import LaneTestServer, Seeded, bearer, make_settings, seed_contest
 
 A = "/api/v1/attempts"
@@ -270,3 +271,27 @@ def test_parse_head_refuses_what_it_cannot_be_sure_of() -> None:
                       b"POST / HTTP/1.1\r\nContent-Encoding: gzip"):
         head = parse_head(not_plain)
         assert head is not None and not head.plain, not_plain
+
+
+async def test_an_answer_after_redis_lost_its_scripts_is_retried_once_and_lands(lane_client: TestClient,
+                                                                                 redis_url: str) -> None:
+    """A Redis restarted without its script cache answers NOSCRIPT: the lane's reply callback
+    loads the script and runs the call again, so the participant sees a normal answer."""
+    aid, token, _ = await _played(lane_client)
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        await redis.script_flush()
+        before = _lane_count(lane_client)
+        reader, writer = await _connect(lane_client)
+        writer.write(_answer(aid, token, 0))
+        (status, _, reply), = await _read_responses(reader, 1)
+        assert status == 200 and reply["index"] == 0, reply
+        assert _lane_count(lane_client) == before + 1
+        writer.write(_answer(aid, token, 0))  # the same answer again: idempotent, the script is back
+        (status, _, again), = await _read_responses(reader, 1)
+        assert status == 200 and again == reply
+        writer.close()
+        stats = await redis.hget(keys.stats(aid.split(".")[0]), "answers")
+        assert int(stats) == 1
+    finally:
+        await redis.aclose()
