@@ -98,46 +98,59 @@ class Head:
     plain: bool
 
 
+# A whole head the lane can read: a request line of HTTP/1.1, then "token:value" lines only (no
+# folded or colon-less line, no space before a colon, no control character but tab, so no bare
+# CR or LF).  One regex in C instead of a Python loop over the lines, which cost ~18 µs for a
+# phone's ten headers; the wanted headers are then found with bytes.find (~3 µs for all).
+_HEAD = re.compile(rb"[A-Z]+ [^ \x00-\x1f\x7f]+ HTTP/1\.1"
+                   rb"(?:\r\n[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\x00-\x08\x0a-\x1f\x7f]*)*")
+_LENGTH, _GIVE_UP, _AUTH, _XFF, _CONNECTION, _NOT_PLAIN = range(6)
+_WANTED = tuple((b"\r\n" + name + b":", kind) for name, kind in (
+    (b"content-length", _LENGTH), (b"authorization", _AUTH), (b"x-forwarded-for", _XFF),
+    (b"connection", _CONNECTION), (b"transfer-encoding", _GIVE_UP), (b"upgrade", _GIVE_UP),
+    (b"expect", _NOT_PLAIN), (b"content-encoding", _NOT_PLAIN)))
+
+
 def parse_head(head: bytes) -> Head | None:
     """The request head (without its blank line), or None when only aiohttp should read it."""
-    if head.count(b"\n") != head.count(b"\r\n") or head.count(b"\r") != head.count(b"\r\n"):
-        return None  # a bare LF or CR: parsers disagree on those, so let aiohttp's alone decide
-    lines = head.split(b"\r\n")
-    parts = lines[0].split(b" ")
-    if len(parts) != 3 or parts[2] != b"HTTP/1.1" or not parts[0].isalpha() or not parts[1]:
+    if _HEAD.fullmatch(head) is None:
         return None
-    length = -1
-    authorization: bytes | None = None
-    forwarded: bytes | None = None
+    method, _, rest = head.partition(b" ")
+    target = rest[:rest.index(b" ")]
+    low = head.lower()
+    length = 0
+    auth = ""
+    xff: str | None = None
     plain = True
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not name or b" " in name or b"\t" in name:
-            return None  # obs-fold, a space before the colon, no colon at all
-        lname = name.lower()
-        if lname == b"content-length":
-            value = value.strip()
-            if length >= 0 or not value.isdigit() or len(value) > 12:
-                return None
+    for name, kind in _WANTED:
+        at = low.find(name)
+        if at < 0:
+            continue
+        twice = low.find(name, at + 1) >= 0
+        start = at + len(name)
+        end = head.find(b"\r\n", start)
+        value = head[start:end if end >= 0 else len(head)].strip(b" \t")
+        if kind == _LENGTH:
+            if twice or not value.isdigit() or len(value) > 12:
+                return None  # a second or a non-numeric Content-Length
             length = int(value)
-        elif lname in (b"transfer-encoding", b"upgrade"):
+        elif kind == _AUTH or kind == _XFF:
+            try:
+                text = value.decode("ascii")
+            except UnicodeDecodeError:
+                return None
+            plain = plain and not twice
+            if kind == _AUTH:
+                auth = text
+            else:
+                xff = text
+        elif kind == _CONNECTION:
+            plain = plain and not twice and value.lower() == b"keep-alive"
+        elif kind == _GIVE_UP:
             return None  # chunked framing, or a protocol switch: the connection is aiohttp's
-        elif lname == b"authorization":
-            plain = plain and authorization is None
-            authorization = value.strip()
-        elif lname == b"x-forwarded-for":
-            plain = plain and forwarded is None
-            forwarded = value.strip()
-        elif lname == b"connection":
-            plain = plain and value.strip().lower() == b"keep-alive"
-        elif lname in (b"expect", b"content-encoding"):
-            plain = False
-    try:
-        auth = authorization.decode("ascii") if authorization is not None else ""
-        xff = forwarded.decode("ascii") if forwarded is not None else None
-    except UnicodeDecodeError:
-        auth, xff, plain = "", None, False
-    return Head(parts[0], parts[1], max(length, 0), auth, xff, plain)
+        else:
+            plain = False  # Expect, Content-Encoding: aiohttp handles those
+    return Head(method, target, length, auth, xff, plain)
 
 
 @dataclass(slots=True)

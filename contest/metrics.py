@@ -10,6 +10,7 @@ backend in ``quiz_backend_errors_total{backend="redis"|"database"}``.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
@@ -65,13 +66,7 @@ class Metrics:
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         self.requests[(route, status)] += 1
-        counts = self.buckets[route]
-        for i, bound in enumerate(_BUCKETS):
-            if seconds <= bound:
-                counts[i] += 1
-                break
-        else:
-            counts[-1] += 1
+        self.buckets[route][bisect_left(_BUCKETS, seconds)] += 1  # the first bucket with seconds <= bound
         self.sums[route] += seconds
 
     def render(self, gauges: dict[str, float], histograms: dict[str, Histogram] | None = None,

@@ -261,6 +261,8 @@ def test_parse_head_refuses_what_it_cannot_be_sure_of() -> None:
                 b"POST / HTTP/1.1\r\nContent-Length: -1",
                 b"POST / HTTP/1.1\r\nContent-Length : 1",
                 b"GET / HTTP/1.1\r\nUpgrade: websocket",
+                b"POST / HTTP/1.1\r\nX-Note: a\x0bb",
+                b"post / HTTP/1.1",
                 b"POST / HTTP/1.1\r\n folded",
                 b"POST / HTTP/1.1\nHost: x",
                 b"POST / HTTP/1.0",
