@@ -297,3 +297,31 @@ async def test_an_answer_after_redis_lost_its_scripts_is_retried_once_and_lands(
         assert int(stats) == 1
     finally:
         await redis.aclose()
+
+
+async def test_a_client_gone_before_its_reply_changes_nothing_for_others(lane_client: TestClient,
+                                                                         redis_url: str) -> None:
+    """The answer is recorded (its EVALSHA was already out); the reply finds no transport and is
+    dropped; the server and the next connection carry on."""
+    aid, token, _ = await _played(lane_client)
+    for index in range(3):
+        _, writer = await _connect(lane_client)
+        writer.write(_answer(aid, token, index))
+        await writer.drain()
+        writer.transport.abort()  # gone at once, before any reply can arrive
+    reader, writer = await _connect(lane_client)
+    writer.write(_answer(aid, token, 3))
+    (status, _, reply), = await _read_responses(reader, 1)
+    assert status == 200 and reply["index"] == 3
+    writer.close()
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        for _ in range(50):  # the aborted connections' requests may still be on their way in
+            answered = await redis.hget(keys.stats(aid.split(".")[0]), "answers")
+            if int(answered or 0) == 4:
+                break
+            await asyncio.sleep(0.02)
+        # the last answer is recorded; an aborted one may or may not have been read before the reset
+        assert 1 <= int(answered or 0) <= 4
+    finally:
+        await redis.aclose()
