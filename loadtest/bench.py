@@ -240,10 +240,12 @@ def bench_answers(cfg: Config, procs: Processes, workdir: Path, stack: contextli
     valkey = stack.enter_context(EmbeddedValkey(workdir / "valkey-answers", appendonly=False))
     env = server_env(valkey.url, workdir)
     targets: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
-    for name, workers in (("one", 1), ("two", 2)):
+    # "nolane": the same service with QUIZ_ANSWER_LANE=0 (aiohttp serves the answers too), so every
+    # run shows what the answer lane (contest/answer_lane.py) is worth, side by side
+    for name, workers, extra in (("one", 1, {}), ("two", 2, {}), ("nolane", 1, {"QUIZ_ANSWER_LANE": "0"})):
         port = free_port()
         proc = procs.start(f"serve-{name}", [sys.executable, "-m", "contest.cli", "serve", "--host", "127.0.0.1",
-                                             "--port", str(port), "--workers", str(workers)], env)
+                                             "--port", str(port), "--workers", str(workers)], {**env, **extra})
         targets[name] = (f"http://127.0.0.1:{port}", proc)
     port = free_port()
     proc = procs.start("naive", [sys.executable, str(HERE / "naive_app.py"), "--port", str(port),
@@ -262,8 +264,8 @@ def bench_answers(cfg: Config, procs: Processes, workdir: Path, stack: contextli
     attempts_file = workdir / "attempts.txt"
     attempts_file.write_text("".join(f"{aid} {token}\n" for aid, token in attempts))
     offset = 0
-    results: dict[str, list[dict[str, Any]]] = {"naive": [], "one": [], "two": []}
-    order = ["naive", "one", "two"]
+    results: dict[str, list[dict[str, Any]]] = {"naive": [], "nolane": [], "one": [], "two": []}
+    order = ["naive", "nolane", "one", "two"]
     for name in order if cfg.warmup else ():  # warm-up: connections, caches, the Lua script cache
         offset += run_wrk(targets[name][0], attempts_file, offset, cfg, 1)["requests"]
     for run in range(cfg.runs):
@@ -289,8 +291,9 @@ def answer_rows(cfg: Config, results: dict[str, list[dict[str, Any]]]) -> list[R
                 "cpu": median([r["server_cpu_us"] for r in rs]),
                 "rcpu": median([r["redis_cpu_us"] for r in rs])}
 
-    naive, one, two = summary("naive"), summary("one"), summary("two")
+    naive, one, two, nolane = summary("naive"), summary("one"), summary("two"), summary("nolane")
     ratios = [o["rps"] / n["rps"] for o, n in zip(results["one"], results["naive"], strict=True)]
+    lane_ratios = [o["rps"] / n["rps"] for o, n in zip(results["one"], results["nolane"], strict=True)]
     ratios2 = [o["rps"] / n["rps"] for o, n in zip(results["two"], results["naive"], strict=True)]
     c = cfg.connections
     note = f"{one['first']:.0%} / {two['first']:.0%}"
@@ -307,7 +310,12 @@ def answer_rows(cfg: Config, results: dict[str, list[dict[str, Any]]]) -> list[R
             f"{naive['cpu']:.0f}", f"{naive['cpu'] / one['cpu']:.2f}x", ""),
         Row("answers", "Redis CPU per answer, µs (1 process / 2 processes)", f"{one['rcpu']:.0f} / {two['rcpu']:.0f}",
             f"{naive['rcpu']:.0f}", "", ""),
-        Row("answers", "non-2xx or socket errors (all runs)", f"{one['errors'] + two['errors']:.0f}",
+        Row("answers", f"answers/s, 1 process, {c} conns: answer lane on / off", f"{one['rps']:,.0f}",
+            f"{nolane['rps']:,.0f} (QUIZ_ANSWER_LANE=0)", f"{median(lane_ratios):.2f}x", "",
+            {"ours": one, "nolane": nolane, "ratios": lane_ratios}),
+        Row("answers", "server CPU per answer, µs: answer lane on / off", f"{one['cpu']:.0f}", f"{nolane['cpu']:.0f}",
+            f"{nolane['cpu'] / one['cpu']:.2f}x", ""),
+        Row("answers", "non-2xx or socket errors (all runs)", f"{one['errors'] + two['errors'] + nolane['errors']:.0f}",
             f"{naive['errors']:.0f}", "", "0"),
         Row("answers", "share of first answers (1 / 2 processes; the rest: idempotent repeats)", note,
             f"{naive['first']:.0%}", "", ""),

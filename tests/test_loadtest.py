@@ -114,6 +114,8 @@ async def test_quiz_bench_quick_prints_its_table(tmp_path: Path) -> None:
     one = next(r for m, r in rows.items() if m.startswith("answers/s, 1 process"))
     assert one["raw"]["ours"]["rps"] > 0 and one["raw"]["naive"]["rps"] > 0
     assert one["raw"]["ours"]["errors"] == 0 and one["raw"]["naive"]["errors"] == 0
+    lane = next(r for m, r in rows.items() if m.endswith("answer lane on / off"))
+    assert lane["raw"]["nolane"]["rps"] > 0 and lane["raw"]["nolane"]["errors"] == 0
     for measure in ("rank of a member", "page of 50", "around-me", "finish update"):
         row = next(r for m, r in rows.items() if m.startswith(measure))
         assert min(r["per_s"] for r in row["raw"]["ours"]) > 0, row
