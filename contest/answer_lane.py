@@ -380,6 +380,15 @@ class AnswerLane(web_protocol.RequestHandler):
         self._lane_buf = b""
 
 
+# What the lane uses of aiohttp's protocol beyond its public surface (pyproject pins the tested
+# releases); should a release drop any of it, aiohttp serves every request as before.
+_LANE_SUPPORTED = all(hasattr(web_protocol.RequestHandler, name) for name in (
+    "_handle_request", "_process_keepalive", "_keepalive_handle", "_next_keepalive_close_time",
+    "_keepalive_timeout", "_force_close", "_close", "peername"))
+if not _LANE_SUPPORTED:  # pragma: no cover - depends on the installed aiohttp
+    log.warning("answer lane off: this aiohttp's RequestHandler lacks what the lane uses")
+
+
 class LaneServer(web.Server):
     """aiohttp's server object whose connections are ``AnswerLane`` protocols."""
 
@@ -390,6 +399,8 @@ class LaneServer(web.Server):
         self._lane_ctx: LaneContext | None = None
 
     def lane_context(self) -> LaneContext | None:
+        if not _LANE_SUPPORTED:
+            return None
         if self._lane_ctx is None:
             app = self.app
             try:
@@ -398,7 +409,9 @@ class LaneServer(web.Server):
                 return None
         return self._lane_ctx
 
-    def __call__(self) -> AnswerLane:
+    def __call__(self) -> web_protocol.RequestHandler:
+        if self.lane_context() is None:  # no lane for this app or this aiohttp: aiohttp's own protocol
+            return web_protocol.RequestHandler(self, loop=self._loop, **self._kwargs)
         return AnswerLane(self, loop=self._loop, **self._kwargs)
 
 
