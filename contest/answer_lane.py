@@ -424,22 +424,19 @@ class LaneAppRunner(web.AppRunner):
 
 
 async def serve(app: web.Application, host: str, port: int, *, reuse_port: bool = False,
-                shutdown_timeout: float = 10.0, lane: bool = True, ready: asyncio.Event | None = None,
-                stop: asyncio.Event | None = None) -> None:
-    """``web.run_app`` with the answer lane: serve until SIGTERM/SIGINT (or ``stop``), then shut
-    down gracefully (stop listening, finish requests in flight, run the cleanup contexts)."""
+                shutdown_timeout: float = 10.0, lane: bool = True) -> None:
+    """``web.run_app`` with the answer lane: serve until SIGTERM/SIGINT, then shut down gracefully
+    (stop listening, finish requests in flight, run the cleanup contexts)."""
     import signal
 
     runner = (LaneAppRunner if lane else web.AppRunner)(app, access_log=None, shutdown_timeout=shutdown_timeout)
     await runner.setup()
-    stop = stop or asyncio.Event()
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
         await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
-        if ready is not None:
-            ready.set()
         await stop.wait()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

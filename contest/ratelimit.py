@@ -120,12 +120,16 @@ class RateLimiter:
     def _rule(self, scope: str) -> tuple[int, int]:
         return getattr(self.settings, f"rl_{scope}")
 
-    def _call(self, scope: str, subject: str, cost: int = 1) -> Awaitable[Any] | None:
+    def _limit_call(self, scope: str, subject: str, cost: int = 1) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
+        """The RATE_LIMIT script's (keys, args) counting ``cost`` requests; None with the limit off."""
         count, period_s = self._rule(scope)
         if not self.enabled or count <= 0 or period_s <= 0:
             return None
-        return self.runner.run(RATE_LIMIT, (keys.rate_limit(scope, subject),),
-                               (repr(period_s * 1000 / count), count, cost))
+        return (keys.rate_limit(scope, subject),), (repr(period_s * 1000 / count), count, cost)
+
+    def _call(self, scope: str, subject: str, cost: int = 1) -> Awaitable[Any] | None:
+        call = self._limit_call(scope, subject, cost)
+        return None if call is None else self.runner.run(RATE_LIMIT, *call)
 
     def _batched_cost(self, scope: str, ip: str) -> int:
         """How many of this IP's requests to count now: 0 while a batch fills, else the batch."""
@@ -166,10 +170,7 @@ class RateLimiter:
         """The RATE_LIMIT call (keys, args) counting this request of ``ip``, when one is due now
         (None while a batch fills, or with the limit off)."""
         cost = self._batched_cost(scope, ip)
-        count, period_s = self._rule(scope)
-        if not cost or not self.enabled or count <= 0 or period_s <= 0:
-            return None
-        return (keys.rate_limit(scope, ip),), (repr(period_s * 1000 / count), count, cost)
+        return self._limit_call(scope, ip, cost) if cost else None
 
     def note_verdict(self, scope: str, ip: str, verdict: Any) -> None:
         """Remember an IP found over its limit (refused in memory until its Retry-After)."""

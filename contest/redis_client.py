@@ -3,9 +3,8 @@
 The hot path sends one EVALSHA per request.  ``PipelinedScripts`` keeps one connection per
 process and writes the calls of all requests in flight in a single ``write`` per event-loop
 turn, or per 16 calls in a busy turn (a pipeline nobody has to build), reading the replies
-with hiredis in order.  Measured here,
-that doubles the requests/s of a handler that awaits a pooled redis-py ``evalsha`` per request
-and cuts its p99 by two thirds (loadtest/README.md).
+with hiredis in order.  Measured here, that doubles the requests/s of a handler that awaits a
+pooled redis-py ``evalsha`` per request and cuts its p99 by two thirds (loadtest/README.md).
 
 On a Redis Cluster (``ClusterScripts``) each master gets such a connection; the
 ``redis.asyncio.cluster.RedisCluster`` client supplies the slot map and serves everything off the
@@ -241,7 +240,12 @@ class PipelinedScripts:
             raise RedisConnectionError("Redis connection is closing")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        self._waiters.append(fut)
+        self._queue(loop, payload, fut)
+        return await fut
+
+    def _queue(self, loop: asyncio.AbstractEventLoop, payload: bytes, waiter: Any) -> None:
+        """Queue one command and its reply's waiter (a future, or a ReplyWaiter) for this turn's write."""
+        self._waiters.append(waiter)
         self._buffer.append(payload)
         if len(self._buffer) >= EAGER_FLUSH:
             self._flush(scheduled=False)
@@ -251,7 +255,6 @@ class PipelinedScripts:
         self.calls += 1
         if self._watchdog is None:
             self._watchdog = loop.call_later(self.reply_timeout / 4, self._watch)
-        return await fut
 
     def _watch(self) -> None:
         """Runs every reply_timeout/4 while replies are awaited.
@@ -287,16 +290,7 @@ class PipelinedScripts:
         if protocol is None or protocol.transport is None or protocol.transport.is_closing():
             _send_as_task(self, script, keys, args, waiter)  # run() connects (or fails) properly
             return
-        self._waiters.append(waiter)  # type: ignore[arg-type]  # duck-typed like a future
-        self._buffer.append(_encode(("EVALSHA", script.sha, len(keys), *keys, *args)))
-        if len(self._buffer) >= EAGER_FLUSH:
-            self._flush(scheduled=False)
-        elif not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-        self.calls += 1
-        if self._watchdog is None:
-            self._watchdog = asyncio.get_running_loop().call_later(self.reply_timeout / 4, self._watch)
+        self._queue(asyncio.get_running_loop(), _encode(("EVALSHA", script.sha, len(keys), *keys, *args)), waiter)
 
     async def run(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         payload = _encode(["EVALSHA", script.sha, len(keys), *keys, *args])

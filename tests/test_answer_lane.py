@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient
 
 from contest.answer_lane import parse_head
 from contest.app import create_app
-from contest.appkeys import METRICS
+from contest.appkeys import METRICS, SETTINGS
 from leaderboard import keys
 from tests.fixtures.app import LaneTestServer, Seeded, bearer, make_settings, seed_contest
 
@@ -95,8 +95,6 @@ async def _contract_cases(client: TestClient) -> list[tuple[int, Any]]:
 
 
 def _settings(client: TestClient) -> Any:
-    from contest.appkeys import SETTINGS
-
     return client.server.app[SETTINGS]  # type: ignore[union-attr]
 
 
