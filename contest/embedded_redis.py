@@ -119,7 +119,8 @@ class EmbeddedValkey:
     def _ping(self) -> bool:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
             s.sendall(b"PING\r\n")
-            return s.recv(16).startswith((b"+PONG", b"-LOADING")) and True
+            # NOAUTH: a server started with --requirepass is up, it only wants a password first
+            return s.recv(16).startswith((b"+PONG", b"-LOADING", b"-NOAUTH")) and True
         return False
 
     def kill(self) -> None:

@@ -136,13 +136,21 @@ class _Protocol(asyncio.Protocol):
         self.owner = owner
         self.reader = hiredis.Reader(notEnoughData=False)
         self.transport: asyncio.Transport | None = None
+        # Until AUTH and SELECT have succeeded the connection is private to _connect: its replies
+        # go to these waiters, and a loss fails only them (the owner's queue is someone else's).
+        self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.published = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not subclasses
 
+    def publish(self) -> None:
+        self.published = True
+        self.waiters = self.owner._waiters
+
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
-        waiters = self.owner._waiters
+        waiters = self.waiters
         while True:
             reply = self.reader.gets()
             if reply is False:
@@ -158,7 +166,13 @@ class _Protocol(asyncio.Protocol):
                 fut.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.owner._lost(exc)
+        if self.published:
+            self.owner._lost(exc)
+            return
+        error = RedisConnectionError(f"Redis connection lost during AUTH/SELECT: {exc or 'closed'}")
+        for fut in self.waiters:
+            if not fut.done():
+                fut.set_exception(error)
 
 
 class PipelinedScripts:
@@ -195,22 +209,42 @@ class PipelinedScripts:
                 return self._protocol
             loop = asyncio.get_running_loop()
             try:
-                _, protocol = await asyncio.wait_for(
+                transport, protocol = await asyncio.wait_for(
                     loop.create_connection(lambda: _Protocol(self), self.host, self.port),
                     self.connect_timeout,
                 )
             except (OSError, TimeoutError) as exc:
                 raise RedisConnectionError(f"cannot connect to Redis at {self.host}:{self.port}: {exc}") from exc
+            await self._hello(loop, transport, protocol)
+            # Published only now: a call queued before SELECT's reply would run in database 0.
+            protocol.publish()
             self._protocol = protocol
-            hello: list[bytes] = []
-            if self.password:
-                auth = ["AUTH", self.username, self.password] if self.username else ["AUTH", self.password]
-                hello.append(_encode(auth))
-            if self.db:
-                hello.append(_encode(["SELECT", self.db]))
-            for command in hello:
-                await self._send(command)
             return protocol
+
+    async def _hello(self, loop: asyncio.AbstractEventLoop, transport: asyncio.BaseTransport,
+                     protocol: _Protocol) -> None:
+        """AUTH and SELECT in one write on the still-private connection; both replies must be OK."""
+        hello: list[bytes] = []
+        if self.password:
+            auth = ["AUTH", self.username, self.password] if self.username else ["AUTH", self.password]
+            hello.append(_encode(auth))
+        if self.db:
+            hello.append(_encode(["SELECT", self.db]))
+        if not hello:
+            return
+        futures = [loop.create_future() for _ in hello]
+        protocol.waiters.extend(futures)
+        transport.write(b"".join(hello))  # type: ignore[attr-defined]
+        try:
+            replies = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True),
+                                             self.connect_timeout)
+        except TimeoutError:
+            replies = [RedisConnectionError("no reply to AUTH/SELECT in time")]
+        failed = [r for r in replies if isinstance(r, BaseException)]
+        if failed:
+            transport.abort()  # type: ignore[attr-defined]
+            raise RedisConnectionError(
+                f"Redis at {self.host}:{self.port} refused AUTH/SELECT: {failed[0]}") from failed[0]
 
     def _lost(self, exc: Exception | None) -> None:
         self._protocol = None
