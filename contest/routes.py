@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from contest.compression import compression_middleware
 from contest.views import admin, boards, identity, ops, participant, review
 
 __all__ = ["ROUTES", "Route", "setup_routes"]
@@ -57,6 +58,11 @@ ME = _obj({"rank": NI, "score": NI, "duration_ms": NI, "total": I, "percentile":
 ORG_ROW = _obj({"rank": I, "org_id": S, "name": S, "level": I, "members": I, "participants": I,
                 "participation_rate": N, "attempts": I, "total_score": I, "avg_score": N})
 ORGS = _obj({"entries": {"type": "array", "items": ORG_ROW}}, ("entries",))
+ORG_PICK = _obj({"orgs": {"type": "array", "items": _obj(
+    {"org_id": S, "name": S, "level": I, "has_children": B,
+     "path": {"type": "array", "items": S, "description": "names from the root down to this org (q, all)"},
+     "path_ids": {"type": "array", "items": S, "description": "ids from the root down to this org (q)"}},
+    ("org_id", "name", "level", "has_children"))}}, ("orgs",))
 CONTEST_SUMMARY = _obj({"contest_id": S, "title": S, "starts_at": I, "ends_at": I, "status": S})
 IMPORT_OUT = _obj({"imported": I, "updated": I, "errors": {"type": "array"}}, ("imported", "updated", "errors"))
 CONTEST_BODY = _obj({
@@ -84,8 +90,10 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/auth/ticket", identity.ticket, "Exchange a gateway ticket for a token",
           body=_obj({"ticket": S}, ("ticket",)), response=TOKEN, errors=(400, 401, 429), tag="identity"),
     Route("GET", "/api/v1/me", identity.me, "Who the token belongs to", auth=P + ORG, errors=(401,), tag="identity"),
-    Route("GET", "/api/v1/orgs", identity.orgs_public, "Org picker: children of an org, or all with paths",
-          query=("parent_id", "all"), errors=(404,), tag="identity"),
+    Route("GET", "/api/v1/orgs", identity.orgs_public,
+          "Org picker: children of an org (parent_id; roots without it), or a search by name or pinyin initials"
+          " (q, at most 20, within parent_id when given), or every org with its path (all=1, for old clients)",
+          query=("parent_id", "q", "limit", "all"), response=ORG_PICK, errors=(400, 404), tag="identity"),
     Route("GET", "/api/v1/contests", participant.contests_list, "Published contests",
           response=_obj({"contests": {"type": "array", "items": CONTEST_SUMMARY}}, ("contests",))),
     Route("GET", "/api/v1/contests/{cid}", participant.contest_detail, "Public settings of a contest",
@@ -172,3 +180,7 @@ def setup_routes(app: web.Application) -> None:
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     ops.setup_pages(app)
+    # JSON over 1 KB leaves compressed. Innermost, so it sees the handlers' own responses; appended
+    # here until create_app lists it with the other middlewares (the list is still open at this point).
+    if compression_middleware not in app.middlewares:
+        app.middlewares.append(compression_middleware)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from contest.appkeys import FLUSHER, LIVE, METRICS, REDIS, RUNNER, STORAGE, SWEEPER
 from contest.jsonio import json_response
+from contest.static_assets import STATIC_ROOT, assets_for, page_handler, serve_static
 
 __all__ = ["healthz", "metrics", "openapi", "readyz", "setup_pages"]
 
-STATIC = Path(__file__).resolve().parent.parent / "static"
+STATIC = STATIC_ROOT
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -92,16 +92,11 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(build_spec())
 
 
-def _page(path: Path) -> Any:
-    async def handler(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
-
-    return handler
-
-
 def setup_pages(app: web.Application) -> None:
-    app.router.add_get("/", _page(STATIC / "h5" / "index.html"))
-    app.router.add_get("/dashboard/", _page(STATIC / "dashboard" / "index.html"))
-    app.router.add_get("/admin/", _page(STATIC / "admin" / "index.html"))
-    app.router.add_get("/screen/{cid}", _page(STATIC / "screen" / "index.html"))
-    app.router.add_static("/static/", STATIC, append_version=False)
+    """The pages and /static/: content-hashed asset URLs, compressed once (contest/static_assets.py)."""
+    assets = assets_for(STATIC)
+    app.router.add_get("/", page_handler("h5/index.html", assets))
+    app.router.add_get("/dashboard/", page_handler("dashboard/index.html", assets))
+    app.router.add_get("/admin/", page_handler("admin/index.html", assets))
+    app.router.add_get("/screen/{cid}", page_handler("screen/index.html", assets))
+    app.router.add_get("/static/{path:.+}", serve_static(assets))
