@@ -7,11 +7,12 @@ leaderboards ask for them on every org-scoped request.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgpack
 
+from contest.orgsearch import OrgIndex
 from question_bank.errors import RowError
 from question_bank.parse import normalize_header, read_table
 
@@ -274,7 +275,7 @@ def _cycle_members(by_id: dict[str, _Row], existing: OrgTree) -> set[str]:
 class OrgTree:
     """Immutable tree of orgs; paths, level lists and member totals are computed on first use."""
 
-    __slots__ = ("_by_level", "_children", "_orgs", "_paths", "_totals", "version")
+    __slots__ = ("_by_level", "_children", "_index", "_orgs", "_paths", "_totals", "version")
 
     def __init__(self, orgs: Iterable[Org] = (), version: int = 0) -> None:
         self.version = version
@@ -289,6 +290,7 @@ class OrgTree:
         self._paths: dict[str, tuple[str, ...]] = {}
         self._by_level: dict[int, list[str]] | None = None
         self._totals: dict[str, int] | None = None
+        self._index: OrgIndex | None = None
 
     def _check_levels(self) -> None:
         # Level = parent's level + 1 everywhere makes cycles impossible, so no traversal is needed.
@@ -338,6 +340,9 @@ class OrgTree:
     def get(self, org_id: str) -> Org | None:
         return self._orgs.get(org_id)
 
+    def __getitem__(self, org_id: str) -> Org:
+        return self._orgs[org_id]
+
     def __contains__(self, org_id: object) -> bool:
         return org_id in self._orgs
 
@@ -363,6 +368,24 @@ class OrgTree:
     def children(self, parent_id: str | None = None) -> list[Org]:
         """Direct children sorted by org_id; ``None`` lists the roots."""
         return [self._orgs[c] for c in self._children.get(parent_id, ())]
+
+    def child_ids(self, parent_id: str | None = None) -> Sequence[str]:
+        """Ids of the direct children sorted by org_id (do not modify); ``None``: the roots."""
+        return self._children.get(parent_id, ())
+
+    def has_children(self, org_id: str) -> bool:
+        return org_id in self._children
+
+    def search_index(self) -> OrgIndex:
+        """The name/pinyin-initials index, built on first use (~1 s for 130,000 orgs: build it
+        off the event loop, as the catalog does when it loads a tree)."""
+        if self._index is None:
+            self._index = OrgIndex(self)
+        return self._index
+
+    def search(self, q: str, *, within: str | None = None, limit: int = 20) -> list[Org]:
+        """Up to ``limit`` orgs whose name or pinyin initials contain ``q`` (see OrgIndex.search)."""
+        return [self._orgs[i] for i in self.search_index().search(q, within=within, limit=limit)]
 
     def at_level(self, level: int) -> list[Org]:
         return [self._orgs[o] for o in self._level_index().get(level, ())]
