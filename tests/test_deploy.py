@@ -5,13 +5,14 @@
   probes on /readyz, HPA and PDB targets, env from the ConfigMap/Secret);
 - the environment given to the app in compose and Kubernetes is accepted by ``Settings``;
 - the docker-compose file has the services and wiring the operator docs describe;
-- ``nginx -t`` accepts deploy/nginx/nginx.conf (nginx-light from Debian, see .ci/run).
+- ``nginx -t`` accepts deploy/nginx/nginx.conf rendered with a throwaway certificate (nginx-light from
+  Debian, see .ci/run), and play goes through it over HTTPS.
 """
 
 from __future__ import annotations
 
 import copy
-import shutil
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 import yaml
 
 from contest.settings import Settings
+from tests.nginx_edge import edge_conf, nginx_binary, render, start_nginx
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 K8S_VERSION = "1.30.0"
@@ -110,37 +112,49 @@ def test_compose_wires_app_nginx_valkey_postgres_prometheus() -> None:
     assert (DEPLOY / "Dockerfile").read_text().count("quiz") >= 2
 
 
-def _nginx_binary() -> str | None:
-    return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-
-
-def _proxy_conf(tmp_path: Path, upstream_port: int, listen_port: int) -> Path:
-    """deploy/nginx/nginx.conf as written, pointed at one local app and listening on loopback."""
-    text = (DEPLOY / "nginx" / "nginx.conf").read_text()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(text.replace("server app:8080", f"server 127.0.0.1:{upstream_port}")
-                    .replace("listen 80 reuseport backlog=65535;", f"listen 127.0.0.1:{listen_port};")
-                    .replace("worker_processes auto;", "worker_processes 1;"))
-    return conf
-
-
 def test_nginx_accepts_the_config(tmp_path: Path) -> None:
-    nginx = _nginx_binary()
+    nginx = nginx_binary()
     if nginx is None:
         pytest.skip("nginx is not installed (.ci/run installs nginx-light)")
     text = (DEPLOY / "nginx" / "nginx.conf").read_text()
     assert "proxy_buffering off" in text and "limit_req_zone" in text
     # `app` resolves inside compose/Kubernetes only; everything else is checked as written
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(text.replace("server app:8080", "server 127.0.0.1:8080"))
+    conf = edge_conf(tmp_path, "127.0.0.1:8080", 8080, 8443)
+    conf.write_text(conf.read_text().replace("listen 127.0.0.1:8080;", "listen 80 reuseport backlog=65535;")
+                    .replace("listen 127.0.0.1:8443 ssl http2;", "listen 443 ssl http2 reuseport backlog=65535;"))
     result = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(conf), "-g", f"pid {tmp_path}/nginx.pid;"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
-    conf.write_text(text.replace("server app:8080", "server 127.0.0.1:8080").replace("proxy_buffering off;",
-                                                                                      "proxy_buffering maybe;"))
+    conf.write_text(conf.read_text().replace("proxy_buffering off;", "proxy_buffering maybe;"))
     bad = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(conf), "-g", f"pid {tmp_path}/nginx.pid;"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0
+    # the template refuses to render with a certificate path missing
+    with pytest.raises(KeyError):
+        render(text, {"QUIZ_TLS_CERT": "c", "QUIZ_TLS_KEY": "k", "QUIZ_RESOLVER": "127.0.0.1"})
+
+
+def test_nginx_tls_settings() -> None:
+    """HTTPS as WeChat requires it, with the Mozilla "intermediate" profile (checked as text: the
+    handshake itself is exercised by tests/test_https_edge.py)."""
+    text = (DEPLOY / "nginx" / "nginx.conf").read_text()
+    for needle in ("listen 443 ssl http2", "return 301 https://$host$request_uri", "ssl_protocols TLSv1.2 TLSv1.3;",
+                   "ssl_stapling on;", "ssl_stapling_verify on;", 'Strict-Transport-Security "max-age=63072000"',
+                   "ssl_certificate ${QUIZ_TLS_CERT};", "ssl_certificate_key ${QUIZ_TLS_KEY};",
+                   "ssl_trusted_certificate ${QUIZ_TLS_CHAIN};", "ssl_prefer_server_ciphers off;",
+                   "ssl_session_tickets off;", "gzip_vary on;"):
+        assert needle in text, needle
+    assert "TLSv1.1" not in text and "TLSv1 " not in text
+    gzip_types = re.search(r"gzip_types([^;]+);", text)
+    assert gzip_types and "application/json" in gzip_types[1] and "event-stream" not in gzip_types[1]
+    (compose,) = _docs(DEPLOY / "docker-compose.yml")
+    nginx = compose["services"]["nginx"]
+    assert {"80:80", "443:443"} <= set(nginx["ports"])
+    assert {"QUIZ_TLS_CERT", "QUIZ_TLS_KEY", "QUIZ_TLS_CHAIN", "QUIZ_RESOLVER"} <= nginx["environment"].keys()
+    (ingress,) = _by_kind("Ingress")
+    assert ingress["spec"]["tls"][0]["secretName"] and ingress["spec"]["tls"][0]["hosts"]
+    assert "cert-manager.io/cluster-issuer" in ingress["metadata"]["annotations"]
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
 
 
 async def test_answers_through_the_nginx_config_take_the_answer_lane(redis_url: str, data_dir: Path,
@@ -148,7 +162,6 @@ async def test_answers_through_the_nginx_config_take_the_answer_lane(redis_url: 
     """deploy/nginx/nginx.conf in front of a real server: play goes through, and nginx's upstream
     requests keep the plain shape, so answers take the lane (a config change that, say, sent
     ``Connection: close`` or chunked bodies upstream would quietly move every answer to aiohttp)."""
-    import asyncio
 
     import aiohttp
     import redis.asyncio as aioredis
@@ -159,31 +172,23 @@ async def test_answers_through_the_nginx_config_take_the_answer_lane(redis_url: 
     from contest.embedded_redis import free_port
     from tests.fixtures.app import LaneTestServer, admin_headers, make_settings, seed_contest
 
-    nginx = _nginx_binary()
-    assert nginx is not None, "nginx is not installed (.ci/run installs nginx-light)"
     flush = aioredis.Redis.from_url(redis_url)
     await flush.flushall()
     await flush.aclose()
     app = create_app(make_settings(redis_url, data_dir))
     client = TestClient(LaneTestServer(app, host="127.0.0.1"))
     await client.start_server()
-    port = free_port()
-    conf = _proxy_conf(tmp_path, client.port, port)
-    proc = await asyncio.create_subprocess_exec(
-        nginx, "-p", str(tmp_path), "-c", str(conf), "-g", f"daemon off; pid {tmp_path}/nginx.pid;",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    http_port, port = free_port(), free_port()
+    conf = edge_conf(tmp_path, f"127.0.0.1:{client.port}", http_port, port)
+    base = f"https://127.0.0.1:{port}"
+    proc = await start_nginx(tmp_path, conf, f"{base}/healthz")
     try:
         seeded = await seed_contest(client)
-        base = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as session:
-            for _ in range(100):
-                try:
-                    async with session.get(f"{base}/healthz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.05)
+        # HTTPS only: plain HTTP is redirected (aiohttp over TLS still sends nginx-shaped upstream requests)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
+            async with session.get(f"http://127.0.0.1:{http_port}/api/v1/contests?x=1", allow_redirects=False) as resp:
+                assert resp.status == 301
+                assert resp.headers["Location"] == "https://127.0.0.1/api/v1/contests?x=1"
             async with session.post(f"{base}/api/v1/auth/register",
                                     json={"name": "代理", "phone": "13900000077", "org_id": "360302002001"}) as resp:
                 assert resp.status == 201, await resp.text()
