@@ -28,6 +28,7 @@ import pytest
 
 from contest.auth import sign_ticket
 from tests.fixtures.app import SAMPLE, TICKET_SECRET
+from tests.orgpick import pick_by_cascade
 
 pw = pytest.importorskip("playwright.async_api")
 
@@ -48,6 +49,7 @@ DESKTOP = {"width": 1366, "height": 900}
 PROJECTOR = {"width": 1920, "height": 1080}
 VILLAGE = "360302002001"  # 江南省 / 云岭市 / 龙泉区 / ... / 荷塘村 in contest/sample/orgs.csv
 VILLAGE_PATH = ["360300", "360302", "360302002"]
+ROOT = "360000"
 COUNTDOWN = re.compile(r"^\d\d:\d\d$")
 
 pytestmark = [
@@ -110,11 +112,7 @@ async def _register(page: Any, base: str, shot: str | None = None) -> str:
     await page.goto(base + "/")
     await page.get_by_test_id("register-name").fill("测试用户")
     await page.get_by_test_id("register-phone").fill(_phone())
-    org = page.get_by_test_id("register-org")
-    await page.wait_for_function(
-        "() => document.querySelectorAll('[data-testid=register-org] option[value]:not([value=\"\"])').length > 0"
-    )
-    await org.select_option(VILLAGE)
+    await pick_by_cascade(page, [ROOT, *VILLAGE_PATH, VILLAGE])
     if shot:
         await _snapshot(page, shot)
     await page.get_by_test_id("register-submit").click()
@@ -516,7 +514,7 @@ async def test_pages_fit_360(live_server: Any, browser: Any) -> None:
     try:
         page = await ctx.new_page()
         await page.goto(base + "/")
-        await page.wait_for_function("() => document.querySelectorAll('[data-testid=register-org] option').length > 2")
+        await pw.expect(page.locator("[data-testid=org-level][data-level='2'] option[value='360100']")).to_be_attached()
         await _snapshot(page, "h5-register-360")
         for name, path in [("dashboard-login-360", "/dashboard/"), ("admin-login-360", "/admin/")]:
             await page.goto(base + path)

@@ -5,13 +5,13 @@ import {
 import { t, applyI18n, onLangChange, mountLangToggle } from '/static/common/i18n.js';
 import {
   h, fill, toast, toastError, errorText, fmtDateTime, fmtCountdown, fmtDuration, fmtNum,
-  statusText, debounce,
+  statusText,
 } from '/static/common/util.js';
+import { orgPicker } from '/static/h5/orgpicker.js';
 
 const app = document.getElementById('app');
 const backBtn = document.getElementById('back-btn');
 const ATTEMPT_KEY = 'quiz.attempt';
-const ORG_SHOW_MAX = 500;
 /** Wait before a retry: `ms`, or less when the browser says the network is back. */
 function retryPause(ms) {
   return new Promise((resolve) => {
@@ -109,20 +109,8 @@ async function afterLogin() {
 }
 
 // ---------------------------------------------------------------- register
-let orgCache = null;
-async function loadOrgs() {
-  if (orgCache) return orgCache;
-  const r = await api.get('/api/v1/orgs', { all: 1 }, { auth: false });
-  orgCache = (r.orgs || []).map((o) => {
-    const path = Array.isArray(o.path) && o.path.length ? [...o.path] : [o.name];
-    if (path[path.length - 1] !== o.name) path.push(o.name);
-    return { id: String(o.org_id), label: path.join(' / '), level: o.level, leaf: !o.has_children };
-  });
-  return orgCache;
-}
-
 function showRegister() {
-  const form = { name: '', phone: '', org: '', filter: '' };
+  const form = { name: '', phone: '', org: { path: [], q: '' } };
   screen(() => {
     const nameIn = h('input#reg-name', {
       type: 'text', testid: 'register-name', autocomplete: 'name', maxlength: 32, required: true,
@@ -134,60 +122,29 @@ function showRegister() {
       required: true, placeholder: t('h5.phonePh'), value: form.phone,
       oninput: (e) => { form.phone = e.target.value; },
     });
-    const filterIn = h('input#reg-org-filter', {
-      type: 'search', placeholder: t('h5.orgFilterPh'), value: form.filter, 'aria-controls': 'reg-org',
-    });
-    const orgSel = h('select#reg-org', { testid: 'register-org', required: true, onchange: (e) => { form.org = e.target.value; } });
-    const count = h('div.org-count', { 'aria-live': 'polite' });
+    const picker = orgPicker(api, form.org);
     const submit = h('button.btn.block', { type: 'submit', testid: 'register-submit' }, t('h5.register'));
-
-    function fillOrgs(orgs) {
-      const q = form.filter.trim().toLowerCase();
-      const matches = [];
-      let total = 0;
-      for (const o of orgs) {
-        if (q && !o.label.toLowerCase().includes(q) && o.id.toLowerCase() !== q) continue;
-        total++;
-        if (matches.length < ORG_SHOW_MAX) matches.push(o);
-      }
-      // keep the current choice selectable even when the filter hides it
-      if (form.org && !matches.some((o) => o.id === form.org)) {
-        const cur = orgs.find((o) => o.id === form.org);
-        if (cur) matches.unshift(cur);
-      }
-      orgSel.replaceChildren(
-        h('option', { value: '' }, t('h5.orgPick')),
-        ...matches.map((o) => h('option', { value: o.id }, o.label)),
-      );
-      orgSel.value = form.org;
-      count.textContent = total > ORG_SHOW_MAX
-        ? t('h5.orgMore', { shown: ORG_SHOW_MAX, total }) : t('h5.orgCount', { total });
-    }
 
     const f = h('form.card', { novalidate: true },
       h('h1', t('h5.registerTitle')),
       h('p.muted.small', t('h5.registerHint')),
       h('label', { for: 'reg-name' }, t('h5.name')), nameIn,
       h('label', { for: 'reg-phone' }, t('h5.phone')), phoneIn,
-      h('label', { for: 'reg-org-filter' }, t('h5.orgFilter')), filterIn,
-      h('label', { for: 'reg-org' }, t('h5.org')), orgSel, count,
+      h('h2.org-title#org-picker-label', t('h5.org')), picker,
       h('div', { style: 'margin-top:1rem' }, submit),
     );
-    filterIn.addEventListener('input', debounce(() => {
-      form.filter = filterIn.value;
-      if (orgCache) fillOrgs(orgCache);
-    }, 150));
     f.addEventListener('submit', async (e) => {
       e.preventDefault();
-      form.org = orgSel.value;
       const name = form.name.trim();
       const phone = form.phone.replace(/\s+/g, '');
+      const org = form.org.path[form.org.path.length - 1];
       if (!name) { toast(t('h5.needName'), 'error'); nameIn.focus(); return; }
       if (!/^\+?\d{6,15}$/.test(phone)) { toast(t('h5.needPhone'), 'error'); phoneIn.focus(); return; }
-      if (!form.org) { toast(t('h5.needOrg'), 'error'); orgSel.focus(); return; }
+      if (!org) { toast(t('h5.needOrg'), 'error'); picker.querySelector('input, select').focus(); return; }
+      if (org.has_children && !window.confirm(t('org.confirmUpper', { name: org.name }))) return;
       submit.disabled = true;
       try {
-        const r = await api.post('/api/v1/auth/register', { name, phone, org_id: form.org }, { auth: false, retries: 2 });
+        const r = await api.post('/api/v1/auth/register', { name, phone, org_id: org.org_id }, { auth: false, retries: 2 });
         auth = { user_id: r.user_id, token: r.token, expires_at: r.expires_at };
         saveParticipantAuth(auth);
         storeAttempt(null);
@@ -200,11 +157,6 @@ function showRegister() {
       }
     });
     fill(app, f);
-    orgSel.replaceChildren(h('option', { value: '' }, t('common.loading')));
-    loadOrgs().then(fillOrgs).catch((err) => {
-      orgSel.replaceChildren(h('option', { value: '' }, t('h5.orgLoadFailed')));
-      toastError(err);
-    });
   });
 }
 
