@@ -1,6 +1,6 @@
 // Big screen: contest title, big stat numbers, top 20 and org ranking, driven by the SSE feed.
 import { createApi } from '/static/common/api.js';
-import { t, applyI18n, onLangChange, mountLangToggle } from '/static/common/i18n.js';
+import { t, getLang, applyI18n, onLangChange, mountLangToggle } from '/static/common/i18n.js';
 import { h, fill, fmtNum, fmtPct, fmtDuration, liveFeed, every } from '/static/common/util.js';
 
 const $ = (id) => document.getElementById(id);
@@ -80,35 +80,79 @@ const feed = liveFeed(cid, (snap) => {
   if (feedFits()) renderOrgs(feedOrgs);
 }, {
   onState: (on) => {
+    if (missing) return;
     const dot = $('live-dot');
     dot.className = 'live-dot ' + (on ? 'on' : 'off');
     dot.textContent = on ? t('common.live') : t('common.offline');
   },
 });
 
+let missing = false;
+const stops = [];
+// kept here rather than in common/i18n.js: only this page says it
+const MISSING = {
+  zh: { title: '竞赛不存在', hint: '找不到编号为「{cid}」的竞赛，请检查大屏地址。' },
+  en: { title: 'Contest not found', hint: 'There is no contest "{cid}". Check the address of this screen.' },
+};
+
+// An unknown contest (a mistyped screen URL) would otherwise show "reconnecting" forever: the feed
+// answers 404 and is retried every few seconds. Say so, stop the feed and the polls, and check now
+// and then whether the contest has appeared (created after the screen was put up).
+function showMissing() {
+  if (missing) return;
+  missing = true;
+  feed.close();
+  for (const stop of stops) stop();
+  const dot = $('live-dot');
+  dot.className = 'live-dot';
+  dot.textContent = '';
+  document.querySelector('.s-stats').style.display = 'none';
+  const render = () => {
+    const text = MISSING[getLang()] || MISSING.zh;
+    $('s-title').textContent = text.title;
+    document.title = text.title;
+    fill(note, h('h2', text.title), h('p', text.hint.replace('{cid}', cid)));
+  };
+  // the tables stay in the DOM (hidden): the language toggle's re-render still finds them
+  const main = document.querySelector('main.s-main');
+  for (const panel of main.querySelectorAll('.s-panel')) panel.style.display = 'none';
+  const note = h('section.s-panel.s-missing', { testid: 'contest-missing', role: 'alert' });
+  main.prepend(note);
+  render();
+  onLangChange(() => { if (missing) render(); });
+  const recheck = setInterval(async () => {
+    try {
+      await api.get(cpath, undefined, { retries: 0 });
+      clearInterval(recheck);
+      location.reload();
+    } catch (_) { /* still missing, or offline */ }
+  }, 30000);
+}
+
 async function loadTitle() {
   try {
     const c = await api.get(cpath);
     $('s-title').textContent = c.title || cid;
     document.title = c.title || cid;
-  } catch (_) {
-    $('s-title').textContent = cid;
+  } catch (err) {
+    if (err && err.status === 404) showMissing();
+    else $('s-title').textContent = cid;
   }
 }
 
 // fallbacks while the feed is not delivering
-every(3000, async () => {
+stops.push(every(3000, async () => {
   if (feed.isFresh()) return;
   const r = await api.get(cpath + '/leaderboard', { board: 'total', limit: TOP_N });
   renderTop(r.entries || []);
-});
-every(5000, async () => {
+}));
+stops.push(every(5000, async () => {
   if (feedFits() && feed.isFresh()) return;
   let r = await api.get(cpath + '/orgs', { level: orgLevel, sort: 'participation_rate', limit: 20 });
   if (!(r.entries || []).length && orgLevel !== 1) {
     r = await api.get(cpath + '/orgs', { level: 1, sort: 'participation_rate', limit: 20 });
   }
   renderOrgs(r.entries || []);
-});
+}));
 
 loadTitle();
