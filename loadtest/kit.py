@@ -52,15 +52,22 @@ def _expect(result: tuple[int, Any], *ok: int, what: str) -> Any:
 
 
 def setup_contest(host: str, admin_token: str, contest_id: str = "loadtest", *,
-                  duration_s: int = 4 * 3600, **overrides: Any) -> str:
+                  duration_s: int = 4 * 3600, province: bool = False, **overrides: Any) -> str:
     """Import the sample org tree and bank, then create (or re-open) and publish ``contest_id``.
 
+    ``province``: import the generated 130,000-org province (contest/orggen.py) as well, so the
+    registration picker and the org boards work on a real province's numbers.
     Idempotent, so a second run against the same server re-opens the window instead of failing:
     re-importing orgs and questions updates them, an existing contest is PATCHed.  The contest
     allows unlimited attempts (a load test replays the same users) unless overrides say otherwise.
     """
     _expect(api(host, "POST", "/api/v1/admin/orgs/import", token=admin_token,
                 raw=(SAMPLE / "orgs.csv").read_bytes(), content_type="text/csv"), 200, what="import orgs")
+    if province:
+        from contest.orggen import generate_orgs, orgs_csv
+
+        _expect(api(host, "POST", "/api/v1/admin/orgs/import", token=admin_token, timeout=120.0,
+                    raw=orgs_csv(generate_orgs()), content_type="text/csv"), 200, what="import the province")
     _expect(api(host, "POST", "/api/v1/admin/questions/import", token=admin_token,
                 raw=(SAMPLE / "questions.json").read_bytes()), 200, what="import questions")
     config = orjson.loads((SAMPLE / "contest.json").read_bytes())

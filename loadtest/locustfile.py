@@ -17,6 +17,7 @@ Environment knobs (all optional):
   QUIZ_LOCUST_ATTEMPTS (2)      attempts each participant plays, then it only checks its rank
   QUIZ_LOCUST_POLL ("1,3")      seconds between an organizer's requests
   QUIZ_LOCUST_SSE_S (10)        how long an organizer holds the live feed open
+  QUIZ_LOCUST_PROVINCE (0)      1: set-up also imports the generated 130,000-org province (contest/orggen.py)
   QUIZ_LOCUST_SHAPE             "spike" selects SpikeShape below (then -u/-r/--run-time are ignored)
   QUIZ_LOCUST_PEAK (500), QUIZ_LOCUST_RAMP_S (60), QUIZ_LOCUST_HOLD_S (240), QUIZ_LOCUST_DECAY_S (60),
   QUIZ_LOCUST_BASE (0.1: the share of the peak that stays on after the decay, until the end)
@@ -27,7 +28,8 @@ raised per-IP limits (``QUIZ_RL_REGISTER_IP``, ``QUIZ_RL_START_IP``, ``QUIZ_RL_A
 ``1000000/60``) or the test measures the limiter: a 429 counts as a failure.
 
 Request names are routes (``register``, ``start``, ``answer``, ``finish``, ``leaderboard/me``,
-``leaderboard``, ``orgs``, ``stats``, ``live``), never ids.  Any failure makes locust exit 1.
+``leaderboard``, ``orgs``, ``stats``, ``live``; ``picker``: the registration page's org lists, one
+level at a time as a person taps through them), never ids.  Any failure makes locust exit 1.
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ def _setup(environment: Any, **_: Any) -> None:
         else:
             if not ADMIN_TOKEN:
                 raise SystemExit("QUIZ_ADMIN_TOKEN is needed to set up a contest (or pass QUIZ_CONTEST_ID)")
-            Shared.contest_id = setup_contest(host, ADMIN_TOKEN, name)
+            Shared.contest_id = setup_contest(host, ADMIN_TOKEN, name,
+                                              province=os.environ.get("QUIZ_LOCUST_PROVINCE") == "1")
     Shared.orgs = leaf_orgs(host)
 
 
@@ -121,10 +124,11 @@ class Participant(FastHttpUser):
     def on_start(self) -> None:
         self.token = ""
         self.played = 0
+        org_id = self.pick_org()
         for _ in range(5):  # a phone taken by an earlier run: draw another salt and try again
             with self.client.post("/api/v1/auth/register", name="register", catch_response=True,
                                   json={"name": f"压测{random.randint(1, 99999)}", "phone": _phone(),
-                                        "org_id": random.choice(Shared.orgs)}) as resp:
+                                        "org_id": org_id}) as resp:
                 if resp.status_code == 201:
                     self.token = resp.json()["token"]
                     break
@@ -135,6 +139,24 @@ class Participant(FastHttpUser):
                 resp.failure(f"register: {resp.status_code} {resp.text[:200]}")
                 return
         self.headers = {"Authorization": f"Bearer {self.token}"}
+
+    def pick_org(self) -> str:
+        """What the registration page asks for: the roots, then one level at a time to a leaf."""
+        org_id, parent = random.choice(Shared.orgs), ""
+        for _ in range(8):
+            path = f"/api/v1/orgs?parent_id={parent}" if parent else "/api/v1/orgs"  # ids need no quoting
+            with self.client.get(path, name="picker", catch_response=True) as resp:
+                if resp.status_code != 200:
+                    resp.failure(f"picker: {resp.status_code} {resp.text[:200]}")
+                    return org_id
+                orgs = resp.json()["orgs"]
+            if not orgs:
+                return org_id
+            chosen = random.choice(orgs)
+            if not chosen["has_children"]:
+                return str(chosen["org_id"])
+            parent = chosen["org_id"]
+        return org_id
 
     @task
     def play(self) -> None:
