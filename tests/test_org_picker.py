@@ -234,7 +234,12 @@ async def phone(province: Province) -> AsyncIterator[tuple[Any, Wire, list[str]]
             page = await ctx.new_page()
             problems: list[str] = []
             page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-            page.on("dialog", lambda d: problems.append(f"dialog: {d.message}"))
+
+            async def on_dialog(dialog: Any) -> None:  # none is expected: a village has no units below
+                problems.append(f"dialog: {dialog.message}")
+                await dialog.dismiss()
+
+            page.on("dialog", on_dialog)
             wire = Wire()
             await wire.attach(ctx, page)
             yield page, wire, problems
@@ -289,6 +294,9 @@ async def test_page_finds_a_village_by_search_within_budget(
     await page.get_by_test_id("org-search").fill(initials(village["name"])[0])
     await pw.expect(page.get_by_test_id("org-result").first).to_be_visible(timeout=10_000)
     assert 1 <= await page.get_by_test_id("org-result").count() <= 20
+    await page.screenshot(path=str(ARTIFACTS / "h5-org-results.png"), full_page=True)
+    width = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"horizontal overflow (scrollWidth, innerWidth) = {width}"
     # ... and the name finds the village itself; the cascade then shows where it sits
     await pick_by_search(page, village["name"], village["org_id"])
     path = province.path_ids(village["org_id"])

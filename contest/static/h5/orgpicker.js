@@ -74,11 +74,13 @@ export function orgPicker(api, state, onChange = () => {}) {
       rows.push(h('label.org-row', h('span.org-row-name', levelName(level)), sel));
     }
     fill(cascade, rows);
+    // ask for every level's list at once (after a search pick, four lists), then fill them in order
+    const pending = rows.map((_, i) => childrenOf(api, i ? path[i - 1].org_id : ''));
     for (let i = 0; i < rows.length; i++) {
       const sel = rows[i].querySelector('select');
       let orgs;
       try {
-        orgs = await childrenOf(api, i ? path[i - 1].org_id : '');
+        orgs = await pending[i];
       } catch (err) {
         if (mine !== drawn) return;
         fill(sel, h('option', { value: '' }, t('org.loadFailed')));
