@@ -132,6 +132,7 @@ class Assets:
         self.root = root
         raw = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
         self.by_rel: dict[str, Asset] = {}
+        self.deps: dict[str, list[str]] = {}  # rel -> the /static/ files it names, hashed or not
         for rel in raw:
             self._build(rel, raw, ())
         self.by_hashed = {a.hashed_rel: a for a in self.by_rel.values()}
@@ -144,18 +145,48 @@ class Assets:
         ext = os.path.splitext(rel)[1].lower()
         body = raw[rel]
         if ext in _TEXT_EXT:
+            deps: list[str] = []
+
             def hashed(match: re.Match[str]) -> str:
                 target = match.group(1)
                 dep = self._build(target, raw, (*stack, rel)) if target in raw else None
+                if target in raw and target not in deps:
+                    deps.append(target)
                 return dep.url if dep is not None else match.group(0)
 
-            body = _REF.sub(hashed, body.decode("utf-8")).encode("utf-8")
+            text = _REF.sub(hashed, body.decode("utf-8"))
+            self.deps[rel] = deps
+            if ext == ".html":
+                text = self._preload_modules(text, deps)
+            body = text.encode("utf-8")
         ctype = _TYPES.get(ext) or mimetypes.guess_type(rel)[0] or "application/octet-stream"
         if ctype.startswith("text/") or ctype in ("application/json", "image/svg+xml"):
             ctype += "; charset=utf-8"
         asset = Asset(rel, body, ctype, hashlib.sha256(body).hexdigest()[:12])
         self.by_rel[rel] = asset
         return asset
+
+    def _preload_modules(self, html: str, deps: list[str]) -> str:
+        """``<link rel=modulepreload>`` for every module the page's modules import, however deep.
+
+        Without it a phone learns of ``common/util.js`` only after ``dashboard.js`` has arrived and
+        been parsed, and of what util imports one round trip later; with it every module is asked
+        for with the page (one round trip on HTTP/2). Browsers without modulepreload ignore it.
+        """
+        entries = [d for d in deps if d.endswith((".js", ".mjs"))
+                   and re.search(rf'<script[^>]*type="module"[^>]*src="{re.escape(self.by_rel[d].url)}"', html)]
+        seen: list[str] = []
+        todo = [dep for entry in entries for dep in self.deps.get(entry, [])]
+        while todo:
+            rel = todo.pop(0)
+            if rel in seen or rel in entries or not rel.endswith((".js", ".mjs")) or rel not in self.by_rel:
+                continue
+            seen.append(rel)
+            todo.extend(self.deps.get(rel, []))
+        if not seen or "</head>" not in html:
+            return html
+        links = "".join(f'  <link rel="modulepreload" href="{self.by_rel[rel].url}">\n' for rel in seen)
+        return html.replace("</head>", links + "</head>", 1)
 
     def find(self, rel: str) -> tuple[Asset | None, bool]:
         """(asset, immutable) for a path under /static/; an unknown hash falls back to the current file."""

@@ -59,6 +59,10 @@ async def test_pages_point_at_hashed_assets_and_revalidate(raw: tuple[aiohttp.Cl
         etag = resp.headers["ETag"]
     refs = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
     assert refs and all(re.search(r"\.[0-9a-f]{12}\.(js|css)$", r) for r in refs), refs
+    # the modules dashboard.js imports, however deep, are asked for with the page
+    preloaded = re.findall(r'<link rel="modulepreload" href="([^"]+)">', html)
+    assert assets_for().by_rel["common/util.js"].url in preloaded
+    assert assets_for().by_rel["common/i18n.js"].url in preloaded  # the page itself names only dashboard.js
     # an unchanged page costs a 304
     async with session.get(f"{base}/dashboard/", headers={**BR, "If-None-Match": etag}) as resp:
         assert resp.status == 304 and await resp.read() == b""
@@ -159,3 +163,13 @@ def test_a_changed_import_renames_its_importers(tmp_path: Path) -> None:
         assert before.by_rel[rel].digest != after.by_rel[rel].digest, rel
     assert after.by_rel["common/lib.js"].url.encode() in after.by_rel["page/main.js"].body
     assert after.by_rel["page/main.js"].url.encode() in after.by_rel["page/index.html"].body
+    # a module two imports deep is preloaded by the page
+    (tmp_path / "common" / "deep.js").write_text("export const y = 3;\n")
+    (tmp_path / "common" / "lib.js").write_text("import { y } from '/static/common/deep.js';\nexport const x = y;\n")
+    (tmp_path / "page" / "index.html").write_text(
+        '<head></head><script type="module" src="/static/page/main.js"></script>')
+    deep = Assets(tmp_path)
+    html = deep.by_rel["page/index.html"].body.decode()
+    for rel in ("common/lib.js", "common/deep.js"):
+        assert f'<link rel="modulepreload" href="{deep.by_rel[rel].url}">' in html, html
+    assert "modulepreload" not in html.split("</head>")[1]
