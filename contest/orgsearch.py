@@ -14,12 +14,16 @@ zhang, 重 chong/zhong) contributes each, so a name has a few initials strings (
 
 from __future__ import annotations
 
+import importlib.util
 import unicodedata
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import orjson
 
 if TYPE_CHECKING:
     from contest.orgtree import OrgTree
@@ -32,26 +36,35 @@ _SEP = "\n"
 
 
 @lru_cache(maxsize=1)
-def _pinyin_table() -> dict[int, str]:
-    from pypinyin.pinyin_dict import pinyin_dict  # ~0.2 s: loaded with the first tree, not at import
+def _letter_table() -> dict[int, str]:
+    """Code point -> the distinct first letters of its readings, most common first ("长" -> "cz").
 
-    return pinyin_dict
+    From pypinyin's per-character table, read as the data file it is: importing the pypinyin
+    package would also load its phrase dictionary, ~58 MB in every worker for nothing here.
+    """
+    spec = importlib.util.find_spec("pypinyin")
+    data = Path(spec.origin).parent / "pinyin_dict.json" if spec is not None and spec.origin else None
+    if data is not None and data.is_file():
+        readings: dict[int, str] = {int(cp): r for cp, r in orjson.loads(data.read_bytes()).items()}
+    else:  # pragma: no cover - a pypinyin that ships its table differently
+        from pypinyin.pinyin_dict import pinyin_dict as readings
+    table: dict[int, str] = {}
+    for cp, spelled in readings.items():
+        letters = ""
+        for reading in spelled.split(","):
+            letter = unicodedata.normalize("NFKD", reading)[:1].lower()
+            if letter.isascii() and letter.isalpha() and letter not in letters:
+                letters += letter
+        if letters:
+            table[cp] = letters
+    return table
 
 
-@lru_cache(maxsize=65_536)
 def _letters(ch: str) -> str:
-    """The distinct first letters of ``ch``'s readings, most common first ('' for punctuation)."""
+    """The first letters ``ch`` can be spelled with ('' for punctuation and unknown characters)."""
     if ch.isascii():
         return ch.lower() if ch.isalnum() else ""
-    readings = _pinyin_table().get(ord(ch))
-    if not readings:
-        return ""
-    out = ""
-    for reading in readings.split(","):
-        letter = unicodedata.normalize("NFKD", reading)[:1].lower()
-        if letter.isascii() and letter.isalpha() and letter not in out:
-            out += letter
-    return out
+    return _letter_table().get(ord(ch), "")
 
 
 def initials(name: str) -> list[str]:
