@@ -13,8 +13,9 @@ from aiohttp import web
 
 from contest.appkeys import CATALOG, FLUSHER, LIVE, METRICS, PLAY, REDIS, RUNNER, SETTINGS, STORAGE, SWEEPER
 from contest.catalog import Catalog
-from contest.errors import error_middleware, json_protocol_errors
+from contest.errors import error_middleware
 from contest.flusher import Flusher
+from contest.front_door import front_door_middleware
 from contest.live import LiveHub
 from contest.metrics import Metrics, metrics_middleware
 from contest.play import Play
@@ -115,9 +116,10 @@ async def _fresh_catalog(request: web.Request, handler: Any) -> web.StreamRespon
 
 def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
-    json_protocol_errors()
     app = web.Application(
-        middlewares=[metrics_middleware(metrics), error_middleware, _fresh_catalog],
+        # the front door's middleware is outermost: it finishes each response and lets the
+        # connection's next request go (contest/front_door.py)
+        middlewares=[front_door_middleware, metrics_middleware(metrics), error_middleware, _fresh_catalog],
         client_max_size=max(settings.import_max_bytes, settings.max_body_bytes),
     )
     app[SETTINGS] = settings

@@ -83,8 +83,8 @@ def _serve_worker(settings: Settings, reuse_port: bool, own_group: bool = False)
     """One aiohttp process with the answer lane.  ``serve`` turns SIGTERM/SIGINT into a graceful
     shutdown: the listening socket closes, requests in flight finish (up to 10 s), then the
     cleanup contexts run, the flusher's final flush among them."""
-    from contest.answer_lane import serve
     from contest.app import create_app
+    from contest.front_door import serve
 
     if own_group:
         # A terminal's Ctrl-C reaches the whole foreground group; the supervisor forwards one

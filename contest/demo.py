@@ -123,9 +123,9 @@ async def simulate_players(base: str, contest_id: str, org_ids: list[str], count
 
 
 def run_demo(settings: Settings, *, simulate: int = 0) -> int:
-    from contest.answer_lane import serve
     from contest.app import create_app
     from contest.cli import _use_uvloop, _with_embedded_redis
+    from contest.front_door import serve
 
     if not settings.admin_token:
         settings = settings.replace(admin_token=f"demo-admin-{secrets.token_hex(8)}")

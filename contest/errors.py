@@ -16,7 +16,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from contest.storage.base import StorageUnavailable
 
 __all__ = ["BACKEND_ERROR", "REDIS_UNAVAILABLE", "ApiError", "error_body", "error_middleware", "error_of",
-           "error_response", "json_protocol_errors"]
+           "error_response"]
 
 log = logging.getLogger(__name__)
 
@@ -123,32 +123,3 @@ def error_of(exc: BaseException, method: str, path: str) -> tuple[ApiError, str 
                         headers={"Retry-After": "2"}), "database"
     log.error("unhandled error on %s %s", method, path, exc_info=exc)
     return ApiError(500, "internal_error", "internal error"), None
-
-
-def json_protocol_errors() -> None:
-    """Answer requests aiohttp cannot even parse (a garbled request line, a header over its limit)
-    in the contract's JSON shape too.
-
-    Those never reach a middleware: aiohttp's protocol handler writes its own text/plain reply
-    through ``RequestHandler.handle_error``.  aiohttp offers no setting for it and ``run_app``
-    builds the handler class itself, so this wraps that one method, once per process, keeping
-    its logging and its connection close and replacing only the body.
-    """
-    original = web_protocol.RequestHandler.handle_error
-    if getattr(original, "_quiz_json", False):
-        return
-
-    def handle_error(self: web_protocol.RequestHandler, request: Any, status: int = 500,
-                     exc: BaseException | None = None, message: str | None = None) -> web.StreamResponse:
-        plain = original(self, request, status, exc, message)
-        if status >= 500:
-            code, text = "internal_error", "internal error"
-        else:
-            code = _HTTP_CODES.get(status, "bad_request")
-            text = f"malformed request: {getattr(exc, 'message', None) or message or plain.reason}"[:300]
-        response = error_response(status, code, text)
-        response.force_close()
-        return response
-
-    handle_error._quiz_json = True  # type: ignore[attr-defined]
-    web_protocol.RequestHandler.handle_error = handle_error  # type: ignore[method-assign]

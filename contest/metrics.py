@@ -63,6 +63,10 @@ class Metrics:
         self.sums: dict[str, float] = defaultdict(float)
         self.errors: dict[str, int] = defaultdict(int)
         self.lane_requests = 0  # answer requests served by the answer lane (contest/answer_lane.py)
+        # connections the front door closed on its own, by reason (contest/front_door.py):
+        # header_timeout, body_timeout, idle, evicted, malformed
+        self.connections_closed: dict[str, int] = defaultdict(int)
+        self.connections_open = 0
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         self.requests[(route, status)] += 1
@@ -78,6 +82,10 @@ class Metrics:
                  "# TYPE quiz_finishes_total counter", f"quiz_finishes_total {finishes}",
                  "# TYPE quiz_answer_lane_requests_total counter",
                  f"quiz_answer_lane_requests_total {self.lane_requests}"]
+        lines += ["# TYPE quiz_connections_open gauge", f"quiz_connections_open {self.connections_open}",
+                  "# TYPE quiz_connections_closed_total counter"]
+        lines += [f'quiz_connections_closed_total{{reason="{reason}"}} {n}'
+                  for reason, n in sorted(self.connections_closed.items())]
         for name, value in sorted((counters or {}).items()):
             lines += [f"# TYPE {name} counter", f"{name} {value}"]
         for name, histogram in sorted((histograms or {}).items()):

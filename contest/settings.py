@@ -31,14 +31,17 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not value >= minimum:  # also refuses nan
+        raise SettingsError(f"{name} must be >= {minimum}, got {raw!r}")
+    return value
 
 
 def _rate(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
@@ -112,6 +115,14 @@ class Settings:
     # serve plain answers straight from the protocol (contest/answer_lane.py); 0: aiohttp serves all
     answer_lane: bool = True
     trusted_proxies: tuple[str, ...] = ()
+    # the front door's read clocks (contest/front_door.py): a head within header_timeout_s, a body
+    # within body_timeout_s plus its length at body_min_rate bytes/s, an idle keep-alive connection
+    # closed after keepalive_timeout_s; above max_connections the longest-idle one makes room
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    body_min_rate: int = 8192
+    keepalive_timeout_s: float = 75.0
+    max_connections: int = 20_000
     rl_register_ip: tuple[int, int] = _RATE_DEFAULTS["rl_register_ip"]
     rl_register_phone: tuple[int, int] = _RATE_DEFAULTS["rl_register_phone"]
     rl_start_user: tuple[int, int] = _RATE_DEFAULTS["rl_start_user"]
@@ -156,6 +167,11 @@ class Settings:
             "run_sweeper": _bool(env, "QUIZ_RUN_SWEEPER", True),
             "rate_limits": _bool(env, "QUIZ_RATE_LIMITS", True),
             "answer_lane": _bool(env, "QUIZ_ANSWER_LANE", True),
+            "header_timeout_s": _float(env, "QUIZ_HEADER_TIMEOUT_S", 10.0, minimum=0.1),
+            "body_timeout_s": _float(env, "QUIZ_BODY_TIMEOUT_S", 30.0, minimum=0.1),
+            "body_min_rate": _int(env, "QUIZ_BODY_MIN_RATE", 8192, minimum=1),
+            "keepalive_timeout_s": _float(env, "QUIZ_KEEPALIVE_TIMEOUT_S", 75.0, minimum=0.1),
+            "max_connections": _int(env, "QUIZ_MAX_CONNECTIONS", 20_000, minimum=1),
             "trusted_proxies": tuple(
                 p.strip() for p in env.get("QUIZ_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
