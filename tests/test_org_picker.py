@@ -191,6 +191,16 @@ async def test_all_still_answers_old_clients(client: TestClient) -> None:
     assert "360302002001" in [o["org_id"] for o in (await resp.json())["orgs"]]
 
 
+async def test_openapi_documents_the_picker(client: TestClient) -> None:
+    resp = await client.get("/api/openapi.json")
+    op = (await resp.json())["paths"]["/api/v1/orgs"]["get"]
+    params = {p["name"]: p["schema"]["type"] for p in op["parameters"]}
+    assert params == {"parent_id": "string", "q": "string", "limit": "integer", "all": "string"}
+    item = op["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["orgs"]["items"]
+    assert {"org_id", "name", "level", "has_children", "path", "path_ids"} <= set(item["properties"])
+    assert {"400", "404"} <= set(op["responses"])
+
+
 # ------------------------------------------------------------------------------------ page
 try:
     from playwright import async_api as pw
