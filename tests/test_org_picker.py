@@ -217,12 +217,17 @@ class Wire:
     def __init__(self) -> None:
         self.urls: dict[str, str] = {}
         self.received: list[tuple[str, int]] = []
+        self.decoded = 0  # the bodies after decompression, for the printout
+
+    def _data(self, event: dict[str, Any]) -> None:
+        self.decoded += int(event["dataLength"])
 
     async def attach(self, ctx: Any, page: Any) -> None:
         cdp = await ctx.new_cdp_session(page)
         cdp.on("Network.requestWillBeSent", lambda e: self.urls.__setitem__(e["requestId"], e["request"]["url"]))
         cdp.on("Network.loadingFinished",
                lambda e: self.received.append((self.urls.get(e["requestId"], "?"), int(e["encodedDataLength"]))))
+        cdp.on("Network.dataReceived", self._data)
         cdp.on("Network.loadingFailed",
                lambda e: self.received.append((self.urls.get(e["requestId"], "?") + " (failed)", 0)))
         await cdp.send("Network.enable")
@@ -232,7 +237,8 @@ class Wire:
         return sum(size for _, size in self.received)
 
     def report(self) -> str:
-        return "\n".join(f"{size:>8}  {url}" for url, size in self.received) + f"\n{self.total:>8}  total"
+        return ("\n".join(f"{size:>8}  {url}" for url, size in self.received)
+                + f"\n{self.total:>8}  total on the wire ({self.decoded} bytes of bodies once decoded)")
 
 
 @pytest.fixture
