@@ -13,6 +13,7 @@ from aiohttp import web
 
 from contest.appkeys import CATALOG, FLUSHER, LIVE, METRICS, PLAY, REDIS, RUNNER, SETTINGS, STORAGE, SWEEPER
 from contest.catalog import Catalog
+from contest.compression import compression_middleware
 from contest.errors import error_middleware
 from contest.flusher import Flusher
 from contest.front_door import front_door_middleware
@@ -118,8 +119,10 @@ def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     app = web.Application(
         # the front door's middleware is outermost: it finishes each response and lets the
-        # connection's next request go (contest/front_door.py)
-        middlewares=[front_door_middleware, metrics_middleware(metrics), error_middleware, _fresh_catalog],
+        # connection's next request go (contest/front_door.py); compression is innermost, so it
+        # sees the handlers' own responses (JSON over 1 KB leaves compressed)
+        middlewares=[front_door_middleware, metrics_middleware(metrics), error_middleware, _fresh_catalog,
+                     compression_middleware],
         client_max_size=max(settings.import_max_bytes, settings.max_body_bytes),
     )
     app[SETTINGS] = settings

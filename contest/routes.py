@@ -8,7 +8,6 @@ from typing import Any
 
 from aiohttp import web
 
-from contest.compression import compression_middleware
 from contest.views import admin, boards, identity, ops, participant, review
 
 __all__ = ["ROUTES", "Route", "setup_routes"]
@@ -180,7 +179,3 @@ def setup_routes(app: web.Application) -> None:
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     ops.setup_pages(app)
-    # JSON over 1 KB leaves compressed. Innermost, so it sees the handlers' own responses; appended
-    # here until create_app lists it with the other middlewares (the list is still open at this point).
-    if compression_middleware not in app.middlewares:
-        app.middlewares.append(compression_middleware)

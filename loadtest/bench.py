@@ -215,11 +215,12 @@ async def start_attempts(host: str, n: int, concurrency: int = 64) -> list[tuple
 
 
 def run_wrk(url: str, attempts_file: Path, offset: int, cfg: Config, seconds: float,
-            pgids: tuple[int, int] = (0, 0)) -> dict[str, Any]:
-    """One wrk run; given the (server, Redis) pids, also their CPU time per request."""
+            pgids: tuple[int, int] = (0, 0), mix: int = 0) -> dict[str, Any]:
+    """One wrk run; given the (server, Redis) pids, also their CPU time per request.  ``mix``: every
+    mix-th request on a connection is a GET of the attempt instead of an answer."""
     cpu0 = [tree_cpu_s(g) if g else 0.0 for g in pgids]
     env = {**os.environ, "WRK_ATTEMPTS": str(attempts_file), "WRK_THREADS": str(cfg.threads),
-           "WRK_OFFSET": str(offset), "WRK_QUESTIONS": "10"}
+           "WRK_OFFSET": str(offset), "WRK_QUESTIONS": "10", "WRK_MIX": str(mix)}
     proc = subprocess.run(
         ["wrk", "-t", str(cfg.threads), "-c", str(cfg.connections), "-d", f"{max(1, round(seconds))}s",
          "--timeout", "5s", "-s", str(HERE / "wrk_answers.lua"), url],
@@ -264,14 +265,19 @@ def bench_answers(cfg: Config, procs: Processes, workdir: Path, stack: contextli
     attempts_file = workdir / "attempts.txt"
     attempts_file.write_text("".join(f"{aid} {token}\n" for aid, token in attempts))
     offset = 0
-    results: dict[str, list[dict[str, Any]]] = {"naive": [], "nolane": [], "one": [], "two": []}
-    order = ["naive", "nolane", "one", "two"]
+    results: dict[str, list[dict[str, Any]]] = {"naive": [], "nolane": [], "one": [], "two": [],
+                                                "one_mixed": [], "nolane_mixed": []}
+    order = ["naive", "nolane", "one", "two", "one_mixed", "nolane_mixed"]
     for name in order if cfg.warmup else ():  # warm-up: connections, caches, the Lua script cache
-        offset += run_wrk(targets[name][0], attempts_file, offset, cfg, 1)["requests"]
+        offset += run_wrk(targets[name.removesuffix("_mixed")][0], attempts_file, offset, cfg, 1)["requests"]
     for run in range(cfg.runs):
         for name in order if run % 2 == 0 else order[::-1]:
-            pgids = (targets[name][1].pid, valkey.process.pid if valkey.process else 0)
-            result = run_wrk(targets[name][0], attempts_file, offset, cfg, cfg.duration_s, pgids)
+            # "_mixed": the same server, with 1 request in 10 on each connection a GET of the attempt,
+            # the way a phone's keep-alive connection and nginx's upstream connections mix them
+            target = targets[name.removesuffix("_mixed")]
+            pgids = (target[1].pid, valkey.process.pid if valkey.process else 0)
+            result = run_wrk(target[0], attempts_file, offset, cfg, cfg.duration_s, pgids,
+                             mix=10 if name.endswith("_mixed") else 0)
             result["first_answers"] = max(0, min(result["requests"], cfg.attempts * 10 - offset))
             offset += result["requests"]
             results[name].append(result)
@@ -292,8 +298,10 @@ def answer_rows(cfg: Config, results: dict[str, list[dict[str, Any]]]) -> list[R
                 "rcpu": median([r["redis_cpu_us"] for r in rs])}
 
     naive, one, two, nolane = summary("naive"), summary("one"), summary("two"), summary("nolane")
+    mixed, nolane_mixed = summary("one_mixed"), summary("nolane_mixed")
     ratios = [o["rps"] / n["rps"] for o, n in zip(results["one"], results["naive"], strict=True)]
     lane_ratios = [o["rps"] / n["rps"] for o, n in zip(results["one"], results["nolane"], strict=True)]
+    mixed_ratios = [o["rps"] / n["rps"] for o, n in zip(results["one_mixed"], results["nolane_mixed"], strict=True)]
     ratios2 = [o["rps"] / n["rps"] for o, n in zip(results["two"], results["naive"], strict=True)]
     c = cfg.connections
     note = f"{one['first']:.0%} / {two['first']:.0%}"
@@ -311,11 +319,19 @@ def answer_rows(cfg: Config, results: dict[str, list[dict[str, Any]]]) -> list[R
         Row("answers", "Redis CPU per answer, µs (1 process / 2 processes)", f"{one['rcpu']:.0f} / {two['rcpu']:.0f}",
             f"{naive['rcpu']:.0f}", "", ""),
         Row("answers", f"answers/s, 1 process, {c} conns: answer lane on / off", f"{one['rps']:,.0f}",
-            f"{nolane['rps']:,.0f} (QUIZ_ANSWER_LANE=0)", f"{median(lane_ratios):.2f}x", "",
+            f"{nolane['rps']:,.0f} (QUIZ_ANSWER_LANE=0)", f"{median(lane_ratios):.2f}x", ">= 1.8x",
             {"ours": one, "nolane": nolane, "ratios": lane_ratios}),
+        Row("answers", f"p50 / p99 ms, 1 process, {c} conns: answer lane on / off",
+            f"{one['p50']:.2f} / {one['p99']:.2f}", f"{nolane['p50']:.2f} / {nolane['p99']:.2f}", "", ""),
         Row("answers", "server CPU per answer, µs: answer lane on / off", f"{one['cpu']:.0f}", f"{nolane['cpu']:.0f}",
             f"{nolane['cpu'] / one['cpu']:.2f}x", ""),
-        Row("answers", "non-2xx or socket errors (all runs)", f"{one['errors'] + two['errors'] + nolane['errors']:.0f}",
+        Row("answers", f"requests/s, 1 process, {c} conns, 9 answers + 1 GET per 10 on each: lane on / off",
+            f"{mixed['rps']:,.0f}", f"{nolane_mixed['rps']:,.0f} (QUIZ_ANSWER_LANE=0)", f"{median(mixed_ratios):.2f}x",
+            ">= 1.8x", {"ours": mixed, "nolane": nolane_mixed, "ratios": mixed_ratios}),
+        Row("answers", "p50 / p99 ms, mixed connections: lane on / off", f"{mixed['p50']:.2f} / {mixed['p99']:.2f}",
+            f"{nolane_mixed['p50']:.2f} / {nolane_mixed['p99']:.2f}", "", ""),
+        Row("answers", "non-2xx or socket errors (all runs)",
+            f"{one['errors'] + two['errors'] + nolane['errors'] + mixed['errors'] + nolane_mixed['errors']:.0f}",
             f"{naive['errors']:.0f}", "", "0"),
         Row("answers", "share of first answers (1 / 2 processes; the rest: idempotent repeats)", note,
             f"{naive['first']:.0%}", "", ""),

@@ -5,6 +5,9 @@
 --     WRK_OFFSET    global position to start from (the previous runs' request count), so runs
 --                   continue through the pool: attempt = position mod N, index = position div N
 --     WRK_QUESTIONS questions per attempt (10); past N*QUESTIONS positions answers repeat, idempotently
+--     WRK_MIX       0 (default): answers only; M > 0: every M-th request on a connection is the
+--                   attempt's GET instead, as a phone's keep-alive connection mixes them (the bench
+--                   shows that answers keep their speed on such connections)
 -- done() prints one JSON line: requests, duration, non-2xx/3xx statuses, socket errors, latency p50/p99 (us).
 
 local counter = 0
@@ -21,13 +24,17 @@ function init(args)
   -- generator (which shares the machine with the server) several times more CPU.
   local host = wrk.headers["Host"] or (wrk.host .. ":" .. wrk.port)
   prefix = {}
+  gets = {}
   for line in io.lines(os.getenv("WRK_ATTEMPTS")) do
     local aid, token = line:match("^(%S+) (%S+)$")
     if aid then
       prefix[#prefix + 1] = "POST /api/v1/attempts/" .. aid .. "/answers HTTP/1.1\r\nHost: " .. host ..
         "\r\nAuthorization: Bearer " .. token .. "\r\nContent-Type: application/json\r\nContent-Length: "
+      gets[#gets + 1] = "GET /api/v1/attempts/" .. aid .. " HTTP/1.1\r\nHost: " .. host ..
+        "\r\nAuthorization: Bearer " .. token .. "\r\n\r\n"
     end
   end
+  mix = tonumber(os.getenv("WRK_MIX") or "0")
   nthreads = tonumber(os.getenv("WRK_THREADS") or "1")
   offset = tonumber(os.getenv("WRK_OFFSET") or "0")
   questions = tonumber(os.getenv("WRK_QUESTIONS") or "10")
@@ -43,6 +50,9 @@ function request()
   local p = offset + k * nthreads + tid
   k = k + 1
   local n = #prefix
+  if mix > 0 and k % mix == 0 then
+    return gets[(p % n) + 1]
+  end
   return prefix[(p % n) + 1] .. tail[math.floor(p / n) % questions]
 end
 
