@@ -226,12 +226,16 @@ class FrontDoor(asyncio.Protocol):
         return None  # the transport closes, as with aiohttp's own protocol
 
     def pause_writing(self) -> None:
+        # the client is not reading its responses: stop reading its requests too, so a client
+        # that pipelines without reading cannot grow our write buffer without bound
         self.writing_paused = True
+        self.pause("writing")
         if self.inner is not None:
             self.inner.pause_writing()
 
     def resume_writing(self) -> None:
         self.writing_paused = False
+        self.resume("writing")
         if self.inner is not None:
             self.inner.resume_writing()
 
@@ -245,7 +249,13 @@ class FrontDoor(asyncio.Protocol):
             # request; what follows is not HTTP, so the connection ends after that answer.
             self.broken = True
             if self.queue:
-                self.queue[-1].keep_alive = False
+                last = self.queue[-1]
+                last.keep_alive = False
+                if not last.complete:  # what follows the head is the other protocol's, not a body
+                    last.complete = True
+                    self.parsing = None
+                    if last.responded and self.queue[0] is last:
+                        self._finish_active()
             self.pause("broken")
             return
         except httptools.HttpParserCallbackError as exc:
@@ -352,7 +362,9 @@ class FrontDoor(asyncio.Protocol):
             self.waiting += len(body)
         else:
             self._to_aiohttp(m, b"%x\r\n%s\r\n" % (len(body), body) if m.chunked else body)
-        if self.waiting > _MAX_WAITING:
+        # beyond 1 MiB of requests waiting behind an owed response, stop reading; never for the
+        # oldest request's own body, which must come in for anything to move
+        if self.waiting > _MAX_WAITING and self.queue and self.queue[0] is not m:
             self.pause("queue")
 
     def on_message_complete(self) -> None:
@@ -545,7 +557,7 @@ class FrontDoor(asyncio.Protocol):
         self.abort()
 
     def pause(self, reason: str) -> None:
-        if not self.pauses and self.transport is not None:
+        if not self.pauses and self.transport is not None and not self.transport.is_closing():
             self.paused_at = self.loop.time()
             with contextlib.suppress(RuntimeError):
                 self.transport.pause_reading()
@@ -555,7 +567,7 @@ class FrontDoor(asyncio.Protocol):
         if reason not in self.pauses:
             return
         self.pauses.discard(reason)
-        if not self.pauses and self.transport is not None:
+        if not self.pauses and self.transport is not None and not self.transport.is_closing():
             # the time spent paused was ours, not the client's
             self.deadline += self.loop.time() - self.paused_at
             with contextlib.suppress(RuntimeError):
@@ -596,7 +608,7 @@ class FrontDoorServer:
         self.listener: asyncio.Server | None = None
         self.ticker: asyncio.Task[None] | None = None
         self.drained: asyncio.Event | None = None
-        self.loop = asyncio.get_event_loop()
+        self.loop: asyncio.AbstractEventLoop  # set by start(), before any connection
 
     def aiohttp_protocol(self) -> asyncio.Protocol:
         """A new aiohttp connection protocol (``web.Server`` is the protocol factory)."""

@@ -11,6 +11,7 @@ import ast
 import asyncio
 import io
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,30 @@ def test_nothing_in_contest_names_an_underscored_aiohttp_attribute() -> None:
     for tree in trees.values():
         for node in ast.walk(tree):
             assert not (isinstance(node, ast.Attribute) and node.attr == "handle_error"), "patched handle_error"
+
+
+async def test_a_protocol_switch_is_answered_and_the_connection_closed(client: TestClient) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: q\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+                 b"\x81\x85 not http at all")
+    data = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert data.startswith(b"HTTP/1.1 "), data[:80]
+    assert data.count(b"HTTP/1.1 ") == 1  # the bytes after the head were not taken for a request
+
+
+async def test_pipelined_requests_of_every_kind_are_answered_in_order(client: TestClient) -> None:
+    """GETs, a 404, a chunked POST and a plain one in one write: one reply each, in order."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    body = orjson.dumps({"name": "赵六", "phone": "bad", "org_id": "x"})
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: q\r\n\r\n"
+                 b"GET /nope HTTP/1.1\r\nHost: q\r\n\r\n"
+                 b"POST /api/v1/auth/register HTTP/1.1\r\nHost: q\r\nTransfer-Encoding: chunked\r\n"
+                 b"Content-Type: application/json\r\n\r\n" + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+                 b"POST /api/v1/auth/register HTTP/1.1\r\nHost: q\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body +
+                 b"GET /healthz HTTP/1.1\r\nHost: q\r\nConnection: close\r\n\r\n")
+    data = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    statuses = [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+    assert statuses == [200, 404, 400, 400, 200], statuses
