@@ -7,12 +7,13 @@ from typing import Any
 
 from aiohttp import web
 
-from contest.appkeys import CATALOG, PLAY
-from contest.auth import require
+from contest.appkeys import CATALOG, PLAY, REDIS
+from contest.auth import optional_claims, require
 from contest.errors import ApiError
 from contest.jsonio import json_response, read_json
 from contest.play import normalize_choice
 from contest.ratelimit import limiter_of
+from contest.standing import standing
 from contest.validation import Fields
 
 __all__ = ["answer", "answer_fields", "contest_detail", "contests_list", "finish", "get_attempt", "start_attempt",
@@ -37,6 +38,11 @@ async def contest_detail(request: web.Request) -> web.Response:
     contest = play.contest(request.match_info["cid"])
     body = contest.public()
     body["phase"] = contest.status_now(int(time.time() * 1000))
+    claims = optional_claims(request)
+    if claims is not None and claims.role == "participant":
+        # a signed-in participant also learns what is left to them (issue 15 item 4)
+        body.update(await standing(request.config_dict[REDIS], contest, claims.user_id,
+                                   play.shard_of(contest, claims.user_id)))
     return json_response(body)
 
 

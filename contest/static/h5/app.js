@@ -221,6 +221,7 @@ async function showDetail(cid) {
         h('h2', { style: 'margin-top:1rem' }, t('h5.rules')),
         h('ul.rules', rules.map(([k, v]) => h('li', h('span.muted', k), h('span', v)))),
         mine && mine.rank ? h('p.ok-text', t('h5.myBest', { score: mine.score, rank: mine.rank })) : null,
+        attemptsLeft(c),
         h('div.q-actions', startBtn,
           h('button.btn.secondary.block', { type: 'button', onclick: () => showBoards(cid, null) }, t('h5.viewBoard')))));
   };
@@ -236,6 +237,25 @@ async function showDetail(cid) {
   if (c) {
     try { mine = await api.get(cidPath(cid) + '/leaderboard/me', { board: 'total', around: 0 }); render(); } catch (_) { /* optional */ }
   }
+}
+
+/** What a signed-in participant has left (fields only present with a token; null means unlimited). */
+function attemptsLeft(c) {
+  if (!('attempts_left_today' in c)) return null;
+  const lines = [];
+  if (c.attempts_left_total === 0) lines.push(t('h5.noAttemptsLeft'));
+  else if (c.attempts_left_today === 0) {
+    lines.push(t('h5.noAttemptsLeft'));
+    if (c.next_attempt_at) lines.push(t('h5.nextAttempt'));
+  } else {
+    if (c.attempts_left_today !== null) lines.push(t('h5.leftToday', { n: c.attempts_left_today }));
+    if (c.attempts_left_total !== null && c.attempts_left_total !== c.attempts_left_today) {
+      lines.push(t('h5.leftTotal', { n: c.attempts_left_total }));
+    }
+  }
+  if (c.best_score !== null && c.best_score !== undefined) lines.push(t('h5.bestScore', { s: fmtNum(c.best_score, 1) }));
+  if (!lines.length) return null;
+  return h('div.attempts-left', { testid: 'attempts-left' }, lines.map((x) => h('p', x)));
 }
 
 async function startAttempt(cid, btn) {
