@@ -7,6 +7,7 @@ leaderboards ask for them on every org-scoped request.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -42,11 +43,12 @@ LEVEL_NAMES: dict[str, int] = {
 _HEADER_ALIASES: dict[str, str] = {
     normalize_header(spelling): column
     for column, spellings in {
-        "org_id": ["org_id", "id", "机构编号", "组织编号", "机构代码", "编号"],
-        "parent_id": ["parent_id", "parent", "上级编号", "上级机构编号", "上级组织编号", "父级编号"],
-        "name": ["name", "名称", "机构名称", "组织名称"],
+        "org_id": ["org_id", "id", "机构编号", "组织编号", "机构代码", "编号", "单位编号", "单位代码"],
+        "parent_id": ["parent_id", "parent", "上级编号", "上级机构编号", "上级组织编号", "父级编号", "上级单位",
+                      "上级单位编号"],
+        "name": ["name", "名称", "机构名称", "组织名称", "单位名称"],
         "level": ["level", "级别", "层级"],
-        "members": ["members", "member_count", "人数", "成员数", "应参与人数"],
+        "members": ["members", "member_count", "人数", "成员数", "应参与人数", "党员人数"],
     }.items()
     for spelling in spellings
 }
@@ -157,7 +159,8 @@ def _check_fields(number: int, values: Mapping[str, object]) -> _Row:
 def _text(value: object) -> str | None:
     """Cell as stripped text; None for values that are not text-like (lists, bools...)."""
     if type(value) is str:  # the common case (every CSV cell), checked first for speed
-        return value.strip()
+        # NFC keeps names as written; is_normalized is cheap on the usual already-NFC text
+        return (value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)).strip()
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):

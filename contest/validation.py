@@ -37,14 +37,18 @@ class Fields:
         return value
 
     def text(self, name: str, *, required: bool = True, max_len: int = 200, min_len: int = 1,
-             pattern: re.Pattern[str] | None = None, default: str | None = None) -> str | None:
+             pattern: re.Pattern[str] | None = None, default: str | None = None,
+             fold: bool = False) -> str | None:
+        """Text kept as written (NFC, trimmed).  Identifiers matched against something else
+        (``pattern`` given, or ``fold=True`` as for phone numbers) are NFKC-folded instead, so a
+        full-width "１３９" still matches; titles, names and descriptions never are."""
         value = self._get(name, required)
         if value is _MISSING:
             return default
         if not isinstance(value, str):
             self.fail(name, "must be a string")
             return default
-        value = unicodedata.normalize("NFKC", value).strip()
+        value = unicodedata.normalize("NFKC" if fold or pattern is not None else "NFC", value).strip()
         if len(value) < min_len:
             self.fail(name, "must not be empty" if min_len == 1 else f"must be at least {min_len} characters")
         elif len(value) > max_len:

@@ -179,7 +179,8 @@ class _RowChecker:
             return None
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        text = str(value).strip()
+        # NFC only: full-width punctuation and blanks ("（　）") are kept as written
+        text = unicodedata.normalize("NFC", str(value)).strip()
         if len(text) > self.max_cell_chars:
             self.fail(column, f"longer than {self.max_cell_chars} characters ({len(text)})")
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import unicodedata
 from typing import Any
 
 from aiohttp import web
@@ -102,17 +103,22 @@ def _question_dict(q: Any) -> dict[str, Any]:
             "category": q.category, "difficulty": q.difficulty, "points": q.points, "explanation": q.explanation}
 
 
+def _fold(text: str) -> str:
+    """For matching only (search): full-width and case differences compare equal."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
 async def questions_list(request: web.Request) -> web.Response:
     require(request, "admin")
     f = Fields(request.query)
-    text = (f.text("q", required=False, max_len=200) or "").lower()
+    text = _fold(f.text("q", required=False, max_len=200) or "")
     category = f.text("category", required=False, max_len=100)
     qtype = f.choice("type", ("single", "multiple", "judge"))
     offset = f.integer("offset", required=False, minimum=0, default=0) or 0
     limit = f.integer("limit", required=False, minimum=1, maximum=500, default=50) or 50
     f.done()
     found = [q for q in request.config_dict[CATALOG].bank.questions()
-             if (not text or text in q.stem.lower() or text in q.id.lower())
+             if (not text or text in _fold(q.stem) or text in q.id.lower())
              and (not category or q.category == category) and (not qtype or q.type == qtype)]
     return json_response({"total": len(found), "questions": [_question_dict(q) for q in found[offset:offset + limit]]})
 

@@ -54,7 +54,7 @@ async def register(request: web.Request) -> web.Response:
     body = await read_json(request)
     f = Fields(body)
     name = f.text("name", max_len=32)
-    phone = f.text("phone", max_len=20)
+    phone = f.text("phone", max_len=20, fold=True)
     org_id = f.text("org_id", max_len=64)
     if phone and not PHONE_RE.match(phone.replace(" ", "").replace("-", "")):
         f.fail("phone", "must be a phone number of 6-15 digits")
@@ -81,7 +81,7 @@ async def ticket(request: web.Request) -> web.Response:
     claims = verify_ticket(settings.ticket_secret.encode(), raw)
     limiter = limiter_of(request)
     await limiter.check(("register_ip", limiter.ip_of(request)))
-    name = unicodedata.normalize("NFKC", claims.name).strip()[:32]
+    name = unicodedata.normalize("NFC", claims.name).strip()[:32]  # kept as written (issue 16)
     if claims.org_id not in request.config_dict[CATALOG].orgs:
         raise ApiError(400, "validation_failed", "the ticket names an unknown org",
                        {"fields": {"org_id": "is not a known org"}})
