@@ -114,7 +114,7 @@ class InnerTransport(asyncio.Transport):
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self.closed:
-            self.door.inner_write(bytes(data))
+            self.door.inner_write(data if isinstance(data, bytes) else bytes(data))
 
     def writelines(self, list_of_data: Any) -> None:
         self.write(b"".join(list_of_data))
