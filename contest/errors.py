@@ -13,6 +13,7 @@ from redis.exceptions import AskError, ClusterError, ReadOnlyError, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from contest.messages import localize_error, prefers_chinese
 from contest.storage.base import StorageUnavailable
 
 __all__ = ["BACKEND_ERROR", "REDIS_UNAVAILABLE", "ApiError", "error_body", "error_middleware", "error_of",
@@ -85,7 +86,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+        return _localized(request, exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -94,12 +95,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 413:
             message = "request body is larger than the configured limit"
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
-        return error_response(exc.status, code, message, headers=headers)
+        return _localized(request, ApiError(exc.status, code, message, headers=headers))
     except Exception as exc:
         error, backend = error_of(exc, request.method, request.path)
         if backend:
             request[BACKEND_ERROR] = backend
-        return error_response(error.status, error.code, error.message, error.details, error.headers)
+        return _localized(request, error)
+
+
+def _localized(request: web.Request, exc: ApiError) -> web.Response:
+    """The error in the reader's language (Accept-Language: zh-CN, as the pages send; English
+    otherwise), with the form labels beside field names and row errors (contest/messages.py)."""
+    chinese = prefers_chinese(request.headers.get("Accept-Language"))
+    message, details = localize_error(exc.code, exc.message, exc.details, chinese)
+    return error_response(exc.status, exc.code, message, details, exc.headers)
 
 
 def error_of(exc: BaseException, method: str, path: str) -> tuple[ApiError, str | None]:

@@ -115,7 +115,7 @@ def parse_orgs(
         max_rows=max_rows,
     )
     if table.truncated:
-        return [], [RowError(0, "", f"too many rows: at most {max_rows} per file")]
+        return [], [RowError(0, "", f"too many rows: at most {max_rows} per file", "too_many_rows", {"max": max_rows})]
     rows = [_check_fields(number, values) for number, values in table.rows]
     _check_structure(rows, existing or OrgTree())
     errors = sorted([*table.errors, *(e for r in rows for e in r.errors)], key=lambda e: e.row)
@@ -130,29 +130,30 @@ def parse_orgs(
 def _check_fields(number: int, values: Mapping[str, object]) -> _Row:
     row = _Row(number, None, None, None, None, None)
 
-    def fail(column: str, message: str) -> None:
-        row.errors.append(RowError(number, column, message))
+    def fail(column: str, message: str, code: str = "invalid", **params: object) -> None:
+        row.errors.append(RowError(number, column, message, code, params))
 
     org_id = _text(values.get("org_id"))
     if not org_id or not _ID_RE.fullmatch(org_id):
-        fail("org_id", "org_id must be 1-64 characters from A-Z, a-z, 0-9, '_', '.', '-'")
+        fail("org_id", "org_id must be 1-64 characters from A-Z, a-z, 0-9, '_', '.', '-'", "bad_org_id")
     else:
         row.org_id = org_id
     parent_id = _text(values.get("parent_id"))
     if parent_id and not _ID_RE.fullmatch(parent_id):
-        fail("parent_id", "parent_id must be empty (a root) or a valid org_id")
+        fail("parent_id", "parent_id must be empty (a root) or a valid org_id", "bad_parent_id")
     row.parent_id = parent_id or None
     name = _text(values.get("name"))
     if not name or len(name) > MAX_NAME_CHARS:
-        fail("name", f"name must be 1-{MAX_NAME_CHARS} characters")
+        fail("name", f"name must be 1-{MAX_NAME_CHARS} characters", "bad_name", max=MAX_NAME_CHARS)
     else:
         row.name = name
     row.level = _level(values.get("level"))
     if row.level is None:
-        fail("level", f"level must be 1-{MAX_LEVEL} or province/city/county/town/village (省/市/县/乡/村)")
+        fail("level", f"level must be 1-{MAX_LEVEL} or province/city/county/town/village (省/市/县/乡/村)",
+             "bad_level", max=MAX_LEVEL)
     row.members = _members(values.get("members"))
     if row.members is None:
-        fail("members", "members must be a whole number >= 0")
+        fail("members", "members must be a whole number >= 0", "bad_members")
     return row
 
 
@@ -210,43 +211,48 @@ def _check_structure(rows: list[_Row], existing: OrgTree) -> None:
         first = by_id.setdefault(row.org_id, row)
         if first is not row:
             row.errors.append(
-                RowError(row.row, "org_id", f"duplicate org_id {row.org_id!r} (row {first.row})")
+                RowError(row.row, "org_id", f"duplicate org_id {row.org_id!r} (row {first.row})", "duplicate_org",
+                         {"value": row.org_id, "first": first.row})
             )
     in_cycle = _cycle_members(by_id, existing)
     for org_id, row in by_id.items():
         if org_id in in_cycle:
             row.errors.append(
-                RowError(row.row, "parent_id", f"parent chain of {org_id!r} loops back to itself")
+                RowError(row.row, "parent_id", f"parent chain of {org_id!r} loops back to itself", "parent_loop",
+                         {"value": org_id})
             )
         else:
             _check_parent_and_level(row, by_id, existing)
 
 
 def _check_parent_and_level(row: _Row, by_id: dict[str, _Row], existing: OrgTree) -> None:
-    def fail(column: str, message: str) -> None:
-        row.errors.append(RowError(row.row, column, message))
+    def fail(column: str, message: str, code: str = "invalid", **params: object) -> None:
+        row.errors.append(RowError(row.row, column, message, code, params))
 
     if row.parent_id is None:
         if row.level not in (None, 1):
-            fail("level", "an org without parent_id is a root and must have level 1")
+            fail("level", "an org without parent_id is a root and must have level 1", "root_level")
     elif row.parent_id in by_id:
         _check_level(row, by_id[row.parent_id].level, fail)
     elif (parent := existing.get(row.parent_id)) is not None:
         _check_level(row, parent.level, fail)
     else:
-        fail("parent_id", f"unknown parent_id {row.parent_id!r}: not in this file nor already imported")
+        fail("parent_id", f"unknown parent_id {row.parent_id!r}: not in this file nor already imported",
+             "unknown_parent", value=row.parent_id)
     # Re-levelling an existing org must not strand its existing children at the wrong level.
     if row.level is not None and row.org_id in existing:
         stranded = [
             c for c in existing.children(row.org_id) if c.org_id not in by_id and c.level != row.level + 1
         ]
         if stranded:
-            fail("level", f"level {row.level} does not fit {len(stranded)} existing child org(s)")
+            fail("level", f"level {row.level} does not fit {len(stranded)} existing child org(s)",
+                 "level_breaks_children", value=row.level, count=len(stranded))
 
 
 def _check_level(row: _Row, parent_level: int | None, fail: _Fail) -> None:
     if row.level is not None and parent_level is not None and row.level != parent_level + 1:
-        fail("level", f"level must be {parent_level + 1}, one below its parent's level {parent_level}")
+        fail("level", f"level must be {parent_level + 1}, one below its parent's level {parent_level}",
+             "level_below_parent", expected=parent_level + 1, parent=parent_level)
 
 
 def _cycle_members(by_id: dict[str, _Row], existing: OrgTree) -> set[str]:

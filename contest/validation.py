@@ -22,9 +22,22 @@ class Fields:
         self.source = source
         self.prefix = prefix
         self.errors: dict[str, str] = {}
+        # field -> {"code", "params"}: stable codes the error middleware renders in the reader's
+        # language (contest/messages.py); ``errors`` keeps the English text
+        self.codes: dict[str, dict[str, Any]] = {}
 
-    def fail(self, name: str, message: str) -> None:
-        self.errors.setdefault(self.prefix + name, message)
+    def fail(self, name: str, message: str, code: str = "invalid", **params: Any) -> None:
+        key = self.prefix + name
+        if key not in self.errors:
+            self.errors[key] = message
+            self.codes[key] = {"code": code, "params": params}
+
+    def merge(self, other: Fields) -> None:
+        """Take the errors (and their codes) of a Fields reading a nested object."""
+        for key, message in other.errors.items():
+            if key not in self.errors:
+                self.errors[key] = message
+                self.codes[key] = other.codes.get(key, {"code": "invalid", "params": {}})
 
     def _get(self, name: str, required: bool) -> Any:
         value = self.source.get(name, _MISSING)
@@ -32,7 +45,7 @@ class Fields:
             value = _MISSING  # `?date=&org_id=` (API.md's own query templates) means "not given"
         if value is _MISSING or value is None:
             if required:
-                self.fail(name, "is required")
+                self.fail(name, "is required", "required")
             return _MISSING
         return value
 
@@ -46,15 +59,18 @@ class Fields:
         if value is _MISSING:
             return default
         if not isinstance(value, str):
-            self.fail(name, "must be a string")
+            self.fail(name, "must be a string", "not_text")
             return default
         value = unicodedata.normalize("NFKC" if fold or pattern is not None else "NFC", value).strip()
         if len(value) < min_len:
-            self.fail(name, "must not be empty" if min_len == 1 else f"must be at least {min_len} characters")
+            if min_len == 1:
+                self.fail(name, "must not be empty", "empty")
+            else:
+                self.fail(name, f"must be at least {min_len} characters", "too_short", min=min_len)
         elif len(value) > max_len:
-            self.fail(name, f"must be at most {max_len} characters")
+            self.fail(name, f"must be at most {max_len} characters", "too_long", max=max_len)
         elif pattern is not None and not pattern.match(value):
-            self.fail(name, f"has an invalid format (expected {pattern.pattern})")
+            self.fail(name, f"has an invalid format (expected {pattern.pattern})", "bad_format")
         return value
 
     def integer(self, name: str, *, required: bool = True, minimum: int | None = None,
@@ -66,15 +82,15 @@ class Fields:
             try:
                 value = int(value)
             except ValueError:
-                self.fail(name, "must be an integer")
+                self.fail(name, "must be an integer", "not_integer")
                 return default
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(name, "must be an integer")
+            self.fail(name, "must be an integer", "not_integer")
             return default
         if minimum is not None and value < minimum:
-            self.fail(name, f"must be >= {minimum}")
+            self.fail(name, f"must be >= {minimum}", "too_small", min=minimum)
         elif maximum is not None and value > maximum:
-            self.fail(name, f"must be <= {maximum}")
+            self.fail(name, f"must be <= {maximum}", "too_large", max=maximum)
         return value
 
     def boolean(self, name: str, *, required: bool = False, default: bool = False) -> bool:
@@ -82,7 +98,7 @@ class Fields:
         if value is _MISSING:
             return default
         if not isinstance(value, bool):
-            self.fail(name, "must be true or false")
+            self.fail(name, "must be true or false", "not_boolean")
             return default
         return value
 
@@ -92,14 +108,15 @@ class Fields:
         if value is _MISSING:
             return default
         if not isinstance(value, str) or value not in options:
-            self.fail(name, f"must be one of {', '.join(options)}")
+            self.fail(name, f"must be one of {', '.join(options)}", "not_a_choice", options=" / ".join(options))
             return default
         return value
 
     def done(self) -> None:
         if self.errors:
             names = ", ".join(sorted(self.errors))
-            raise ApiError(400, "validation_failed", f"invalid fields: {names}", {"fields": self.errors})
+            raise ApiError(400, "validation_failed", f"invalid fields: {names}",
+                           {"fields": self.errors, "field_errors": self.codes})
 
 
 def _is_query(source: Mapping[str, Any]) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 __all__ = [
     "ImportFormatError",
@@ -19,6 +20,11 @@ class QuestionBankError(ValueError):
 
 class ImportFormatError(QuestionBankError):
     """The file as a whole cannot be read (unknown format, bad encoding, unsafe archive...)."""
+
+    def __init__(self, message: str, code: str = "file_format", **params: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 class PaperError(QuestionBankError):
@@ -40,6 +46,10 @@ class RowError:
     row: int
     column: str
     message: str
+    # stable snake_case code and its parameters: the web layer words the message in the reader's
+    # language from these (the English ``message`` is the default)
+    code: str = "invalid"
+    params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

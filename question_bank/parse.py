@@ -65,7 +65,7 @@ def detect_format(data: bytes, filename: str | None = None, content_type: str | 
     if filename:
         suffix = PurePath(filename).suffix.lower()
         if suffix == ".xls":
-            raise ImportFormatError("old Excel .xls files are not supported; save the file as .xlsx")
+            raise ImportFormatError("old Excel .xls files are not supported; save the file as .xlsx", "xls_file")
         if suffix in _EXTENSIONS:
             return _EXTENSIONS[suffix]
     if content_type:
@@ -84,7 +84,7 @@ def _sniff(data: bytes) -> str:
     first_line = head.split(b"\n", 1)[0]
     if b"," in first_line and b"\x00" not in head:
         return "csv"
-    raise ImportFormatError("unknown file format: upload a .json, .csv or .xlsx file")
+    raise ImportFormatError("unknown file format: upload a .json, .csv or .xlsx file", "unknown_format")
 
 
 def read_table(
@@ -122,7 +122,7 @@ def _json_table(data: bytes, aliases: Mapping[str, str], list_key: str | None, m
     table = Table(truncated=len(doc) > max_rows)
     for number, item in enumerate(doc[:max_rows], start=1):
         if not isinstance(item, dict):
-            table.errors.append(RowError(number, "", "expected a JSON object"))
+            table.errors.append(RowError(number, "", "expected a JSON object", "not_an_object"))
             continue
         values: dict[str, object] = {}
         for key, value in item.items():
@@ -130,7 +130,7 @@ def _json_table(data: bytes, aliases: Mapping[str, str], list_key: str | None, m
             if column is None:
                 continue
             if column in values:
-                table.errors.append(RowError(number, column, f"column {column!r} given twice"))
+                table.errors.append(RowError(number, column, f"column {column!r} given twice", "column_twice"))
             values[column] = value
         table.rows.append((number, values))
     return table
@@ -156,7 +156,7 @@ def _fill_grid_table(
 ) -> Table:
     header = next(rows, None)
     if header is None:
-        raise ImportFormatError("the file is empty")
+        raise ImportFormatError("the file is empty", "file_empty")
     columns = _header_columns(header[1], aliases, required)
     table = Table()
     for number, cells in rows:
@@ -185,7 +185,8 @@ def _header_columns(
         columns[index] = name
     missing = [c for c in required if c not in columns.values()]
     if missing:
-        raise ImportFormatError(f"header row is missing required column(s): {', '.join(missing)}")
+        raise ImportFormatError(f"header row is missing required column(s): {', '.join(missing)}",
+                                "missing_columns", columns=list(missing))
     return columns
 
 
@@ -218,7 +219,7 @@ def _decode_csv(data: bytes) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ImportFormatError("CSV must be encoded as UTF-8 or GB18030")
+    raise ImportFormatError("CSV must be encoded as UTF-8 or GB18030", "bad_encoding")
 
 
 def _check_zip(data: bytes) -> None:

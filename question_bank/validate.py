@@ -97,7 +97,8 @@ def parse_questions(
         max_rows=max_rows,
     )
     if table.truncated:
-        return ImportResult(errors=[RowError(0, "", f"too many rows: at most {max_rows} per file")])
+        return ImportResult(errors=[RowError(0, "", f"too many rows: at most {max_rows} per file", "too_many_rows",
+                                             {"max": max_rows})])
     result = validate_rows(table.rows, max_cell_chars=max_cell_chars)
     if table.errors:
         result.errors = sorted([*table.errors, *result.errors], key=lambda e: e.row)
@@ -119,7 +120,9 @@ def validate_rows(
         first = seen_ids.setdefault(question.id, number)
         if first != number:
             what = "duplicate id" if checker.explicit_id else "same type, stem and options as"
-            result.errors.append(RowError(number, "id", f"{what} {question.id!r} (row {first})"))
+            code = "duplicate_id" if checker.explicit_id else "duplicate_question"
+            result.errors.append(RowError(number, "id", f"{what} {question.id!r} (row {first})", code,
+                                          {"value": question.id, "first": first}))
             continue
         result.questions.append(question)
     return result
@@ -135,15 +138,15 @@ class _RowChecker:
         self.errors: list[RowError] = []
         self.explicit_id = False
 
-    def fail(self, column: str, message: str) -> None:
-        self.errors.append(RowError(self.row, column, message))
+    def fail(self, column: str, message: str, code: str = "invalid", **params: object) -> None:
+        self.errors.append(RowError(self.row, column, message, code, params))
 
     def question(self) -> Question | None:
         qid = self.text("id")
         qtype = self.qtype()
         stem = self.text("stem")
         if stem == "":
-            self.fail("stem", "stem is empty")
+            self.fail("stem", "stem is empty", "stem_empty")
         options = self.options(qtype) if qtype else None
         answer = self.answer(qtype, options) if qtype and options else None
         category = self.text("category")
@@ -153,7 +156,7 @@ class _RowChecker:
         if qid:
             self.explicit_id = True
             if not _ID_RE.fullmatch(qid):
-                self.fail("id", "id must be 1-64 letters, digits, '_', '-', '.' or ':'")
+                self.fail("id", "id must be 1-64 letters, digits, '_', '-', '.' or ':'", "bad_id")
         if self.errors or not (qtype and stem and options and answer) or points is None:
             return None
         return Question(
@@ -175,14 +178,15 @@ class _RowChecker:
         if value is None:
             return ""
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            self.fail(column, f"expected text, got {type(value).__name__}")
+            self.fail(column, f"expected text, got {type(value).__name__}", "not_text")
             return None
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         # NFC only: full-width punctuation and blanks ("（　）") are kept as written
         text = unicodedata.normalize("NFC", str(value)).strip()
         if len(text) > self.max_cell_chars:
-            self.fail(column, f"longer than {self.max_cell_chars} characters ({len(text)})")
+            self.fail(column, f"longer than {self.max_cell_chars} characters ({len(text)})", "too_long",
+                      max=self.max_cell_chars, length=len(text))
             return None
         return text
 
@@ -192,9 +196,10 @@ class _RowChecker:
             return None
         qtype = _TYPES.get(normalize_header(raw)) if raw else None
         if qtype is None:
-            self.fail(
-                "type", f"unknown type {raw!r}: use single, multiple or judge" if raw else "type is empty"
-            )
+            if raw:
+                self.fail("type", f"unknown type {raw!r}: use single, multiple or judge", "unknown_type", value=raw)
+            else:
+                self.fail("type", "type is empty", "type_empty")
         return qtype
 
     def options(self, qtype: str) -> tuple[str, ...] | None:
@@ -204,7 +209,7 @@ class _RowChecker:
         last = max((i for i, t in enumerate(texts) if t), default=-1)
         gaps = [i for i in range(last) if not texts[i]]
         for i in gaps:
-            self.fail(OPTION_COLUMNS[i], f"option {OPTION_KEYS[i]} is empty but a later option is given")
+            self.fail(OPTION_COLUMNS[i], f"option {OPTION_KEYS[i]} is empty but a later option is given", "option_gap")
         if gaps:
             return None
         options = tuple(texts[: last + 1])
@@ -212,10 +217,11 @@ class _RowChecker:
             if not options:
                 return JUDGE_OPTIONS
             if len(options) != 2:
-                self.fail(OPTION_COLUMNS[min(len(options), 2)], "judge questions have exactly two options")
+                self.fail(OPTION_COLUMNS[min(len(options), 2)], "judge questions have exactly two options",
+                          "judge_two_options")
                 return None
         elif len(options) < 2:
-            self.fail(OPTION_COLUMNS[len(options)], f"{qtype} questions need 2 to 8 options")
+            self.fail(OPTION_COLUMNS[len(options)], f"{qtype} questions need 2 to 8 options", "too_few_options")
             return None
         return options
 
@@ -225,13 +231,14 @@ class _RowChecker:
             texts = [self.text(column) for column in OPTION_COLUMNS]
             return None if None in texts else [t or "" for t in texts]
         if any(self.values.get(c) not in (None, "") for c in OPTION_COLUMNS):
-            self.fail("options", "give either options or option_a..option_h, not both")
+            self.fail("options", "give either options or option_a..option_h, not both", "options_twice")
             return None
         if not isinstance(listed, list):
-            self.fail("options", "options must be a list of texts")
+            self.fail("options", "options must be a list of texts", "options_not_list")
             return None
         if len(listed) > len(OPTION_KEYS):
-            self.fail("options", f"at most {len(OPTION_KEYS)} options, got {len(listed)}")
+            self.fail("options", f"at most {len(OPTION_KEYS)} options, got {len(listed)}", "too_many_options",
+                      max=len(OPTION_KEYS), count=len(listed))
             return None
         texts = [self.text(OPTION_COLUMNS[i], v if v is not None else "") for i, v in enumerate(listed)]
         return None if None in texts else [t or "" for t in texts]
@@ -245,7 +252,7 @@ class _RowChecker:
             return None
         text = unicodedata.normalize("NFKC", text)
         if not text:
-            self.fail("answer", "answer is empty")
+            self.fail("answer", "answer is empty", "answer_empty")
             return None
         if qtype == "judge" and text.lower() in _TRUE | _FALSE:
             return "A" if text.lower() in _TRUE else "B"
@@ -253,10 +260,12 @@ class _RowChecker:
         valid = OPTION_KEYS[: len(options)]
         if not letters or any(c not in valid for c in letters):
             hint = "true/false (对/错) or A/B" if qtype == "judge" else f"option keys from A to {valid[-1]}"
-            self.fail("answer", f"answer {text!r} is not valid: use {hint}")
+            self.fail("answer", f"answer {text!r} is not valid: use {hint}", "answer_not_an_option", value=text,
+                      hint_kind="judge" if qtype == "judge" else "options", last=valid[-1])
             return None
         if qtype != "multiple" and len(letters) != 1:
-            self.fail("answer", f"{qtype} questions have exactly one correct option, got {text!r}")
+            self.fail("answer", f"{qtype} questions have exactly one correct option, got {text!r}",
+                      "one_answer_only", value=text)
             return None
         return "".join(letters)
 
@@ -266,7 +275,8 @@ class _RowChecker:
             return _DIFFICULTY_WORDS[raw.strip().lower()]
         value = self.integer("difficulty")
         if value is not None and not 1 <= value <= 5:
-            self.fail("difficulty", f"difficulty must be 1-5 or easy/medium/hard, got {value}")
+            self.fail("difficulty", f"difficulty must be 1-5 or easy/medium/hard, got {value}", "difficulty_range",
+                      value=value)
             return None
         return value
 
@@ -277,7 +287,8 @@ class _RowChecker:
         if value is None:
             return None
         if not 1 <= value <= MAX_POINTS:
-            self.fail("points", f"points must be a whole number from 1 to {MAX_POINTS}, got {value}")
+            self.fail("points", f"points must be a whole number from 1 to {MAX_POINTS}, got {value}", "points_range",
+                      max=MAX_POINTS, value=value)
             return None
         return value
 
@@ -297,7 +308,7 @@ class _RowChecker:
                 number = None
             if number is not None and number.is_integer():
                 return int(number)
-        self.fail(column, f"{column} must be a whole number, got {raw!r}")
+        self.fail(column, f"{column} must be a whole number, got {raw!r}", "not_a_whole_number", value=str(raw))
         return None
 
 

@@ -283,14 +283,17 @@ def test_csv_by_content_type() -> None:
 
 
 def test_to_dict() -> None:
-    assert RowError(2, "stem", "stem is empty").to_dict() == {
+    assert RowError(2, "stem", "stem is empty", "stem_empty").to_dict() == {
         "row": 2,
         "column": "stem",
         "message": "stem is empty",
+        "code": "stem_empty",
+        "params": {},
     }
     result = parse_questions(make_csv([row(id="a"), row(stem="")]), filename="x.csv")
     as_dict = result.to_dict()
-    assert as_dict["errors"] == [{"row": 3, "column": "stem", "message": "stem is empty"}]
+    assert as_dict["errors"] == [{"row": 3, "column": "stem", "message": "stem is empty", "code": "stem_empty",
+                                  "params": {}}]
     assert as_dict["questions"][0]["answer"] == "B"  # type: ignore[index]
 
 

@@ -57,6 +57,14 @@ async def _multipart_file(request: web.Request, limit: int) -> tuple[bytes, str 
                    {"fields": {"file": "is required"}})
 
 
+def _file_error(exc: Exception) -> ApiError:
+    """A file that cannot be read at all: one row-0 error with a stable code."""
+    code = getattr(exc, "code", "file_format")
+    params = {**getattr(exc, "params", {}), "detail": str(exc)}
+    return ApiError(400, "validation_failed", str(exc),
+                    {"errors": [{"row": 0, "column": "", "message": str(exc), "code": code, "params": params}]})
+
+
 def _row_errors(errors: list[Any]) -> ApiError:
     items = [e.to_dict() for e in errors]
     return ApiError(400, "validation_failed", f"{len(items)} row error(s); nothing was imported",
@@ -71,8 +79,7 @@ async def import_orgs(request: web.Request) -> web.Response:
         orgs, errors = await asyncio.to_thread(parse_orgs, data, filename=filename, content_type=ctype,
                                                existing=catalog.orgs)
     except (ImportFormatError, ValueError) as exc:
-        raise ApiError(400, "validation_failed", str(exc),
-                       {"errors": [{"row": 0, "column": "", "message": str(exc)}]}) from None
+        raise _file_error(exc) from None
     if errors:
         raise _row_errors(errors)
     before = {o.org_id for o in orgs if o.org_id in catalog.orgs}
@@ -89,8 +96,7 @@ async def import_questions(request: web.Request) -> web.Response:
     try:
         result = await asyncio.to_thread(parse_questions, data, filename=filename, content_type=ctype)
     except ImportFormatError as exc:
-        raise ApiError(400, "validation_failed", str(exc),
-                       {"errors": [{"row": 0, "column": "", "message": str(exc)}]}) from None
+        raise _file_error(exc) from None
     if result.errors:
         raise _row_errors(result.errors)
     imported, updated = await request.config_dict[CATALOG].install_questions(result.questions)
@@ -137,16 +143,17 @@ def _rules(body: dict[str, Any]) -> list[DrawRule]:
         raise ApiError(400, "validation_failed", "draw must be a non-empty list",
                        {"fields": {"draw": "must be a non-empty list of {category, difficulty, count}"}})
     rules = []
-    errors: dict[str, str] = {}
+    errors = Fields({})
     for i, item in enumerate(raw):
         f = Fields(item if isinstance(item, dict) else {}, prefix=f"draw[{i}].")
         category = f.text("category", required=False, max_len=100)
         difficulty = f.integer("difficulty", required=False, minimum=1, maximum=5)
         count = f.integer("count", minimum=1, maximum=200)
-        errors.update(f.errors)
+        errors.merge(f)
         rules.append(DrawRule(category or None, difficulty, count or 1))
-    if errors:
-        raise ApiError(400, "validation_failed", "invalid draw rules", {"fields": errors})
+    if errors.errors:
+        raise ApiError(400, "validation_failed", "invalid draw rules",
+                       {"fields": errors.errors, "field_errors": errors.codes})
     return rules
 
 

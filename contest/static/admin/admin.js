@@ -33,7 +33,7 @@ function showTab(name) {
 function errorTable(rows) {
   return h('div.table-wrap', h('table', { testid: 'import-errors' },
     h('thead', h('tr', h('th.num', t('admin.row')), h('th', t('admin.column')), h('th', t('admin.message')))),
-    h('tbody', rows.map((r) => h('tr', h('td.num', String(r.row ?? '')), h('td', String(r.column ?? '')), h('td', String(r.message ?? '')))))));
+    h('tbody', rows.map((r) => h('tr', h('td.num', String(r.row ?? '')), h('td', String(r.column_label || r.column || '')), h('td', String(r.message ?? '')))))));
 }
 
 for (const form of document.querySelectorAll('.import-form')) {
@@ -310,7 +310,7 @@ function openForm(existing) {
         time_bonus: timeBonusIsNumber ? Number(v('time_bonus').value) || 0 : v('time_bonus').checked,
       },
     };
-    if (!body.title) { toast(t('err.validation_failed') + ': title', 'error'); return; }
+    if (!body.title) { toast(`${t('err.validation_failed')}：${t('admin.f.title')}`, 'error'); v('title').focus(); return; }
     submitBtn.disabled = true;
     try {
       if (existing) {

@@ -1,4 +1,6 @@
 // Small fetch wrapper for the quiz API.
+import { getLang } from '/static/common/i18n.js';
+
 //  - adds `Authorization: Bearer <token>` when a token getter returns one
 //  - parses the error shape {error: {code, message, details}} into ApiError
 //  - retries network errors, 503 and 429 with exponential backoff (respects Retry-After)
@@ -69,7 +71,8 @@ export function createApi({ getToken = () => null, onUnauthorized = null } = {})
       const s = qs.toString();
       if (s) url += (url.includes('?') ? '&' : '?') + s;
     }
-    const headers = { Accept: 'application/json' };
+    // The server words its errors in the page's language (stable codes, Chinese messages).
+    const headers = { Accept: 'application/json', 'Accept-Language': getLang() === 'en' ? 'en' : 'zh-CN' };
     const token = auth ? getToken() : null;
     if (token) headers.Authorization = `Bearer ${token}`;
     let payload;

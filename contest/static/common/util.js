@@ -52,6 +52,9 @@ export function toast(message, kind = 'info', ms = 3200) {
 /** Human text for an error (ApiError or anything else); never raw JSON. */
 export function errorText(err) {
   if (!err) return t('err.generic');
+  // The server answers in the page's language (Accept-Language); its message names the fields by
+  // their form labels, so it says more than the generic text of the code.
+  if (err.status && err.message && getLang() !== 'en' && /[\u4e00-\u9fff]/.test(err.message)) return err.message;
   const code = err.code;
   if (code) {
     const key = 'err.' + code;
