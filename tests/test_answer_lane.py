@@ -92,6 +92,52 @@ async def _contract_cases(client: TestClient) -> list[tuple[int, Any]]:
     assert resp.status == 200
     resp = await client.post(url, data=orjson.dumps({"index": 2, "choice": "A"}), headers=user["headers"])
     out.append((resp.status, await resp.json()))  # 409 already finished
+    return out + await _challenge_cases(client, user)
+
+
+async def _challenge_cases(client: TestClient, user: dict[str, Any]) -> list[tuple[int, Any]]:
+    """A challenge run (issue 15): not_current, a right answer with ``next``, its repeat, a wrong
+    answer that finishes the attempt in the same call, its repeat, then an answer after the end."""
+    seeded = await seed_contest(client, contest_id="lanech", feedback="immediate", shuffle_options=False,
+                                mode="challenge", max_questions=5)
+    resp = await client.post(f"/api/v1/contests/{seeded.contest_id}/attempts", headers=user["headers"])
+    attempt = await resp.json()
+    assert resp.status == 201 and attempt["mode"] == "challenge" and len(attempt["questions"]) == 1
+    aid = attempt["attempt_id"]
+    redis = aioredis.Redis.from_url(_settings(client).redis_url)
+    shown = [(await redis.hget(keys.attempt(seeded.contest_id, aid), f"q{i}")).decode().split("|")
+             for i in range(2)]
+    await redis.aclose()
+
+    def right(i: int) -> Any:
+        return list(shown[i][1]) if shown[i][0] == "m" else shown[i][1]
+
+    def wrong(i: int) -> Any:
+        letter = next(k for k in "ABCD" if k not in shown[i][1])
+        return [letter] if shown[i][0] == "m" else letter
+
+    url = f"{A}/{aid}/answers"
+    cases = [
+        {"index": 1, "choice": right(1)},  # 409 not_current
+        {"index": 0, "choice": right(0)},  # 200 with next
+        {"index": 0, "choice": right(0)},  # 200 the same again
+        {"index": 0, "choice": wrong(0)},  # 409 already_answered
+        {"index": 1, "choice": wrong(1)},  # 200 finished: next null, the finish result
+        {"index": 1, "choice": wrong(1)},  # 200 the same again
+        {"index": 2, "choice": "A"},  # 409 already finished
+    ]
+    out: list[tuple[int, Any]] = []
+    for body in cases:
+        resp = await client.post(url, data=orjson.dumps(body), headers={**user["headers"],
+                                                                        "Content-Type": "application/json"})
+        out.append((resp.status, await resp.json()))
+    assert [s for s, _ in out] == [409, 200, 200, 409, 200, 200, 409]
+    assert out[0][1]["error"]["code"] == "not_current"
+    assert out[1][1]["next"]["index"] == 1 and out[1][1] == out[2][1]
+    assert "answer" not in orjson.dumps(out[1][1]["next"]).decode()
+    assert out[4][1]["next"] is None and out[4][1]["finished"] is True and out[4][1] == out[5][1]
+    assert out[4][1]["result"]["attempt_id"] == aid and out[4][1]["result"]["question_count"] == 2
+    assert out[6][1]["error"]["code"] == "already_finished"
     return out
 
 
@@ -122,6 +168,9 @@ async def test_lane_and_aiohttp_answer_every_contract_case_alike(redis_url: str,
     statuses = [s for s, _ in results[True]]
     assert statuses[:2] == [200, 200] and 401 in statuses and 403 in statuses and 413 in statuses
     assert statuses[-1] == 409 and results[True][-1][1]["error"]["code"] == "already_finished"
+    # the challenge run (the last 7 cases) first, then everything
+    challenge = {lane: [_normalised(c) for c in results[lane][-7:]] for lane in (True, False)}
+    assert challenge[True] == challenge[False]
     assert [_normalised(c) for c in results[True]] == [_normalised(c) for c in results[False]]
 
 
@@ -306,3 +355,46 @@ async def test_a_client_gone_before_its_reply_changes_nothing_for_others(lane_cl
     finally:
         await redis.execute_command("CLIENT", "UNPAUSE")
         await redis.aclose()
+
+
+async def test_a_pipeline_split_at_any_points_gets_the_same_replies(lane_client: TestClient) -> None:
+    """Hypothesis-style: the same pipeline of every kind of request (plain answers, an aiohttp GET,
+    a chunked answer, a 404) cut at random points, each piece its own segment; the replies are the
+    same as when it arrives in one piece, and the lane serves the same requests."""
+    import random
+
+    aid, token, _ = await _played(lane_client)
+    body = orjson.dumps({"index": 1, "choice": "A"})
+    chunked = (f"POST {A}/{aid}/answers HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
+               f"Transfer-Encoding: chunked\r\n\r\n{len(body):x}\r\n").encode() + body + b"\r\n0\r\n\r\n"
+    get = f"GET {A}/{aid} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    pipeline = (_answer(aid, token, 0) + get + chunked + b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n"
+                + _answer(aid, token, 1) + _answer(aid, token, 0, "B"))
+    reader, writer = await _connect(lane_client)
+    writer.write(pipeline)
+    expected = [_shape(s, b) for s, _, b in await _read_responses(reader, 6)]
+    writer.close()
+    assert [s for s, *_ in expected] == [200, 200, 200, 404, 200, 409]
+    rng = random.Random(2026)
+    for _ in range(25):
+        cuts = sorted(rng.sample(range(1, len(pipeline)), rng.randint(1, 40)))
+        before = _lane_count(lane_client)
+        reader, writer = await _connect(lane_client)
+        for start, end in zip([0, *cuts], [*cuts, len(pipeline)], strict=True):
+            writer.write(pipeline[start:end])
+            await writer.drain()
+            await asyncio.sleep(0)
+        got = [_shape(s, b) for s, _, b in await _read_responses(reader, 6)]
+        writer.close()
+        assert got == expected, cuts
+        assert _lane_count(lane_client) - before == 3  # the three plain answers, whatever the cuts
+
+
+def _shape(status: int, body: Any) -> tuple[int, Any, Any]:
+    """A reply as the pipeline test compares it: an answer by its index and verdict, an error by
+    its code, the attempt by its fields (its list of answers grows from run to run)."""
+    if "error" in body:
+        return status, body["error"]["code"], None
+    if "index" in body:
+        return status, body["index"], body.get("correct")
+    return status, sorted(body), None
