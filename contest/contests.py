@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from contest.campaign import campaign_fields
 from contest.validation import ID_RE, Fields
 from question_bank import DrawRule, QuestionBank, check_rules
 
@@ -17,7 +18,7 @@ __all__ = ["PUBLIC_FIELDS", "Contest", "validate_contest"]
 PUBLIC_FIELDS = (
     "contest_id", "title", "description", "starts_at", "ends_at", "questions_per_attempt", "time_limit_s",
     "question_time_limit_s", "attempts_per_day", "attempts_total", "ranking", "feedback", "timezone",
-    "status", "counted_per_day",
+    "status", "counted_per_day", "mode", "max_questions", "review_after_end", "certificate",
 )
 _MS_MIN = 946684800000  # 2000-01-01: anything earlier is a unit mistake (seconds for ms)
 _MS_MAX = 4102444800000  # 2100-01-01
@@ -150,6 +151,7 @@ def validate_contest(body: dict[str, Any], bank: QuestionBank, *, existing: dict
         problems = check_rules(bank, [DrawRule(r["category"], r["difficulty"], r["count"]) for r in rules])
         for i, message in enumerate(problems):
             f.fail(f"paper.draw[{i}]" if len(problems) > 1 else "paper.draw", message)
+    campaign_fields(f, merged, config, existing)
     f.done()
     config["questions_per_attempt"] = sum(r["count"] for r in rules)
     return config
@@ -177,6 +179,8 @@ class Contest:
     shuffle_options: bool
     answer_args: tuple[str, ...]  # ARGV 4..11 of the answer script
     shards: int
+    mode: str = "paper"  # "challenge": one question at a time, to the first wrong answer
+    max_questions: int = 0  # a challenge's longest run (0: the draw's count)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Contest:
@@ -210,6 +214,8 @@ class Contest:
                 str(int(config.get("question_time_limit_s") or 0) * 1000),
             ),
             shards=int(config.get("shards") or 1),
+            mode=config.get("mode") or "paper",
+            max_questions=int(config.get("max_questions") or 0),
         )
 
     def public(self) -> dict[str, Any]:

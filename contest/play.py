@@ -122,6 +122,10 @@ class Play:
         except PaperError as exc:
             raise ApiError(409, "paper_unavailable", f"the question bank cannot fill this contest's paper: {exc}") \
                 from None
+        if contest.mode == "challenge" and contest.max_questions:
+            # the run's sequence, drawn here with the attempt's seed like a paper, stays in Redis
+            # and the database: the ANSWER script reveals one question at a time (issue 15)
+            items = items[:contest.max_questions]
         bank = self.catalog.bank
         paper = [[item.question_id, "".join(str(i) for i in item.perm)] for item in items]
         fields = [question_field(bank[item.question_id], item.perm) for item in items]
@@ -138,7 +142,8 @@ class Play:
             (claims.user_id, attempt_id, contest.starts_at, contest.ends_at, contest.time_limit_ms,
              contest.attempts_per_day, contest.attempts_total, contest.tz_offset_ms(), prefix + keys.SUFFIX_ATTEMPT,
              _KEEP_AFTER_DEADLINE_S, contest_id, org_id, ",".join(path), members,
-             f"{claims.name}\t{org_id}", orjson.dumps(paper), len(fields), *fields),
+             f"{claims.name}\t{org_id}", orjson.dumps(paper), len(fields), *fields,
+             "c" if contest.mode == "challenge" else ""),
         )
         status = _s(reply[0])
         if status == "closed":
@@ -153,11 +158,13 @@ class Play:
             state = {_s(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
             return 200, self._attempt_view(contest, _s(reply[2]), state)
         started_at, deadline_at = int(reply[1]), int(reply[2])
+        challenge = contest.mode == "challenge"
         return 201, {
             "attempt_id": attempt_id, "contest_id": contest_id, "started_at": started_at,
             "deadline_at": deadline_at, "time_limit_s": contest.time_limit_ms // 1000,
             "question_time_limit_s": contest.question_limit_ms // 1000, "feedback": contest.feedback,
-            "questions": self._render(paper, contest), "answered": [], "score": 0, "finished": False,
+            "questions": self._render(paper[:1] if challenge else paper, contest), "answered": [], "score": 0,
+            "finished": False, "mode": contest.mode, **({"max_questions": len(paper)} if challenge else {}),
         }
 
     # ---- get ----------------------------------------------------------------------------
@@ -187,12 +194,19 @@ class Play:
                 item["points_awarded"] = int(pts)
             answered.append(item)
         show_score = contest.feedback == "immediate" or finished
+        served = paper
+        extra: dict[str, Any] = {"mode": "paper"}
+        if "cur" in state:
+            # a challenge shows the questions served so far, never the rest of its sequence
+            current = int(state["cur"])
+            served = paper[:current + 1]
+            extra = {"mode": "challenge", "current": None if finished else current, "max_questions": len(paper)}
         view = {
             "attempt_id": attempt_id, "contest_id": contest.contest_id, "started_at": int(state["st"]),
             "deadline_at": int(state["dl"]), "time_limit_s": contest.time_limit_ms // 1000,
             "question_time_limit_s": contest.question_limit_ms // 1000, "feedback": contest.feedback,
-            "questions": self._render(paper, contest), "answered": answered,
-            "score": int(state.get("score", 0)) if show_score else None, "finished": finished,
+            "questions": self._render(served, contest), "answered": answered,
+            "score": int(state.get("score", 0)) if show_score else None, "finished": finished, **extra,
         }
         if finished:
             view["finished_at"] = int(state.get("fa", 0))
@@ -214,12 +228,17 @@ class Play:
         cid = contest.contest_id
         # the per-user answer rate limit is checked inside ANSWER (contest/ratelimit.py says why)
         rate = answer_rate_args(self.settings) if limited else ("0", 0)
+        args: tuple[Any, ...] = (
+            claims.user_id, index, choice, *contest.answer_args, self.settings.deadline_grace_ms,
+            contest.config.get("min_answer_ms", self.settings.min_answer_ms), cid, attempt_id, *rate)
+        if contest.mode == "challenge":
+            # a challenge's last answer finishes the attempt in the same call (FINISH's arguments)
+            args += (keys.contest_prefix(cid, shard), contest.ranking, contest.counted_per_day)
         return (
             ANSWER,
             (keys.attempt(cid, attempt_id, shard), keys.stats(cid, shard), keys.qstats(cid, shard),
              keys.events(cid, shard), keys.timeline(cid, "", shard)),
-            (claims.user_id, index, choice, *contest.answer_args, self.settings.deadline_grace_ms,
-             contest.config.get("min_answer_ms", self.settings.min_answer_ms), cid, attempt_id, *rate),
+            args,
         )
 
     def _answer_call(self, contest: Contest, claims: Claims, attempt_id: str, shard: int, index: int,
@@ -253,6 +272,13 @@ class Play:
                 raise ApiError(409, "already_finished", "this attempt is finished")
             if code == "rate_limited":
                 raise rate_limited(int(reply[2]), "answer_user")
+            if code == "not_current":
+                raise ApiError(409, "not_current", "请先回答当前题目：挑战赛一次只出一题"
+                               " (a challenge takes one question at a time: answer the current one)", {"index": index})
+            if len(reply) > 2:
+                # a challenge run ended at its question's time limit: finished in the same call
+                raise ApiError(410, "deadline_passed", "本题作答时间已到，挑战结束 (time ran out: the run is over)",
+                               {"finished": True, "result": self._challenge_result(contest, reply[2])})
             raise ApiError(410, "deadline_passed", "the time for this answer has run out")
         ok, pts, score, shown, qtype = int(reply[1]), int(reply[2]), int(reply[3]), _s(reply[4]), _s(reply[6])
         if contest.feedback == "immediate":
@@ -262,6 +288,35 @@ class Play:
             # The key stays secret until the end: the answer is accepted, its worth is not told.
             result = {"index": index, "correct": None, "points_awarded": None, "score": None}
         result["accepted"] = True
+        if len(reply) > 7:
+            self._challenge_next(contest, index, reply, result)
+        return result
+
+    def _challenge_next(self, contest: Contest, index: int, reply: list[Any], result: dict[str, Any]) -> None:
+        """``next`` of a challenge answer: the next question, or null with the run's finish result."""
+        spec = _s(reply[7])
+        if spec:
+            qid, _, perm = spec.partition("|")
+            question = self.catalog.bank.get(qid)
+            if question is None:
+                raise ApiError(503, "unavailable", "the question bank is being reloaded; try again")
+            result["next"] = render_question(question, tuple(int(c) for c in perm), index + 1)
+            result["finished"] = False
+            return
+        result["next"] = None
+        result["finished"] = True
+        result["result"] = self._challenge_result(contest, reply[8])
+
+    def _challenge_result(self, contest: Contest, fin: list[Any]) -> dict[str, Any]:
+        """The finish shape of a run finished inside its ANSWER call (the attempt id comes last)."""
+        try:
+            result = self._finish_result(_s(fin[-1]), list(fin[:-1]))
+        except ApiError as exc:  # finished at the attempt's deadline: still the run's result
+            if exc.code != "deadline_passed":
+                raise
+            result = exc.details["result"]
+        if contest.shards > 1:
+            result["rank"] = None  # ranked within its shard only; POST .../finish (idempotent) ranks it
         return result
 
     async def answer(self, claims: Claims, attempt_id: str, index: int, choice_value: Any) -> dict[str, Any]:

@@ -87,7 +87,8 @@ async def _clear(redis: Any, contest: Contest) -> int:
     return deleted
 
 
-def _attempt_fields(row: dict[str, Any], answers: list[dict[str, Any]], catalog: Catalog) -> dict[str, Any]:
+def _attempt_fields(row: dict[str, Any], answers: list[dict[str, Any]], catalog: Catalog,
+                    challenge: bool = False) -> dict[str, Any]:
     paper = orjson.loads(row["paper"]) if row.get("paper") else []
     path = [p for p in (row.get("org_path") or "").split("/") if p]
     orgs = catalog.orgs
@@ -112,6 +113,10 @@ def _attempt_fields(row: dict[str, Any], answers: list[dict[str, Any]], catalog:
         cc += ok
         last = max(last, int(a["answered_at"]))
     fields.update(score=score, cc=cc, n=len(answers), la=last)
+    if challenge:
+        # the question being served, as ANSWER left it: the next one after right answers, else the last
+        n = len(answers)
+        fields["cur"] = n if cc == n and n < len(paper) else max(n - 1, 0)
     return fields
 
 
@@ -165,7 +170,7 @@ async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, 
         shard = 0 if aid.count(".") < 2 else int(aid.split(".")[1])
         uid = str(row["user_id"])
         answers = answers_by_attempt.get(aid, [])
-        fields = _attempt_fields(row, answers, catalog)
+        fields = _attempt_fields(row, answers, catalog, contest.mode == "challenge")
         ukey = keys.user_contest(contest_id, uid, shard)
         deadline = int(row["deadline_at"])
         async with redis.pipeline(transaction=False) as pipe:

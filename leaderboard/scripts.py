@@ -135,6 +135,99 @@ end
 
 _COMMON = _HELPERS + _RANKED_ROWS
 
+_FINISH_FN = r"""
+-- The finish of an attempt, shared by FINISH and by ANSWER (a challenge finishes in the answer's
+-- own call).  K: the FINISH script's KEYS, A: its ARGV (see FINISH).
+local function finish_attempt(K, A)
+  local h = redis.call('HMGET', K[1], 'uid', 'fin', 'st', 'dl', 'score', 'cc', 'qc', 'day', 'path',
+    'mem', 'fa', 'dur', 'counted', 'auto', 'cur')
+  if not h[1] or (A[1] ~= '' and h[1] ~= A[1]) then return {'err', 'not_found'} end
+  local uid = h[1]
+  local prefix = A[2]
+  -- K[2] is only a routing hint: the sweeper does not know the owner, the attempt does.
+  local UK = prefix .. 'u:' .. uid
+  local function result(score, cc, qc, dur, counted, fa, st, again, auto)
+    local mine = redis.call('ZSCORE', K[7], uid)
+    local rank, best = -1, 0
+    if mine then
+      rank = redis.call('ZCOUNT', K[7], '(' .. mine, '+inf') + 1
+      best = math.floor(tonumber(mine) / SHIFT)
+    end
+    return {'ok', score, cc, qc, dur, rank, best, counted, fa, st, again, auto, mine or ''}
+  end
+  local st, dl = tonumber(h[3]), tonumber(h[4])
+  local score, cc, qc, day = tonumber(h[5]), tonumber(h[6]), tonumber(h[7]), h[8]
+  -- a challenge (field 'cur') has served cur + 1 questions of its drawn sequence
+  if h[15] then qc = tonumber(h[15]) + 1 end
+  if h[2] == '1' then
+    return result(score, cc, qc, tonumber(h[12]), tonumber(h[13]), tonumber(h[11]), st, 1, tonumber(h[14] or '0'))
+  end
+  local replay = A[8] ~= nil and A[8] ~= ''
+  local now = now_ms()
+  if replay then now = tonumber(A[8]) end
+  if A[5] == '1' and now < dl then return {'err', 'not_due'} end
+  local auto = A[5]
+  if auto ~= '1' and not replay and now > dl + tonumber(A[9] or '0') then auto = '1' end
+  local fa = now
+  if fa > dl and not replay then fa = dl end
+  local dur = fa - st
+  local counted = 1
+  local cpd = tonumber(A[4])
+  if cpd > 0 and tonumber(redis.call('HGET', UK, 'c:' .. day) or '0') >= cpd then counted = 0 end
+  redis.call('HSET', K[1], 'fin', 1, 'fa', fa, 'dur', dur, 'counted', counted, 'auto', auto)
+  if redis.call('HGET', UK, 'active') == A[7] then redis.call('HDEL', UK, 'active') end
+  redis.call('ZREM', K[5], A[7])
+  redis.call('HINCRBY', K[3], 'attempts_finished', 1)
+  redis.call('HINCRBY', K[6], 'f:' .. math.floor(now / 60000), 1)
+  if counted == 1 then
+    redis.call('HINCRBY', UK, 'c:' .. day, 1)
+    -- kept per attempt so a review can void one and recompute the user's standing (guard_scripts.REVIEW)
+    redis.call('HSET', UK, 'r:' .. A[7], score .. '|' .. dur .. '|' .. day)
+    local daily = prefix .. 'lb:d:' .. day
+    if redis.call('HSETNX', UK, 'p:' .. day, 1) == 1 then
+      redis.call('HINCRBY', K[3], 'participants:' .. day, 1)
+    end
+    local first = redis.call('HSETNX', UK, 'part', 1)
+    if first == 1 then redis.call('HINCRBY', K[3], 'participants', 1) end
+    local enc_t, enc_d, set_t, set_d, delta
+    if A[3] == 'sum' then
+      local ss = redis.call('HINCRBY', UK, 'ss', score)
+      local sd = redis.call('HINCRBY', UK, 'sd', dur)
+      local ds = redis.call('HINCRBY', UK, 'ds:' .. day, score)
+      local dd = redis.call('HINCRBY', UK, 'dd:' .. day, dur)
+      enc_t, enc_d, set_t, set_d, delta = enc(ss, sd), enc(ds, dd), true, true, score
+    else
+      enc_t = enc(score, dur)
+      enc_d = enc_t
+      local old = redis.call('ZSCORE', K[7], uid)
+      set_t = (not old) or enc_t > tonumber(old)
+      delta = 0
+      if set_t then
+        delta = score
+        if old then delta = score - math.floor(tonumber(old) / SHIFT) end
+      end
+      local old_d = redis.call('ZSCORE', daily, uid)
+      set_d = (not old_d) or enc_d > tonumber(old_d)
+    end
+    local orgs = split(h[9], ',')
+    if set_t then
+      redis.call('ZADD', K[7], num(enc_t), uid)
+      for _, org in ipairs(orgs) do redis.call('ZADD', prefix .. 'lb:t:o:' .. org, num(enc_t), uid) end
+    end
+    if set_d then
+      redis.call('ZADD', daily, num(enc_d), uid)
+      for _, org in ipairs(orgs) do redis.call('ZADD', daily .. ':o:' .. org, num(enc_d), uid) end
+    end
+    org_rollup(prefix, orgs, split(h[10], ','), first, 1, delta)
+  end
+  if not replay then
+    redis.call('XADD', K[4], '*', 't', 'fin', 'cid', A[6], 'aid', A[7], 'uid', uid,
+      'score', score, 'cc', cc, 'qc', qc, 'dur', dur, 'at', fa, 'auto', auto, 'counted', counted)
+  end
+  return result(score, cc, qc, dur, counted, fa, st, 0, tonumber(auto))
+end
+"""
+
 REGISTER = Script("register", _COMMON + r"""
 -- Register a user, or find the user of a gateway identity.
 -- KEYS: 1 index hash (phone -> uid, or external id -> uid), 2 user id counter,
@@ -168,7 +261,9 @@ START = Script("start", _COMMON + r"""
 --       8 timezone offset ms, 9 attempt key prefix ('{c:x}:a:'), 10 seconds the attempt is kept
 --       after its deadline, 11 contest id, 12 org id, 13 org path 'root,...,org',
 --       14 members per path org 'm1,...', 15 'name\torg', 16 paper JSON for the record,
---       17 question count, 18.. one field per question: 'type|shown key|points|question id|options'
+--       17 question count, 18.. one field per question: 'type|shown key|points|question id|options',
+--       18 + question count: 'c' for a challenge (the attempt serves one question at a time: field
+--       'cur' is the one being served; ANSWER moves it on), absent or '' for a paper
 -- Returns {'closed'} | {'limit', 'total'|'day'} | {'resume', {hash...}, attempt id} | {'new', now, deadline, day}
 local now = now_ms()
 if now < tonumber(ARGV[3]) or now >= tonumber(ARGV[4]) then return {'closed'} end
@@ -204,6 +299,10 @@ for i = 0, qc - 1 do
   fields[#fields + 1] = 'q' .. i
   fields[#fields + 1] = ARGV[18 + i]
 end
+if ARGV[18 + qc] == 'c' then
+  fields[#fields + 1] = 'cur'
+  fields[#fields + 1] = 0
+end
 redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('PEXPIREAT', KEYS[2], dl + tonumber(ARGV[10]) * 1000)
 redis.call('ZADD', KEYS[3], dl, ARGV[2])
@@ -216,7 +315,7 @@ redis.call('XADD', KEYS[4], '*', 't', 'start', 'cid', ARGV[11], 'aid', ARGV[2], 
 return {'new', now, dl, day}
 """)
 
-ANSWER = Script("answer", _COMMON + r"""
+ANSWER = Script("answer", _COMMON + _FINISH_FN + r"""
 -- Score one answer against the attempt's shuffled key, exactly once.
 -- KEYS: 1 attempt hash, 2 contest stats hash, 3 per-question stats hash, 4 contest events
 --       stream, 5 timeline hash
@@ -224,13 +323,41 @@ ANSWER = Script("answer", _COMMON + r"""
 --       4 partial credit 0/1, 5 time bonus max points, 6 time bonus window ms,
 --       7 streak bonus step, 8 streak bonus cap, 9 per-question limit ms (0: none),
 --       10 grace ms, 11 human minimum ms (faster answers are flagged), 12 contest id, 13 attempt id,
---       14 per-user answer rate: emission interval ms ('0' or absent: no limit), 15 its burst
+--       14 per-user answer rate: emission interval ms ('0' or absent: no limit), 15 its burst,
+--       challenge contests only: 16 contest key prefix, 17 ranking, 18 counted attempts per day
 -- Returns {'ok', correct 0/1, points, attempt score, shown key, flagged 0/1, type s|m|j}
---       | {'err', 'not_found'|'bad_index'|'invalid_choice'|'already_answered'|'deadline_passed'|'finished'}
+--       | {'err', 'not_found'|'bad_index'|'invalid_choice'|'already_answered'|'deadline_passed'|'finished'
+--                |'not_current'}
 --       | {'err', 'rate_limited', retry after ms}
+-- A challenge (attempt field 'cur') serves one question at a time: only index 'cur' may be answered
+-- ('not_current' otherwise); its 'ok' reply adds 8: the next question 'question id|perm' or '' when
+-- the run is over, and then 9: the FINISH reply of the attempt (+ its id), finished in this same call (first
+-- wrong answer, last question); a run ended by the question's time limit answers
+-- {'err', 'deadline_passed', FINISH reply}.  A repeated answer repeats all of it.
 local i = ARGV[2]
 local h = redis.call('HMGET', KEYS[1], 'uid', 'fin', 'dl', 'la', 'score', 'streak', 'q' .. i,
-  'a' .. i, 'cc', 'n', 'rl')
+  'a' .. i, 'cc', 'n', 'rl', 'cur')
+local cur = h[12]
+local function challenge_finish()
+  local prefix = ARGV[16]
+  local r = finish_attempt({KEYS[1], prefix .. 'u:' .. ARGV[1], KEYS[2], KEYS[4], prefix .. 'deadlines', KEYS[5],
+    prefix .. 'lb:t', prefix .. 'names'}, {ARGV[1], prefix, ARGV[17], ARGV[18], '0', ARGV[12], ARGV[13], '', ARGV[10]})
+  r[#r + 1] = ARGV[13]  -- the attempt id, for the finish shape
+  return r
+end
+-- the reply of a challenge answer: the next question after a right one, else the run's finish
+local function challenge_reply(r, ok)
+  local c = redis.call('HMGET', KEYS[1], 'qc', 'paper')
+  local nxt = tonumber(i) + 1
+  if ok == 1 and nxt < tonumber(c[1]) then
+    local e = cjson.decode(c[2])[nxt + 1]
+    r[8] = e[1] .. '|' .. e[2]
+    return r, nxt
+  end
+  r[8] = ''
+  r[9] = challenge_finish()
+  return r, nil
+end
 if not h[1] or h[1] ~= ARGV[1] then return {'err', 'not_found'} end
 -- The per-user answer limit lives in the attempt hash (one active attempt per user, so per
 -- attempt is per user): a GCRA check here costs no extra round trip.  Replays count too.
@@ -249,10 +376,15 @@ local qtype, key, points, qid, nopt = q[1], q[2], tonumber(q[3]), q[4], tonumber
 local choice = ARGV[3]
 if h[8] then
   local a = split(h[8], '|')
-  if a[1] == '' then return {'err', 'deadline_passed'} end
+  if a[1] == '' then
+    if cur then return {'err', 'deadline_passed', challenge_finish()} end
+    return {'err', 'deadline_passed'}
+  end
   -- the same answer again is the same result: field 6 is the attempt's score right after it
   if a[1] == choice then
-    return {'ok', tonumber(a[2]), tonumber(a[3]), tonumber(a[6] or h[5]), key, tonumber(a[5]), qtype}
+    local r = {'ok', tonumber(a[2]), tonumber(a[3]), tonumber(a[6] or h[5]), key, tonumber(a[5]), qtype}
+    if cur then r = challenge_reply(r, tonumber(a[2])) end
+    return r
   end
   return {'err', 'already_answered'}
 end
@@ -260,6 +392,7 @@ local now = now_ms()
 local grace = tonumber(ARGV[10])
 if now > tonumber(h[3]) + grace then return {'err', 'deadline_passed'} end
 if h[2] == '1' then return {'err', 'finished'} end
+if cur and cur ~= i then return {'err', 'not_current'} end
 local n = tonumber(h[10]) + 1
 local minute = math.floor(now / 60000)
 local second = math.floor(now / 1000)
@@ -274,6 +407,8 @@ if qlimit > 0 and elapsed > qlimit + grace then
   redis.call('HINCRBY', KEYS[5], 's:' .. second, 1)
   redis.call('XADD', KEYS[4], '*', 't', 'ans', 'cid', ARGV[12], 'aid', ARGV[13], 'uid', ARGV[1],
     'i', i, 'qid', qid, 'ch', '', 'ok', 0, 'pts', 0, 'at', now, 'fl', 0)
+  -- a challenge ends at its question's time limit
+  if cur then return {'err', 'deadline_passed', challenge_finish()} end
   return {'err', 'deadline_passed'}
 end
 if choice == '' or #choice > nopt then return {'err', 'invalid_choice'} end
@@ -290,7 +425,8 @@ local pts = 0
 if choice == key then
   ok = 1
   pts = points
-elseif qtype == 'm' and ARGV[4] == '1' and wrong == 0 and hits > 0 then
+elseif qtype == 'm' and ARGV[4] == '1' and wrong == 0 and hits > 0 and not cur then
+  -- (a challenge scores right answers only: a partly right one ends the run with nothing)
   pts = math.floor(points * hits / #key)
 end
 local streak = 0
@@ -321,10 +457,16 @@ redis.call('HINCRBY', KEYS[5], 'a:' .. minute, 1)
 redis.call('HINCRBY', KEYS[5], 's:' .. second, 1)
 redis.call('XADD', KEYS[4], '*', 't', 'ans', 'cid', ARGV[12], 'aid', ARGV[13], 'uid', ARGV[1],
   'i', i, 'qid', qid, 'ch', choice, 'ok', ok, 'pts', pts, 'at', now, 'fl', fl)
+if cur then
+  local r, nxt = challenge_reply({'ok', ok, pts, score, key, fl, qtype}, ok)
+  -- the next question's own clock ('la') starts now, set above
+  if nxt then redis.call('HSET', KEYS[1], 'cur', nxt) end
+  return r
+end
 return {'ok', ok, pts, score, key, fl, qtype}
 """)
 
-FINISH = Script("finish", _COMMON + r"""
+FINISH = Script("finish", _COMMON + _FINISH_FN + r"""
 -- Finish an attempt once: final score, boards (total, daily, every org of the user's path),
 -- org rollups, counters and the result event.  A second call reports the stored result.
 -- KEYS: 1 attempt hash, 2 user-in-contest hash, 3 contest stats hash, 4 contest events stream,
@@ -339,90 +481,8 @@ FINISH = Script("finish", _COMMON + r"""
 --          counted, finished_at, started_at, 1 if it was already finished, 1 if finished automatically,
 --          encoded board score ('' if none: a sharded contest adds the other shards' ZCOUNTs to the rank)}
 --       | {'err', 'not_found'|'not_due'}
-local h = redis.call('HMGET', KEYS[1], 'uid', 'fin', 'st', 'dl', 'score', 'cc', 'qc', 'day', 'path',
-  'mem', 'fa', 'dur', 'counted', 'auto')
-if not h[1] or (ARGV[1] ~= '' and h[1] ~= ARGV[1]) then return {'err', 'not_found'} end
-local uid = h[1]
-local prefix = ARGV[2]
--- KEYS[2] is only a routing hint: the sweeper does not know the owner, the attempt does.
-local UK = prefix .. 'u:' .. uid
-local function result(score, cc, qc, dur, counted, fa, st, again, auto)
-  local mine = redis.call('ZSCORE', KEYS[7], uid)
-  local rank, best = -1, 0
-  if mine then
-    rank = redis.call('ZCOUNT', KEYS[7], '(' .. mine, '+inf') + 1
-    best = math.floor(tonumber(mine) / SHIFT)
-  end
-  return {'ok', score, cc, qc, dur, rank, best, counted, fa, st, again, auto, mine or ''}
-end
-local st, dl = tonumber(h[3]), tonumber(h[4])
-local score, cc, qc, day = tonumber(h[5]), tonumber(h[6]), tonumber(h[7]), h[8]
-if h[2] == '1' then
-  return result(score, cc, qc, tonumber(h[12]), tonumber(h[13]), tonumber(h[11]), st, 1, tonumber(h[14] or '0'))
-end
-local replay = ARGV[8] ~= nil and ARGV[8] ~= ''
-local now = now_ms()
-if replay then now = tonumber(ARGV[8]) end
-if ARGV[5] == '1' and now < dl then return {'err', 'not_due'} end
-local auto = ARGV[5]
-if auto ~= '1' and not replay and now > dl + tonumber(ARGV[9] or '0') then auto = '1' end
-local fa = now
-if fa > dl and not replay then fa = dl end
-local dur = fa - st
-local counted = 1
-local cpd = tonumber(ARGV[4])
-if cpd > 0 and tonumber(redis.call('HGET', UK, 'c:' .. day) or '0') >= cpd then counted = 0 end
-redis.call('HSET', KEYS[1], 'fin', 1, 'fa', fa, 'dur', dur, 'counted', counted, 'auto', auto)
-if redis.call('HGET', UK, 'active') == ARGV[7] then redis.call('HDEL', UK, 'active') end
-redis.call('ZREM', KEYS[5], ARGV[7])
-redis.call('HINCRBY', KEYS[3], 'attempts_finished', 1)
-redis.call('HINCRBY', KEYS[6], 'f:' .. math.floor(now / 60000), 1)
-if counted == 1 then
-  redis.call('HINCRBY', UK, 'c:' .. day, 1)
-  -- kept per attempt so a review can void one and recompute the user's standing (guard_scripts.REVIEW)
-  redis.call('HSET', UK, 'r:' .. ARGV[7], score .. '|' .. dur .. '|' .. day)
-  local daily = prefix .. 'lb:d:' .. day
-  if redis.call('HSETNX', UK, 'p:' .. day, 1) == 1 then
-    redis.call('HINCRBY', KEYS[3], 'participants:' .. day, 1)
-  end
-  local first = redis.call('HSETNX', UK, 'part', 1)
-  if first == 1 then redis.call('HINCRBY', KEYS[3], 'participants', 1) end
-  local enc_t, enc_d, set_t, set_d, delta
-  if ARGV[3] == 'sum' then
-    local ss = redis.call('HINCRBY', UK, 'ss', score)
-    local sd = redis.call('HINCRBY', UK, 'sd', dur)
-    local ds = redis.call('HINCRBY', UK, 'ds:' .. day, score)
-    local dd = redis.call('HINCRBY', UK, 'dd:' .. day, dur)
-    enc_t, enc_d, set_t, set_d, delta = enc(ss, sd), enc(ds, dd), true, true, score
-  else
-    enc_t = enc(score, dur)
-    enc_d = enc_t
-    local old = redis.call('ZSCORE', KEYS[7], uid)
-    set_t = (not old) or enc_t > tonumber(old)
-    delta = 0
-    if set_t then
-      delta = score
-      if old then delta = score - math.floor(tonumber(old) / SHIFT) end
-    end
-    local old_d = redis.call('ZSCORE', daily, uid)
-    set_d = (not old_d) or enc_d > tonumber(old_d)
-  end
-  local orgs = split(h[9], ',')
-  if set_t then
-    redis.call('ZADD', KEYS[7], num(enc_t), uid)
-    for _, org in ipairs(orgs) do redis.call('ZADD', prefix .. 'lb:t:o:' .. org, num(enc_t), uid) end
-  end
-  if set_d then
-    redis.call('ZADD', daily, num(enc_d), uid)
-    for _, org in ipairs(orgs) do redis.call('ZADD', daily .. ':o:' .. org, num(enc_d), uid) end
-  end
-  org_rollup(prefix, orgs, split(h[10], ','), first, 1, delta)
-end
-if not replay then
-  redis.call('XADD', KEYS[4], '*', 't', 'fin', 'cid', ARGV[6], 'aid', ARGV[7], 'uid', uid,
-    'score', score, 'cc', cc, 'qc', qc, 'dur', dur, 'at', fa, 'auto', auto, 'counted', counted)
-end
-return result(score, cc, qc, dur, counted, fa, st, 0, tonumber(auto))
+-- (a challenge attempt, field 'cur', counts cur + 1 questions: the ones it served)
+return finish_attempt(KEYS, ARGV)
 """)
 
 LEADERBOARD_PAGE = Script("leaderboard_page", _RANKED_ROWS + r"""
