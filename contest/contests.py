@@ -31,7 +31,7 @@ def _time_ms(fields: Fields, body: dict[str, Any], name: str, tz: ZoneInfo) -> i
         try:
             parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            fields.fail(name, "must be ms since the epoch or an ISO-8601 date-time")
+            fields.fail(name, "must be ms since the epoch or an ISO-8601 date-time", "not_a_date_time")
             return None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=tz)
@@ -45,12 +45,12 @@ def _bonus(fields: Fields, body: dict[str, Any], name: str, a: str, b: str) -> d
     if value is None or value is False:
         return None
     if not isinstance(value, dict):
-        fields.fail(f"scoring.{name}", f"must be null or an object {{{a}, {b}}}")
+        fields.fail(f"scoring.{name}", f"must be null or an object {{{a}, {b}}}", "not_an_object")
         return None
     sub = Fields(value, prefix=f"scoring.{name}.")
     first = sub.integer(a, minimum=0, maximum=10_000)
     second = sub.integer(b, minimum=0, maximum=86_400)
-    fields.errors.update(sub.errors)
+    fields.merge(sub)
     if first is None or second is None:
         return None
     return {a: first, b: second}
@@ -59,21 +59,21 @@ def _bonus(fields: Fields, body: dict[str, Any], name: str, a: str, b: str) -> d
 def _draw(fields: Fields, paper: dict[str, Any]) -> list[dict[str, Any]]:
     raw = paper.get("draw")
     if not isinstance(raw, list) or not raw:
-        fields.fail("paper.draw", "must be a non-empty list of {category, difficulty, count}")
+        fields.fail("paper.draw", "must be a non-empty list of {category, difficulty, count}", "draw_empty")
         return []
     rules: list[dict[str, Any]] = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
-            fields.fail(f"paper.draw[{i}]", "must be an object")
+            fields.fail(f"paper.draw[{i}]", "must be an object", "not_an_object")
             continue
         sub = Fields(item, prefix=f"paper.draw[{i}].")
         category = sub.text("category", required=False, max_len=100)
         difficulty = sub.integer("difficulty", required=False, minimum=1, maximum=5)
         count = sub.integer("count", minimum=1, maximum=200)
-        fields.errors.update(sub.errors)
+        fields.merge(sub)
         rules.append({"category": category or None, "difficulty": difficulty, "count": count or 0})
     if sum(r["count"] for r in rules) > 200:
-        fields.fail("paper.draw", "at most 200 questions per attempt")
+        fields.fail("paper.draw", "at most 200 questions per attempt", "too_many_questions", max=200)
     return rules
 
 
@@ -92,33 +92,36 @@ def validate_contest(body: dict[str, Any], bank: QuestionBank, *, existing: dict
     else:
         contest_id = existing["contest_id"]
         if body.get("contest_id") not in (None, contest_id):
-            f.fail("contest_id", "cannot be changed")
+            f.fail("contest_id", "cannot be changed", "not_changeable")
     tz_name = f.text("timezone", required=False, max_len=64, default="Asia/Shanghai") or "Asia/Shanghai"
     try:
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
-        f.fail("timezone", "is not a known IANA timezone (e.g. Asia/Shanghai)")
+        f.fail("timezone", "is not a known IANA timezone (e.g. Asia/Shanghai)", "unknown_timezone")
         tz = ZoneInfo("Asia/Shanghai")
     starts_at = _time_ms(f, merged, "starts_at", tz)
     ends_at = _time_ms(f, merged, "ends_at", tz)
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
-        f.fail("ends_at", "must be after starts_at")
+        # a range error names both fields, so the form marks both inputs
+        for name in ("starts_at", "ends_at"):
+            f.fail(name, "ends_at must be after starts_at", "date_range", **{"from": "starts_at", "to": "ends_at"})
     paper = merged.get("paper")
     if not isinstance(paper, dict):
-        f.fail("paper", "is required: {draw: [{category, difficulty, count}], shuffle_questions, shuffle_options}")
+        f.fail("paper", "is required: {draw: [{category, difficulty, count}], shuffle_questions, shuffle_options}",
+               "required")
         paper = {}
     rules = _draw(f, paper)
     pf = Fields(paper, prefix="paper.")
     shuffle_q = pf.boolean("shuffle_questions", default=True)
     shuffle_o = pf.boolean("shuffle_options", default=True)
-    f.errors.update(pf.errors)
+    f.merge(pf)
     scoring = merged.get("scoring") or {}
     if not isinstance(scoring, dict):
-        f.fail("scoring", "must be an object")
+        f.fail("scoring", "must be an object", "not_an_object")
         scoring = {}
     sf = Fields(scoring, prefix="scoring.")
     partial = sf.boolean("partial_credit", default=False)
-    f.errors.update(sf.errors)
+    f.merge(sf)
     config: dict[str, Any] = {
         "contest_id": contest_id,
         "title": f.text("title", max_len=200),
@@ -150,7 +153,8 @@ def validate_contest(body: dict[str, Any], bank: QuestionBank, *, existing: dict
     if rules and not any(k.startswith("paper.draw") for k in f.errors):
         problems = check_rules(bank, [DrawRule(r["category"], r["difficulty"], r["count"]) for r in rules])
         for i, message in enumerate(problems):
-            f.fail(f"paper.draw[{i}]" if len(problems) > 1 else "paper.draw", message)
+            f.fail(f"paper.draw[{i}]" if len(problems) > 1 else "paper.draw", message, "not_enough_questions",
+                   detail=message)
     campaign_fields(f, merged, config, existing)
     f.done()
     config["questions_per_attempt"] = sum(r["count"] for r in rules)
