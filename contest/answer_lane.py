@@ -32,7 +32,7 @@ from aiohttp.http import SERVER_SOFTWARE
 from contest.appkeys import METRICS, PLAY, RUNNER, SETTINGS
 from contest.auth import claims_of_header, require_role
 from contest.contests import Contest
-from contest.errors import error_body, error_of
+from contest.errors import error_of, localized_error_body
 from contest.jsonio import parse_json_object
 from contest.metrics import Metrics
 from contest.play import Play
@@ -91,16 +91,17 @@ class Responder(Protocol):
 class _Answer(ReplyWaiter):
     """The ANSWER reply of one lane request: turned into the response and handed to the door."""
 
-    __slots__ = ("contest", "door", "index", "lane", "started")
+    __slots__ = ("contest", "door", "index", "lane", "language", "started")
 
     def __init__(self, lane: AnswerLane, door: Responder, contest: Contest, index: int, started: float,
-                 script: Script, keys: tuple[str, ...], args: tuple[Any, ...]) -> None:
+                 language: str | None, script: Script, keys: tuple[str, ...], args: tuple[Any, ...]) -> None:
         super().__init__(lane.runner, script, keys, args)
         self.lane = lane
         self.door = door
         self.contest = contest
         self.index = index
         self.started = started
+        self.language = language
 
     def on_reply(self, reply: Any) -> None:
         try:
@@ -115,7 +116,7 @@ class _Answer(ReplyWaiter):
 
     def on_error(self, exc: BaseException) -> None:
         try:
-            self.lane.fail(self.door, exc, self.started)
+            self.lane.fail(self.door, exc, self.started, self.language)
         except Exception:
             log.exception("answer lane: writing an error response failed")
 
@@ -164,7 +165,7 @@ class AnswerLane:
             return None
 
     def answer(self, door: Responder, target: bytes, authorization: str, forwarded_for: str | None,
-               peer_ip: str | None, body: bytes) -> None:
+               peer_ip: str | None, body: bytes, language: str | None = None) -> None:
         """Check and queue one answer; its response reaches ``door.lane_respond`` (now or on the reply)."""
         started = time.perf_counter()
         self.metrics.lane_requests += 1
@@ -180,16 +181,17 @@ class AnswerLane:
             aid = target[len(_PREFIX):-len(_SUFFIX)].decode("ascii")
             contest, script, keys, args = self.play.prepare_answer(claims, aid, index, choice)
         except Exception as exc:
-            self.fail(door, exc, started)
+            self.fail(door, exc, started, language)
             return
-        self.runner.send(script, keys, args, _Answer(self, door, contest, index, started, script, keys, args))
+        self.runner.send(script, keys, args,
+                         _Answer(self, door, contest, index, started, language, script, keys, args))
 
-    def fail(self, door: Responder, exc: BaseException, started: float) -> None:
+    def fail(self, door: Responder, exc: BaseException, started: float, language: str | None) -> None:
+        """The error in the reader's language (``Accept-Language``), as the web layer words it."""
         error, backend = error_of(exc, "POST", ROUTE)
         if backend:
             self.metrics.errors[backend] += 1
-        self.respond(door, error.status, error_body(error.code, error.message, error.details), error.headers,
-                     started)
+        self.respond(door, error.status, localized_error_body(error, language), error.headers, started)
 
     def respond(self, door: Responder, status: int, body: bytes, headers: dict[str, str] | None,
                 started: float) -> None:

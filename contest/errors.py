@@ -17,7 +17,7 @@ from contest.messages import localize_error, prefers_chinese
 from contest.storage.base import StorageUnavailable
 
 __all__ = ["BACKEND_ERROR", "REDIS_UNAVAILABLE", "ApiError", "error_body", "error_middleware", "error_of",
-           "error_response"]
+           "error_response", "localized_error_body"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,12 @@ def _localized(request: web.Request, exc: ApiError) -> web.Response:
     chinese = prefers_chinese(request.headers.get("Accept-Language"))
     message, details = localize_error(exc.code, exc.message, exc.details, chinese)
     return error_response(exc.status, exc.code, message, details, exc.headers)
+
+
+def localized_error_body(exc: ApiError, accept_language: str | None) -> bytes:
+    """The error document ``_localized`` sends, for the answer lane, which has no Request."""
+    message, details = localize_error(exc.code, exc.message, exc.details, prefers_chinese(accept_language))
+    return error_body(exc.code, message, details)
 
 
 def error_of(exc: BaseException, method: str, path: str) -> tuple[ApiError, str | None]:

@@ -74,8 +74,8 @@ class _Message:
     """One request as the door sees it."""
 
     __slots__ = ("auth", "body", "chunked", "complete", "error", "headers", "headers_done", "head_seen", "host",
-                 "keep_alive", "kind", "length", "out", "out_bytes", "plain", "received", "responded", "started",
-                 "target", "xff")
+                 "keep_alive", "kind", "language", "length", "out", "out_bytes", "plain", "received", "responded",
+                 "started", "target", "xff")
 
     def __init__(self) -> None:
         self.kind = _AIO
@@ -89,6 +89,7 @@ class _Message:
         self.plain = True
         self.auth = ""
         self.xff: str | None = None
+        self.language: str | None = None
         self.keep_alive = True
         self.body: list[bytes] = []
         self.out: list[bytes] = []
@@ -313,6 +314,8 @@ class FrontDoor(asyncio.Protocol):
                 m.xff = text
         elif lower == b"host":
             m.host = True
+        elif lower == b"accept-language":  # errors are worded in the reader's language
+            m.language = value.decode("latin-1")
         elif lower == b"transfer-encoding":
             m.chunked = b"chunked" in value.lower()
             m.plain = False
@@ -399,7 +402,7 @@ class FrontDoor(asyncio.Protocol):
                     body = m.body[0] if len(m.body) == 1 else b"".join(m.body)
                     m.body = []
                     assert self.lane is not None
-                    self.lane.answer(self, m.target, m.auth, m.xff, self.peer_ip, body)
+                    self.lane.answer(self, m.target, m.auth, m.xff, self.peer_ip, body, m.language)
                 elif m.kind == _AIO:
                     self.owed = True
                     self._start_aiohttp(m)

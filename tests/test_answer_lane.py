@@ -10,6 +10,7 @@ carries other requests.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,9 @@ async def _contract_cases(client: TestClient) -> list[tuple[int, Any]]:
         (url, user["headers"], orjson.dumps({"index": 1})),  # 400 choice missing
         (url, user["headers"], orjson.dumps({"index": 1, "choice": ["A", "A"]})),  # 400 repeated key
         (url, user["headers"], orjson.dumps({"index": 1, "choice": "Z"})),  # 400 not a key
+        (url, {**user["headers"], "Accept-Language": "zh-CN,zh;q=0.9"},
+         orjson.dumps({"index": 1, "choice": "Z"})),  # 400 in Chinese, as the pages ask
+        (url, {"Accept-Language": "zh-CN"}, orjson.dumps({"index": 1, "choice": "A"})),  # 401 in Chinese
         (url, user["headers"], b'{"index": 1, "choice": '),  # 400 invalid_json
         (url, user["headers"], b"[1, 2]"),  # 400 not an object
         (url, user["headers"], b""),  # 400 empty
@@ -172,6 +176,9 @@ async def test_lane_and_aiohttp_answer_every_contract_case_alike(redis_url: str,
     challenge = {lane: [_normalised(c) for c in results[lane][-7:]] for lane in (True, False)}
     assert challenge[True] == challenge[False]
     assert [_normalised(c) for c in results[True]] == [_normalised(c) for c in results[False]]
+    chinese = [b["error"]["message"] for s, b in results[True] if s >= 400 and re.search("[\u4e00-\u9fff]",
+                                                                                      b["error"]["message"])]
+    assert len(chinese) >= 2, "errors asked for in zh-CN came back in Chinese through the lane"
 
 
 # ---- framing on a raw connection ---------------------------------------------------------------
