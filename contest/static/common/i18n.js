@@ -542,6 +542,8 @@ export function setLang(l) {
   for (const fn of listeners) fn(lang);
 }
 export function onLangChange(fn) { listeners.add(fn); return () => listeners.delete(fn); }
+/** More keys from a page's own dictionary module ({zh: {...}, en: {...}}), e.g. i18n_campaign.js. */
+export function addMessages(more) { for (const [l, d] of Object.entries(more)) Object.assign(DICTS[l], d); }
 
 /** t('h5.progress', {i: 1, n: 10}); unknown keys come back as the key itself. */
 export function t(key, vars) {
