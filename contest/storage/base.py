@@ -17,6 +17,8 @@ from typing import Any
 __all__ = [
     "ANSWER_COLUMNS",
     "ATTEMPT_COLUMNS",
+    "CERTIFICATE_COLUMNS",
+    "CERTIFICATE_SELECT",
     "ContestRow",
     "EventBatch",
     "PoisonEvent",
@@ -29,6 +31,16 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+CERTIFICATE_COLUMNS = ("serial", "attempt_id", "contest_id", "user_id", "name", "org_id", "org_name", "score",
+                       "rank", "title", "issued_at")
+# a certificate with what verification needs: is its attempt voided, and why (the latest void)
+CERTIFICATE_SELECT = (
+    "SELECT c.serial, c.attempt_id, c.contest_id, c.user_id, c.name, c.org_id, c.org_name, c.score, c.rank,"
+    " c.title, c.issued_at, COALESCE(t.voided, 0) AS voided,"
+    " (SELECT r.reason FROM reviews r WHERE r.attempt_id = c.attempt_id AND r.action = 'void'"
+    " ORDER BY r.at DESC LIMIT 1) AS reason"
+    " FROM certificates c LEFT JOIN attempts t ON t.attempt_id = c.attempt_id")
 
 ATTEMPT_COLUMNS = (
     "attempt_id",
@@ -352,6 +364,19 @@ class Storage(abc.ABC):
 
     async def load_reviews(self, contest_id: str) -> list[dict]:
         """The review audit log of a contest (REVIEW_COLUMNS), oldest first."""
+        raise NotImplementedError
+
+    # a participant's own review and certificates (contest/recap.py, contest/certificates.py)
+    async def load_attempt_answers(self, attempt_id: str) -> list[dict]:
+        """The answers of one attempt (idx, question_id, choice, correct, points_awarded), by index."""
+        raise NotImplementedError
+
+    async def save_certificate(self, row: dict) -> dict:
+        """Store a certificate unless its attempt has one; the stored row either way (CERTIFICATE_COLUMNS)."""
+        raise NotImplementedError
+
+    async def load_certificate(self, serial: str) -> dict | None:
+        """A certificate with its attempt's ``voided`` flag and the latest void ``reason``, or None."""
         raise NotImplementedError
 
     # exports

@@ -92,8 +92,26 @@ CREATE TABLE IF NOT EXISTS reviews (
 """
 
 # (version, sql); applied in order inside one transaction each, recorded in schema_migrations.
+# certificates (issue 15 item 3): one per attempt, found by its unguessable serial
+_V2 = """
+CREATE TABLE IF NOT EXISTS certificates (
+    serial     TEXT PRIMARY KEY,
+    attempt_id TEXT NOT NULL UNIQUE,
+    contest_id TEXT NOT NULL,
+    user_id    TEXT,
+    name       TEXT,
+    org_id     TEXT,
+    org_name   TEXT,
+    score      INTEGER,
+    rank       INTEGER,
+    title      TEXT,
+    issued_at  BIGINT NOT NULL
+);
+"""
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, _V1),
+    (2, _V2),
 ]
 
 _DIALECT = {

@@ -25,6 +25,8 @@ import orjson
 from contest.storage.base import (
     ANSWER_COLUMNS,
     ATTEMPT_COLUMNS,
+    CERTIFICATE_COLUMNS,
+    CERTIFICATE_SELECT,
     FINISH_COLUMNS,
     REVIEW_COLUMNS,
     START_COLUMNS,
@@ -454,6 +456,23 @@ class PostgresStorage(Storage):
     async def load_reviews(self, contest_id: str) -> list[dict]:
         return await self._fetch('SELECT contest_id, attempt_id, action, reason, "by", at FROM reviews'
                                  " WHERE contest_id = $1 ORDER BY at, attempt_id", contest_id)
+
+    async def load_attempt_answers(self, attempt_id: str) -> list[dict]:
+        return await self._fetch("SELECT idx, question_id, choice, correct, points_awarded, answered_at"
+                                 " FROM answers WHERE attempt_id = $1 ORDER BY idx", attempt_id)
+
+    async def save_certificate(self, row: dict) -> dict:
+        marks = ", ".join(f"${i}" for i in range(1, len(CERTIFICATE_COLUMNS) + 1))
+        with _guard():
+            await self.pool.execute(f"INSERT INTO certificates ({', '.join(CERTIFICATE_COLUMNS)}) VALUES ({marks})"
+                                    " ON CONFLICT (attempt_id) DO NOTHING", *(row[c] for c in CERTIFICATE_COLUMNS))
+        rows = await self._fetch(f"SELECT {', '.join(CERTIFICATE_COLUMNS)} FROM certificates WHERE attempt_id = $1",
+                                 row["attempt_id"])
+        return rows[0]
+
+    async def load_certificate(self, serial: str) -> dict | None:
+        rows = await self._fetch(CERTIFICATE_SELECT + " WHERE c.serial = $1", serial)
+        return rows[0] if rows else None
 
     async def load_attempts(self, contest_id: str) -> AsyncIterator[dict]:
         sql = f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE contest_id = $1 ORDER BY started_at"

@@ -20,6 +20,8 @@ import orjson
 from contest.storage.base import (
     ANSWER_COLUMNS,
     ATTEMPT_COLUMNS,
+    CERTIFICATE_COLUMNS,
+    CERTIFICATE_SELECT,
     EventBatch,
     PoisonEvent,
     Storage,
@@ -356,6 +358,25 @@ class SqliteStorage(Storage):
     async def load_reviews(self, contest_id: str) -> list[dict]:
         return await self._run(self._select, 'SELECT contest_id, attempt_id, action, reason, "by", at FROM reviews'
                                " WHERE contest_id = ? ORDER BY at, attempt_id", (contest_id,))
+
+    async def load_attempt_answers(self, attempt_id: str) -> list[dict]:
+        return await self._run(self._select, "SELECT idx, question_id, choice, correct, points_awarded, answered_at"
+                               " FROM answers WHERE attempt_id = ? ORDER BY idx", (attempt_id,))
+
+    async def save_certificate(self, row: dict) -> dict:
+        def save(conn: sqlite3.Connection) -> None:
+            conn.execute(f"INSERT INTO certificates ({', '.join(CERTIFICATE_COLUMNS)}) VALUES"
+                         f" ({', '.join('?' * len(CERTIFICATE_COLUMNS))}) ON CONFLICT (attempt_id) DO NOTHING",
+                         tuple(row[c] for c in CERTIFICATE_COLUMNS))
+
+        await self._run(self._transaction, save)
+        rows = await self._run(self._select, f"SELECT {', '.join(CERTIFICATE_COLUMNS)} FROM certificates"
+                               " WHERE attempt_id = ?", (row["attempt_id"],))
+        return rows[0]
+
+    async def load_certificate(self, serial: str) -> dict | None:
+        rows = await self._run(self._select, CERTIFICATE_SELECT + " WHERE c.serial = ?", (serial,))
+        return rows[0] if rows else None
 
     # exports ----------------------------------------------------------------------------------
     async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]:
