@@ -21,7 +21,7 @@ from contest.live import LiveHub
 from contest.metrics import Metrics, metrics_middleware
 from contest.play import Play
 from contest.ratelimit import LIMITER, RateLimiter
-from contest.redis_client import connect_redis, make_runner
+from contest.redis_client import check_durability, connect_redis, make_runner
 from contest.routes import setup_routes
 from contest.settings import Settings
 from contest.storage import open_storage
@@ -36,7 +36,10 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url, "create_app needs a Redis URL (the CLI starts an embedded Valkey when unset)"
     client = connect_redis(settings.redis_url, cluster=settings.redis_cluster)
-    runner = make_runner(settings.redis_url, client, cluster=settings.redis_cluster)
+    durability = settings.ack_durability or "memory"
+    await check_durability(client, durability)  # a misconfigured server fails startup, not every request
+    runner = make_runner(settings.redis_url, client, cluster=settings.redis_cluster, durability=durability,
+                         ack_timeout_ms=settings.ack_timeout_ms)
     app[REDIS] = client
     app[RUNNER] = runner
     app[LIMITER] = RateLimiter(runner, settings)

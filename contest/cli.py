@@ -41,10 +41,15 @@ def _with_embedded_redis(settings: Settings) -> tuple[Settings, Any]:
         return settings, None
     from contest.embedded_redis import EmbeddedValkey
 
-    server = EmbeddedValkey(settings.data_dir / "valkey", appendonly=True).start()
-    log.info("QUIZ_REDIS_URL unset: started an embedded Valkey at %s (AOF in %s)", server.url,
-             settings.data_dir / "valkey")
-    return settings.replace(redis_url=server.url), server
+    # The embedded Valkey acknowledges only what is on disk (QUIZ_ACK_DURABILITY=fsync unless set):
+    # `appendfsync always` fsyncs once per event-loop pass before the pass's replies go out, so a
+    # pipelined batch shares one fsync (see contest/redis_client.py for why not WAITAOF).
+    durability = settings.ack_durability or "fsync"
+    fsync_args = ("--appendfsync", "always") if durability != "memory" else ()
+    server = EmbeddedValkey(settings.data_dir / "valkey", appendonly=True, extra_args=fsync_args).start()
+    log.info("QUIZ_REDIS_URL unset: started an embedded Valkey at %s (AOF in %s, acknowledgements: %s)",
+             server.url, settings.data_dir / "valkey", durability)
+    return settings.replace(redis_url=server.url, ack_durability=durability), server
 
 
 @dataclass
@@ -65,7 +70,8 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 
     assert settings.redis_url
     redis = connect_redis(settings.redis_url, cluster=settings.redis_cluster)
-    runner = make_runner(settings.redis_url, redis, cluster=settings.redis_cluster)
+    runner = make_runner(settings.redis_url, redis, cluster=settings.redis_cluster,
+                         durability=settings.ack_durability or "memory", ack_timeout_ms=settings.ack_timeout_ms)
     storage = open_storage(settings.effective_database_url)
     await storage.open()
     try:

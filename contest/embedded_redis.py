@@ -128,6 +128,8 @@ class EmbeddedValkey:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(5)
+        if self.process and self.process.stderr:
+            self.process.stderr.close()
 
     def stop(self, timeout: float = 5.0) -> None:
         proc = self.process

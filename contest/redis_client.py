@@ -30,8 +30,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from leaderboard.scripts import Script, all_scripts
 
-__all__ = ["ClusterScripts", "PipelinedScripts", "RedisConnectionError", "ReplyWaiter", "ScriptRunner",
-           "connect_redis", "make_runner"]
+__all__ = ["DURABILITY_MODES", "ClusterScripts", "DurabilityError", "NotDurable", "PipelinedScripts",
+           "RedisConnectionError", "ReplyWaiter", "ScriptRunner", "check_durability", "connect_redis", "make_runner"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,49 @@ Arg = str | bytes | int | float
 # 4.4k -> 10.4k; answers through the lane (wrk, 64 connections) 6.7k -> 7.0-8.8k/s.  8 and 12
 # did about as well as 16; 32 (the callers' whole batch) was no better than the end of turn.
 EAGER_FLUSH = 16
+
+
+# QUIZ_ACK_DURABILITY (docs/security.md has the guarantee table):
+#   memory  - a reply means the script ran in Valkey's memory (and its AOF write(2) is done);
+#   fsync   - ... and its AOF record is fsynced on the Valkey host: the server must run
+#             `appendfsync always` (checked at startup by check_durability).  Valkey then fsyncs
+#             once per event-loop pass, before any reply of that pass is written, so one fsync
+#             covers every pipelined call of the pass (group commit).  `WAITAOF 1 0` per batch on
+#             an `everysec` server was the other candidate: it measured as fast, but Valkey 8.1.8
+#             answers it [1, 0] at once without any fsync reaching the disk (seen through the
+#             power-loss filesystem of tests/fixtures/lazyfs.py: every "fsynced" write was lost),
+#             so it cannot carry the guarantee;
+#   replica - ... and at least one replica has received it: `WAIT 1 <timeout>` is written after
+#             every pipelined batch and the batch's replies are held until it answers; a batch no
+#             replica confirms in time fails with NotDurable (503).
+DURABILITY_MODES = ("memory", "fsync", "replica")
+
+
+class DurabilityError(RuntimeError):
+    """The Redis server is not configured for the durability the service promises (startup)."""
+
+
+class NotDurable(RedisConnectionError):
+    """The batch ran, but no replica confirmed it in time: its calls are not acknowledged.
+
+    A RedisConnectionError, so the web layer answers 503 ``unavailable``; the participant's retry
+    of the same idempotent call returns the recorded outcome once a replica has it.
+    """
+
+
+class _Barrier:
+    """The waiter of a batch's ``WAIT``: releases (or fails) the replies held before it."""
+
+    __slots__ = ()
+
+    def done(self) -> bool:
+        return False
+
+    @staticmethod
+    def failure(reply: Any) -> str | None:
+        if isinstance(reply, int) and reply >= 1:  # WAIT -> the number of replicas that have it
+            return None
+        return f"no replica confirmed the write in time (WAIT replied {reply!r})"
 
 
 class ScriptRunner(Protocol):
@@ -140,6 +183,10 @@ class _Protocol(asyncio.Protocol):
         # go to these waiters, and a loss fails only them (the owner's queue is someone else's).
         self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
         self.published = False
+        # replies awaiting their batch's WAIT (replica mode); None: replies go out as they come
+        self.held: list[tuple[Any, Any]] | None = None
+        self.barrier_in_flight = False
+        self.needs_barrier = False  # calls were written after the barrier in flight
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not subclasses
@@ -147,6 +194,8 @@ class _Protocol(asyncio.Protocol):
     def publish(self) -> None:
         self.published = True
         self.waiters = self.owner._waiters
+        if self.owner._barrier is not None:
+            self.held = []
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
@@ -156,16 +205,47 @@ class _Protocol(asyncio.Protocol):
             if reply is False:
                 return
             fut = waiters.popleft()
+            if type(fut) is _Barrier:
+                self._release(fut, reply)
+                continue
             if fut.done():
                 continue
             if isinstance(reply, hiredis.ReplyError):
                 message = str(reply)
-                exc: Exception = NoScriptError(message) if message.startswith("NOSCRIPT") else ResponseError(message)
-                fut.set_exception(exc)
+                reply = NoScriptError(message) if message.startswith("NOSCRIPT") else ResponseError(message)
+            if self.held is not None:  # fsync/replica mode: the reply waits for its batch's barrier
+                self.held.append((fut, reply))
+            elif isinstance(reply, Exception):
+                fut.set_exception(reply)
             else:
                 fut.set_result(reply)
 
+    def _release(self, barrier: _Barrier, reply: Any) -> None:
+        failure = barrier.failure(reply)
+        self.owner._barrier_answered(self)
+        held = self.held or []
+        self.held = []  # a new list: data_received's loop picks it up for the next batch
+        error = None
+        if failure:
+            self.owner.refused += 1
+            error = NotDurable(f"{failure}: not acknowledged")
+        for fut, result in held:
+            if fut.done():
+                continue
+            if error is not None:
+                fut.set_exception(error)
+            elif isinstance(result, Exception):
+                fut.set_exception(result)
+            else:
+                fut.set_result(result)
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.held:  # replies whose barrier never answered: not acknowledged
+            error = RedisConnectionError(f"Redis connection lost before the replica wait: {exc or 'closed'}")
+            for fut, _ in self.held:
+                if not fut.done():
+                    fut.set_exception(error)
+            self.held = []
         if self.published:
             self.owner._lost(exc)
             return
@@ -178,7 +258,10 @@ class _Protocol(asyncio.Protocol):
 class PipelinedScripts:
     """EVALSHA over one pipelined connection, writes coalesced per event-loop turn."""
 
-    def __init__(self, url: str, *, connect_timeout: float = 2.0, reply_timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, connect_timeout: float = 2.0, reply_timeout: float = 5.0,
+                 durability: str = "memory", ack_timeout_ms: int = 1000) -> None:
+        if durability not in DURABILITY_MODES:
+            raise ValueError(f"durability must be one of {DURABILITY_MODES}, got {durability!r}")
         parsed = urlparse(url)
         self.host = parsed.hostname or "127.0.0.1"
         self.port = parsed.port or 6379
@@ -188,7 +271,7 @@ class PipelinedScripts:
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
         self._protocol: _Protocol | None = None
-        self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._waiters: collections.deque[Any] = collections.deque()  # futures, ReplyWaiters, _Barriers
         self._buffer: list[bytes] = []
         self._flush_scheduled = False
         self._connecting: asyncio.Lock | None = None
@@ -200,6 +283,11 @@ class PipelinedScripts:
         self._timed_out = False
         self.calls = 0
         self.writes = 0
+        self.durability = durability
+        # replica mode: one WAIT per written batch, its timeout well inside the reply watchdog's
+        self.ack_timeout_ms = max(1, min(ack_timeout_ms, int(reply_timeout * 1000 / 2)))
+        self._barrier = _encode(("WAIT", 1, self.ack_timeout_ms)) if durability == "replica" else None
+        self.refused = 0  # batches no replica confirmed in time
 
     async def _connect(self) -> _Protocol:
         if self._connecting is None:
@@ -254,7 +342,7 @@ class PipelinedScripts:
         error = RedisConnectionError(reason)
         while self._waiters:
             fut = self._waiters.popleft()
-            if not fut.done():
+            if type(fut) is not _Barrier and not fut.done():
                 fut.set_exception(error)
 
     def _flush(self, scheduled: bool = True) -> None:
@@ -263,9 +351,34 @@ class PipelinedScripts:
         protocol = self._protocol
         if not self._buffer or protocol is None or protocol.transport is None:
             return
+        if self._barrier is not None:
+            # Group commit: one replica wait covers the whole batch.  While one is in
+            # flight, Valkey holds this connection's later commands anyway (a blocked client runs
+            # nothing more), so they are sent now and share the next barrier, sent when the
+            # current one answers: the batch grows with the replicas' latency.
+            if protocol.barrier_in_flight:
+                protocol.needs_barrier = True
+            else:
+                self._append_barrier(protocol)
         protocol.transport.write(b"".join(self._buffer))
         self._buffer.clear()
         self.writes += 1
+
+    def _append_barrier(self, protocol: _Protocol) -> None:
+        assert self._barrier is not None
+        self._buffer.append(self._barrier)
+        self._waiters.append(_Barrier())  # a new object per batch: the watchdog tells heads apart by identity
+        protocol.barrier_in_flight = True
+
+    def _barrier_answered(self, protocol: _Protocol) -> None:
+        protocol.barrier_in_flight = False
+        if protocol.needs_barrier and protocol.transport is not None:
+            protocol.needs_barrier = False
+            self._append_barrier(protocol)
+            # the buffer may hold calls of this turn not yet written: they go with it
+            protocol.transport.write(b"".join(self._buffer))
+            self._buffer.clear()
+            self.writes += 1
 
     async def _send(self, payload: bytes) -> Any:
         protocol = self._protocol or await self._connect()
@@ -385,8 +498,11 @@ class ClusterScripts:
     unknown, and the caller's retry is safe because every hot-path script is idempotent.
     """
 
-    def __init__(self, client: RedisCluster, url: str, *, reply_timeout: float = 5.0) -> None:
+    def __init__(self, client: RedisCluster, url: str, *, reply_timeout: float = 5.0,
+                 durability: str = "memory", ack_timeout_ms: int = 1000) -> None:
         self.client = client
+        self.durability = durability
+        self.ack_timeout_ms = ack_timeout_ms
         parsed = urlparse(url)
         self._auth = ""
         if parsed.password:
@@ -402,6 +518,10 @@ class ClusterScripts:
     def writes(self) -> int:
         return sum(r.writes for r in self._runners.values())
 
+    @property
+    def refused(self) -> int:
+        return sum(r.refused for r in self._runners.values())
+
     def _runner_for(self, key: str) -> PipelinedScripts:
         node = self.client.get_node_from_key(key)
         if node is None:  # pragma: no cover - get_node_from_key raises SlotNotCoveredError instead
@@ -409,7 +529,8 @@ class ClusterScripts:
         runner = self._runners.get(node.name)
         if runner is None:
             runner = PipelinedScripts(f"redis://{self._auth}{node.host}:{node.port}/0",
-                                      reply_timeout=self.reply_timeout)
+                                      reply_timeout=self.reply_timeout, durability=self.durability,
+                                      ack_timeout_ms=self.ack_timeout_ms)
             self._runners[node.name] = runner
         return runner
 
@@ -471,12 +592,53 @@ def connect_redis(url: str, *, cluster: bool = False) -> aioredis.Redis | RedisC
                                    retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError])
 
 
-def make_runner(url: str, client: aioredis.Redis | RedisCluster, *, cluster: bool = False) -> ScriptRunner:
+def make_runner(url: str, client: aioredis.Redis | RedisCluster, *, cluster: bool = False,
+                durability: str = "memory", ack_timeout_ms: int = 1000) -> ScriptRunner:
     """The hot path's runner: coalescing pipelines on plain TCP (one per master on a cluster);
-    redis-py for TLS or unix sockets."""
+    redis-py for TLS or unix sockets (``memory`` durability only: the barriers need the pipeline)."""
+    durability = durability or "memory"
+    if durability not in DURABILITY_MODES:
+        raise DurabilityError(f"QUIZ_ACK_DURABILITY must be one of {', '.join(DURABILITY_MODES)}, got {durability!r}")
     if not url.startswith("redis://"):
+        if durability != "memory":
+            raise DurabilityError(f"QUIZ_ACK_DURABILITY={durability} needs a redis:// URL (TLS and unix sockets "
+                                  "go through redis-py, which sends no per-batch WAITAOF/WAIT)")
         return RedisPyScripts(client)
     if cluster:
         assert isinstance(client, RedisCluster)
-        return ClusterScripts(client, url)
-    return PipelinedScripts(url)
+        return ClusterScripts(client, url, durability=durability, ack_timeout_ms=ack_timeout_ms)
+    return PipelinedScripts(url, durability=durability, ack_timeout_ms=ack_timeout_ms)
+
+
+async def check_durability(client: aioredis.Redis | RedisCluster, durability: str) -> None:
+    """At startup: the servers keep the promise of ``durability``, or a clear error now (instead
+    of acknowledgements that mean less than the setting says).  ``fsync`` and ``replica`` need
+    `appendonly yes` and `appendfsync always` on every master; ``replica`` without a connected
+    replica only warns (it may be restarting): its writes get 503 until one is back."""
+    if durability in ("", "memory"):
+        return
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+        nodes: list[Any] = client.get_primaries()
+    else:
+        nodes = [None]
+    for node in nodes:
+        where = f" on {node.name}" if node is not None else ""
+        extra: dict[str, Any] = {"target_nodes": node} if node is not None else {}
+        try:
+            config = await client.config_get("append*", **extra)
+        except ResponseError as exc:
+            raise DurabilityError(f"QUIZ_ACK_DURABILITY={durability}: cannot read the AOF settings{where} "
+                                  f"(CONFIG GET refused: {exc}); set it to memory or allow CONFIG") from exc
+        config = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+                  for k, v in config.items()}
+        if config.get("appendonly") != "yes" or config.get("appendfsync") != "always":
+            raise DurabilityError(
+                f"QUIZ_ACK_DURABILITY={durability} needs `appendonly yes` and `appendfsync always` on the "
+                f"Valkey/Redis server{where} (it has appendonly {config.get('appendonly')}, appendfsync "
+                f"{config.get('appendfsync')}); or set QUIZ_ACK_DURABILITY=memory")
+        if durability == "replica":
+            info = await client.info("replication", **extra)
+            if not int(info.get("connected_slaves", 0)):
+                log.warning("QUIZ_ACK_DURABILITY=replica but the master%s has no connected replica: "
+                            "writes are refused (503) until one is back", where)

@@ -114,6 +114,10 @@ class Settings:
     rate_limits: bool = True
     # serve plain answers straight from the protocol (contest/answer_lane.py); 0: aiohttp serves all
     answer_lane: bool = True
+    # when a start/answer/finish is acknowledged (contest/redis_client.py, docs/security.md):
+    # memory | fsync | replica; "" = fsync with the embedded Valkey, memory with QUIZ_REDIS_URL
+    ack_durability: str = ""
+    ack_timeout_ms: int = 1000  # fsync / replica wait per batch before the batch's calls get 503
     trusted_proxies: tuple[str, ...] = ()
     # the front door's read clocks (contest/front_door.py): a head within header_timeout_s, a body
     # within body_timeout_s plus its length at body_min_rate bytes/s, an idle keep-alive connection
@@ -167,6 +171,8 @@ class Settings:
             "run_sweeper": _bool(env, "QUIZ_RUN_SWEEPER", True),
             "rate_limits": _bool(env, "QUIZ_RATE_LIMITS", True),
             "answer_lane": _bool(env, "QUIZ_ANSWER_LANE", True),
+            "ack_durability": env.get("QUIZ_ACK_DURABILITY", "").strip().lower(),
+            "ack_timeout_ms": _int(env, "QUIZ_ACK_TIMEOUT_MS", 1000, minimum=1),
             "header_timeout_s": _float(env, "QUIZ_HEADER_TIMEOUT_S", 10.0, minimum=0.1),
             "body_timeout_s": _float(env, "QUIZ_BODY_TIMEOUT_S", 30.0, minimum=0.1),
             "body_min_rate": _int(env, "QUIZ_BODY_MIN_RATE", 8192, minimum=1),
@@ -195,6 +201,8 @@ class Settings:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise SettingsError(f"QUIZ_TRUSTED_PROXIES must list IPs or CIDRs, got {entry!r}") from None
+        if self.ack_durability not in ("", "memory", "fsync", "replica"):
+            raise SettingsError(f"QUIZ_ACK_DURABILITY must be memory, fsync or replica, got {self.ack_durability!r}")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"QUIZ_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
 
