@@ -127,6 +127,8 @@ class Settings:
     body_min_rate: int = 8192
     keepalive_timeout_s: float = 75.0
     max_connections: int = 20_000
+    # a client that leaves its responses unread this long is cut off (nginx's send_timeout)
+    send_timeout_s: float = 60.0
     rl_register_ip: tuple[int, int] = _RATE_DEFAULTS["rl_register_ip"]
     rl_register_phone: tuple[int, int] = _RATE_DEFAULTS["rl_register_phone"]
     rl_start_user: tuple[int, int] = _RATE_DEFAULTS["rl_start_user"]
@@ -178,6 +180,7 @@ class Settings:
             "body_min_rate": _int(env, "QUIZ_BODY_MIN_RATE", 8192, minimum=1),
             "keepalive_timeout_s": _float(env, "QUIZ_KEEPALIVE_TIMEOUT_S", 75.0, minimum=0.1),
             "max_connections": _int(env, "QUIZ_MAX_CONNECTIONS", 20_000, minimum=1),
+            "send_timeout_s": _float(env, "QUIZ_SEND_TIMEOUT_S", 60.0, minimum=0.1),
             "trusted_proxies": tuple(
                 p.strip() for p in env.get("QUIZ_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
