@@ -199,6 +199,7 @@ class FrontDoor(asyncio.Protocol):
         self.pauses: set[str] = set()
         self.paused_at = 0.0
         self.writing_paused = False
+        self.write_stalled_at = 0.0
         self.waiting = 0
         self.deadline = _INF
         self.deadline_reason = ""
@@ -230,6 +231,7 @@ class FrontDoor(asyncio.Protocol):
         # the client is not reading its responses: stop reading its requests too, so a client
         # that pipelines without reading cannot grow our write buffer without bound
         self.writing_paused = True
+        self.write_stalled_at = self.loop.time()
         self.pause("writing")
         if self.inner is not None:
             self.inner.pause_writing()
@@ -547,7 +549,13 @@ class FrontDoor(asyncio.Protocol):
         return not self.queue and self.parsing is None and not self.owed
 
     def check_deadline(self, now: float) -> None:
-        """Called about once a second by the server: close a connection past its read deadline."""
+        """Called about once a second by the server: close a connection past its read deadline, or
+        one whose client has left its responses unread for the send timeout."""
+        if self.writing_paused and now - self.write_stalled_at > self.settings.send_timeout_s:
+            log.warning("front door: closed a client %s that stopped reading its responses", self.peer_ip)
+            self.server.closed("send_timeout")
+            self.abort()
+            return
         if now < self.deadline or self.pauses:
             return
         reason = self.deadline_reason

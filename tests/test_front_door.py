@@ -12,6 +12,7 @@ import asyncio
 import io
 import logging
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -251,3 +252,20 @@ async def test_pipelined_requests_of_every_kind_are_answered_in_order(client: Te
     writer.close()
     statuses = [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
     assert statuses == [200, 404, 400, 400, 200], statuses
+
+
+async def test_a_client_that_never_reads_its_responses_is_cut_off(app_factory: Callable[..., Any]) -> None:
+    """Requests pipelined for a 1 MB file, no reply read: once the socket buffers are full the
+    door stops reading, and after the send timeout closes the connection."""
+    async with app_factory(send_timeout_s=0.5) as client:
+        reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a phone that stopped reading
+        request = b"GET /static/vendor/echarts/echarts.min.js HTTP/1.1\r\nHost: q\r\nAccept-Encoding: identity\r\n\r\n"
+        writer.write(request * 40)
+        metrics = client.server.app[METRICS]
+        await until(lambda: metrics.connections_closed["send_timeout"] == 1, within=15,
+                    what="the non-reading client cut off")
+        writer.close()
+        resp = await client.get("/healthz")
+        assert resp.status == 200
