@@ -34,3 +34,12 @@ if TYPE_CHECKING:
 
 PLAY: web.AppKey[Play] = web.AppKey("play")
 __all__ += ["PLAY"]
+
+if TYPE_CHECKING:
+    from contest.otp import SmsCodes
+    from contest.staff import StaffDirectory, StaffGate
+
+SMS_CODES: web.AppKey[SmsCodes] = web.AppKey("sms_codes")
+STAFF: web.AppKey[StaffDirectory] = web.AppKey("staff")
+STAFF_GATE: web.AppKey[StaffGate] = web.AppKey("staff_gate")
+__all__ += ["SMS_CODES", "STAFF", "STAFF_GATE"]

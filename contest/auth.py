@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import time
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
-from contest.appkeys import SETTINGS
+from contest.appkeys import CATALOG, SETTINGS, STAFF_GATE
 from contest.errors import ApiError
 from contest.settings import Settings
 
@@ -55,7 +56,7 @@ class Claims:
     org_id: str | None
     name: str
     expires_at: int  # unix seconds
-
+    version: int = 0  # staff accounts' token version (contest/staff.py); 0: not a staff account
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
@@ -66,12 +67,14 @@ def _sign(secret: bytes, payload: str) -> str:
 
 
 def issue_token(secret: bytes, *, user_id: str, role: str, org_id: str | None, name: str,
-                ttl_s: int, now: float | None = None) -> tuple[str, int]:
-    """A signed token and its expiry in ms."""
+                ttl_s: int, now: float | None = None, version: int = 0) -> tuple[str, int]:
+    """A signed token and its expiry in ms (``version``: a staff account's, checked by StaffGate)."""
     if role not in _ROLE_CODES:
         raise ValueError(f"unknown role {role!r}")
     exp = int((now if now is not None else time.time()) + ttl_s)
-    body = {"u": user_id, "r": _ROLE_CODES[role], "o": org_id, "n": name, "e": exp}
+    body: dict[str, object] = {"u": user_id, "r": _ROLE_CODES[role], "o": org_id, "n": name, "e": exp}
+    if version:
+        body["v"] = version
     payload = b64e(orjson.dumps(body))
     return f"{payload}.{_sign(secret, payload)}", exp * 1000
 
@@ -83,7 +86,7 @@ def verify_token(secret: bytes, token: str, now: float | None = None) -> Claims:
     try:
         body = orjson.loads(b64d(payload))
         claims = Claims(str(body["u"]), _CODE_ROLES[body["r"]], body.get("o"), str(body.get("n", "")),
-                        int(body["e"]))
+                        int(body["e"]), int(body.get("v", 0)))
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise ApiError(401, "unauthenticated", "the token is invalid") from None
     if claims.expires_at <= (now if now is not None else time.time()):
@@ -96,7 +99,7 @@ _ADMIN = Claims("admin", "admin", None, "admin", 2**31)
 # Claims objects they were most of what each full GC collection scanned under load (30-60 ms
 # pauses, loadtest/README.md "quiz bench"); the GC untracks an exact tuple of strings and ints at
 # its first collection, so a full cache costs the collector nothing.  A hit rebuilds the Claims.
-_cache: dict[str, tuple[str, str, str | None, str, int]] = {}
+_cache: dict[str, tuple[str, str, str | None, str, int, int]] = {}
 
 
 def claims_of_header(header: str, settings: Settings) -> Claims | None:
@@ -116,7 +119,8 @@ def claims_of_header(header: str, settings: Settings) -> Claims | None:
         claims = verify_token(settings.signing_secret, token)
         if len(_cache) >= _CACHE_MAX:
             _cache.clear()
-        _cache[token] = (claims.user_id, claims.role, claims.org_id, claims.name, claims.expires_at)
+        _cache[token] = (claims.user_id, claims.role, claims.org_id, claims.name, claims.expires_at,
+                         claims.version)
         return claims
     if fields[4] <= time.time():  # expires_at
         _cache.pop(token, None)
@@ -134,7 +138,24 @@ def require_role(claims: Claims | None, roles: tuple[str, ...]) -> Claims:
 
 
 def _claims_of(request: web.Request) -> Claims | None:
-    return claims_of_header(request.headers.get("Authorization", ""), request.config_dict[SETTINGS])
+    claims = claims_of_header(request.headers.get("Authorization", ""), request.config_dict[SETTINGS])
+    if claims is not None and claims.version:
+        return _staff_claims(request, claims)
+    return claims
+
+
+def _staff_claims(request: web.Request, claims: Claims) -> Claims:
+    """A staff account's token: refused once the account is disabled or changed (this process's
+    copy of the versions, at most ``staff_check_s`` old); an admin of a unit below the root acts
+    as an organizer of its subtree everywhere but in the management of its subtree's organizers."""
+    gate = request.config_dict.get(STAFF_GATE)
+    if gate is not None and not gate.allows(claims.user_id, claims.version):
+        raise ApiError(401, "unauthenticated", "账号已停用或权限已变更，请重新登录", {"reason": "account_changed"})
+    if claims.role == "admin" and claims.org_id and not request.path.startswith("/api/v1/admin/organizers"):
+        org = request.config_dict[CATALOG].orgs.get(claims.org_id)
+        if org is None or org.parent_id is not None:
+            return dataclasses.replace(claims, role="organizer")
+    return claims
 
 
 def optional_claims(request: web.Request) -> Claims | None:

@@ -29,6 +29,7 @@ LABELS_ZH: dict[str, str] = {
     "difficulty": "难度", "points": "分值", "explanation": "解析", "count": "题数", "q": "搜索",
     "offset": "起始位置", "limit": "条数", "board": "榜单", "date": "日期", "winners": "中奖人数",
     "min_score": "最低分", "date_from": "起始日期", "date_to": "截止日期", "exclude_flagged": "排除可疑答卷",
+    "code": "验证码", "purpose": "用途", "disabled": "停用",
     "shuffle_questions": "题目乱序", "shuffle_options": "选项乱序", "partial_credit": "多选部分得分",
     "time_bonus": "用时加分", "streak_bonus": "连对加分", "eligibility": "抽奖条件",
 }
@@ -89,7 +90,8 @@ FIELD_CODES_ZH: dict[str, str] = {
     "date_range": "{to_label}必须晚于{from_label}",
     "unknown_org": "{label}不存在",
     "unknown_timezone": "{label}不是有效的时区（例如 Asia/Shanghai）",
-    "not_a_phone": "{label}必须是 6-15 位数字",
+    "not_a_phone": "{label}必须是 11 位中国大陆手机号",
+    "not_a_member_unit": "{label}不能选这一级，请选到最下一级的单位",
     "control_characters": "{label}不能包含控制字符",
     "not_changeable": "{label}不能修改",
     "not_an_object": "{label}格式不正确",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,6 +71,9 @@ _RATE_DEFAULTS: dict[str, tuple[int, int]] = {
     "rl_start_ip": (60_000, 60),
     "rl_answer_user": (60, 10),
     "rl_answer_ip": (600_000, 60),
+    # SMS codes cost money and are a brute-force surface: sends and sign-ins per client IP
+    "rl_sms_send_ip": (60, 60),
+    "rl_sms_login_ip": (300, 60),
 }
 
 
@@ -135,6 +139,23 @@ class Settings:
     rl_start_ip: tuple[int, int] = _RATE_DEFAULTS["rl_start_ip"]
     rl_answer_user: tuple[int, int] = _RATE_DEFAULTS["rl_answer_user"]
     rl_answer_ip: tuple[int, int] = _RATE_DEFAULTS["rl_answer_ip"]
+    rl_sms_send_ip: tuple[int, int] = _RATE_DEFAULTS["rl_sms_send_ip"]
+    rl_sms_login_ip: tuple[int, int] = _RATE_DEFAULTS["rl_sms_login_ip"]
+    # sign-in by SMS code (contest/otp.py, contest/sms/): "dev" allows the `log` provider
+    env: str = ""
+    sms_provider: str = ""  # webhook:URL | aliyun | tencent | log; "" = SMS sign-in off (503)
+    sms_webhook_secret: str = ""
+    sms_timeout_s: float = 5.0
+    sms_retries: int = 2
+    sms_code_ttl_s: int = 300
+    sms_max_tries: int = 5
+    sms_resend_s: int = 60
+    sms_daily_cap: int = 10
+    sms_vendor: Mapping[str, str] = field(default_factory=dict)  # QUIZ_SMS_ALIYUN_* / QUIZ_SMS_TENCENT_*
+    register_requires_sms: bool = False
+    phone_pattern: str = r"^1[3-9]\d{9}$"
+    staff_token_ttl_s: int = 12 * 3600
+    staff_check_s: float = 20.0  # how often each process re-reads disabled staff accounts
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -184,6 +205,20 @@ class Settings:
             "trusted_proxies": tuple(
                 p.strip() for p in env.get("QUIZ_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
+            "env": env.get("QUIZ_ENV", "").strip().lower(),
+            "sms_provider": env.get("QUIZ_SMS_PROVIDER", "").strip(),
+            "sms_webhook_secret": env.get("QUIZ_SMS_WEBHOOK_SECRET", ""),
+            "sms_timeout_s": _float(env, "QUIZ_SMS_TIMEOUT_S", 5.0, minimum=0.1),
+            "sms_retries": _int(env, "QUIZ_SMS_RETRIES", 2),
+            "sms_code_ttl_s": _int(env, "QUIZ_SMS_CODE_TTL_S", 300, minimum=30),
+            "sms_max_tries": _int(env, "QUIZ_SMS_MAX_TRIES", 5, minimum=1),
+            "sms_resend_s": _int(env, "QUIZ_SMS_RESEND_S", 60, minimum=1),
+            "sms_daily_cap": _int(env, "QUIZ_SMS_DAILY_CAP", 10, minimum=1),
+            "sms_vendor": {k: v for k, v in env.items() if k.startswith(("QUIZ_SMS_ALIYUN_", "QUIZ_SMS_TENCENT_"))},
+            "register_requires_sms": _bool(env, "QUIZ_REGISTER_REQUIRES_SMS"),
+            "phone_pattern": env.get("QUIZ_PHONE_PATTERN") or r"^1[3-9]\d{9}$",
+            "staff_token_ttl_s": _int(env, "QUIZ_STAFF_TOKEN_TTL_S", 12 * 3600, minimum=60),
+            "staff_check_s": _float(env, "QUIZ_STAFF_CHECK_S", 20.0, minimum=0.05),
             "log_level": env.get("QUIZ_LOG_LEVEL", "INFO").upper(),
             **{name: _rate(env, "QUIZ_" + name.upper(), default) for name, default in _RATE_DEFAULTS.items()},
         }
@@ -206,8 +241,25 @@ class Settings:
                 raise SettingsError(f"QUIZ_TRUSTED_PROXIES must list IPs or CIDRs, got {entry!r}") from None
         if self.ack_durability not in ("", "memory", "fsync", "replica"):
             raise SettingsError(f"QUIZ_ACK_DURABILITY must be memory, fsync or replica, got {self.ack_durability!r}")
+        self._validate_sms()
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"QUIZ_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
+
+    def _validate_sms(self) -> None:
+        try:
+            re.compile(self.phone_pattern)
+        except re.error as exc:
+            raise SettingsError(f"QUIZ_PHONE_PATTERN is not a valid regular expression: {exc}") from None
+        provider = self.sms_provider
+        if provider and provider not in ("log", "aliyun", "tencent") and not provider.startswith("webhook:"):
+            raise SettingsError(f"QUIZ_SMS_PROVIDER must be webhook:URL, aliyun, tencent or log, got {provider!r}")
+        if provider == "log" and self.env != "dev":
+            raise SettingsError("QUIZ_SMS_PROVIDER=log writes codes to the log: only with QUIZ_ENV=dev (quiz demo)")
+        if provider.startswith("webhook:"):
+            if not provider[len("webhook:"):].startswith(("https://", "http://")):
+                raise SettingsError(f"QUIZ_SMS_PROVIDER=webhook:URL needs an http(s) URL, got {provider!r}")
+            if not self.sms_webhook_secret:
+                raise SettingsError("QUIZ_SMS_PROVIDER=webhook:URL needs QUIZ_SMS_WEBHOOK_SECRET (the HMAC key)")
 
     @property
     def effective_database_url(self) -> str:

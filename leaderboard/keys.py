@@ -29,6 +29,13 @@ __all__ = [
     "orgs_version",
     "qstats",
     "rate_limit",
+    "sms_code",
+    "sms_cooldown",
+    "sms_daily",
+    "staff_accounts",
+    "staff_audit",
+    "staff_phones",
+    "staff_versions",
     "stats",
     "streams_registry",
     "timeline",
@@ -37,6 +44,7 @@ __all__ = [
     "user_events",
     "user_ext",
     "user_phones",
+    "user_profiles",
     "user_registrations",
     "user_seq",
 ]
@@ -181,3 +189,43 @@ def contests_snapshot() -> str:
 
 def contests_version() -> str:
     return f"{GLOBAL_TAG}:contests_version"
+
+
+def user_profiles() -> str:
+    """Hash uid -> "name\torg_id" of phone users: what an SMS sign-in puts in the new token."""
+    return f"{GLOBAL_TAG}:profiles"
+
+
+# Sign-in codes: every key of one phone shares the tag {sms:<phone>} (one slot per phone, so the
+# scripts that check the resend clock, the daily count and the code run on a cluster too).
+def sms_code(phone: str, purpose: str) -> str:
+    """Hash of the live code of ``purpose`` (login | register | staff): its HMAC and tries left."""
+    return f"{{sms:{phone}}}:code:{purpose}"
+
+
+def sms_cooldown(phone: str) -> str:
+    return f"{{sms:{phone}}}:cool"
+
+
+def sms_daily(phone: str) -> str:
+    return f"{{sms:{phone}}}:day"
+
+
+def staff_accounts() -> str:
+    """Hash staff id -> account JSON (phone, name, org_id, role, disabled, version)."""
+    return f"{GLOBAL_TAG}:staff"
+
+
+def staff_phones() -> str:
+    """Hash phone -> staff id."""
+    return f"{GLOBAL_TAG}:staff_phones"
+
+
+def staff_versions() -> str:
+    """Hash staff id -> token version; tokens of an older version are refused (disable, re-import)."""
+    return f"{GLOBAL_TAG}:staff_ver"
+
+
+def staff_audit() -> str:
+    """Stream of staff sign-ins and account changes (capped)."""
+    return f"{GLOBAL_TAG}:staff_audit"

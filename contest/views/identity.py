@@ -3,27 +3,45 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import unicodedata
 
 import orjson
 from aiohttp import web
 
-from contest.appkeys import CATALOG, RUNNER, SETTINGS
+from contest.appkeys import CATALOG, RUNNER, SETTINGS, SMS_CODES
 from contest.auth import issue_token, require, verify_ticket
 from contest.errors import ApiError
 from contest.jsonio import json_response, read_json
 from contest.orgsearch import MAX_QUERY_CHARS
 from contest.orgtree import OrgTree
+from contest.otp import CODE_RE
+from contest.phones import normalize_phone
 from contest.ratelimit import limiter_of
 from contest.validation import Fields
 from leaderboard import keys
 from leaderboard.scripts import REGISTER
+from leaderboard.signin_scripts import USER_PROFILE
 
 __all__ = ["me", "orgs_public", "register", "ticket"]
 
 SEARCH_LIMIT = 20
-PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
+PHONE_MESSAGE = "must be a mainland mobile number (11 digits: 1, then 3-9, then 9 more)"
+
+
+def takes_members(orgs: OrgTree, org_id: str) -> bool:
+    """Participants join units that take members: leaf units, or rows imported with
+    ``accepts_members: true`` (a town's own office, say); a county is not a unit to join."""
+    org = orgs.get(org_id)
+    return org is not None and (getattr(org, "accepts_members", False) or not orgs.has_children(org_id))
+
+
+def check_member_org(f: Fields, orgs: OrgTree, org_id: str | None, name: str = "org_id") -> None:
+    if not org_id:
+        return
+    if org_id not in orgs:
+        f.fail(name, "is not a known org")
+    elif not takes_members(orgs, org_id):
+        f.fail(name, "is not a unit that takes members (choose a unit at the lowest level)", "not_a_member_unit")
 
 
 async def _register(request: web.Request, mode: str, ident: str, name: str, org_id: str,
@@ -31,11 +49,20 @@ async def _register(request: web.Request, mode: str, ident: str, name: str, org_
     catalog = request.config_dict[CATALOG]
     path = catalog.orgs.path(org_id)
     index = keys.user_phones() if mode == "phone" else keys.user_ext()
-    reply = await request.config_dict[RUNNER].run(
+    runner = request.config_dict[RUNNER]
+    registering = runner.run(
         REGISTER,
         (index, keys.user_seq(), keys.user_events(), keys.user_registrations()),
         (mode, ident, name, org_id, ",".join(path), phone),
     )
+    if mode == "phone":
+        # the profile an SMS sign-in on another phone reads, sent in the same write right after
+        # REGISTER (USER_PROFILE only writes for the user the phone now belongs to)
+        reply, _ = await asyncio.gather(registering, runner.run(USER_PROFILE, (keys.user_phones(),
+                                                                              keys.user_profiles()),
+                                                                (phone, name, org_id)))
+    else:
+        reply = await registering
     status = reply[0].decode()
     if status == "dup":
         raise ApiError(409, "already_registered", "this phone number is already registered")
@@ -54,19 +81,25 @@ async def register(request: web.Request) -> web.Response:
     body = await read_json(request)
     f = Fields(body)
     name = f.text("name", max_len=32)
-    phone = f.text("phone", max_len=20, fold=True)
+    raw_phone = f.text("phone", max_len=32, fold=True)
     org_id = f.text("org_id", max_len=64)
-    if phone and not PHONE_RE.match(phone.replace(" ", "").replace("-", "")):
-        f.fail("phone", "must be a phone number of 6-15 digits")
+    settings = request.config_dict[SETTINGS]
+    phone = normalize_phone(raw_phone, settings.phone_pattern) if raw_phone else None
+    if raw_phone and phone is None:
+        f.fail("phone", PHONE_MESSAGE, "not_a_phone")
     if name and any(unicodedata.category(ch).startswith("C") for ch in name):
         f.fail("name", "must not contain control characters")
-    if org_id and org_id not in request.config_dict[CATALOG].orgs:
-        f.fail("org_id", "is not a known org")
+    check_member_org(f, request.config_dict[CATALOG].orgs, org_id)
+    code = f.text("code", required=settings.register_requires_sms, max_len=16)
+    if code is not None and not CODE_RE.match(code):
+        f.fail("code", "must be the 6-digit code sent by SMS", "bad_format")
     f.done()
     assert name and phone and org_id
-    phone = phone.replace(" ", "").replace("-", "")
     limiter = limiter_of(request)
     await limiter.check(("register_ip", limiter.ip_of(request)), ("register_phone", phone))
+    if settings.register_requires_sms:
+        assert code is not None
+        await request.config_dict[SMS_CODES].check(phone, "register", code)
     user_id, _ = await _register(request, "phone", phone, name, org_id, phone)
     return _token_response(request, user_id, name, org_id, 201)
 
@@ -82,9 +115,9 @@ async def ticket(request: web.Request) -> web.Response:
     limiter = limiter_of(request)
     await limiter.check(("register_ip", limiter.ip_of(request)))
     name = unicodedata.normalize("NFC", claims.name).strip()[:32]  # kept as written (issue 16)
-    if claims.org_id not in request.config_dict[CATALOG].orgs:
-        raise ApiError(400, "validation_failed", "the ticket names an unknown org",
-                       {"fields": {"org_id": "is not a known org"}})
+    f = Fields({})
+    check_member_org(f, request.config_dict[CATALOG].orgs, claims.org_id)
+    f.done()
     user_id, _ = await _register(request, "ext", claims.subject, name, claims.org_id, "")
     return _token_response(request, user_id, name, claims.org_id, 200)
 
