@@ -56,14 +56,14 @@ _AID = re.compile(rb"[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,199}\Z")
 _PARTICIPANT = ("participant",)
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 _SERVER = f"Server: {SERVER_SOFTWARE}\r\n".encode()
-_date_cache: list[Any] = [0, b""]
+_date_cache: tuple[int, bytes] = (0, b"")
 
 
 def _date_header() -> bytes:
+    global _date_cache
     now = int(time.time())
     if now != _date_cache[0]:
-        _date_cache[0] = now
-        _date_cache[1] = b"Date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
+        _date_cache = (now, b"Date: " + formatdate(now, usegmt=True).encode() + b"\r\n")
     return _date_cache[1]
 
 

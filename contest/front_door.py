@@ -222,7 +222,7 @@ class FrontDoor(asyncio.Protocol):
         if inner is not None:
             if self.inner_transport is not None:
                 self.inner_transport.closed = True
-            inner.connection_lost(exc)
+            inner.connection_lost(exc if isinstance(exc, Exception) or exc is None else ConnectionResetError())
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes, as with aiohttp's own protocol
@@ -639,7 +639,7 @@ class FrontDoorServer:
         if sock is not None:
             self.listener = await self.loop.create_server(lambda: FrontDoor(self), sock=sock, backlog=backlog)
         else:
-            self.listener = await self.loop.create_server(lambda: FrontDoor(self), host, port, backlog=backlog,
+            self.listener = await self.loop.create_server(lambda: FrontDoor(self), host, port or 0, backlog=backlog,
                                                           reuse_port=reuse_port or None)
         self.ticker = self.loop.create_task(self._tick(), name="front-door-deadlines")
 
