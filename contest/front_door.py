@@ -59,6 +59,10 @@ _MAX_WAITING = 1 << 20  # bytes of parsed requests held behind an owed response 
 _INF = float("inf")
 
 _LANE, _AIO, _ERROR = 0, 1, 2
+_H_LENGTH, _H_AUTH, _H_XFF, _H_HOST, _H_LANGUAGE, _H_CHUNKED, _H_NOT_PLAIN = range(7)
+_HEADER_KINDS = {b"content-length": _H_LENGTH, b"authorization": _H_AUTH, b"x-forwarded-for": _H_XFF,
+                 b"host": _H_HOST, b"accept-language": _H_LANGUAGE, b"transfer-encoding": _H_CHUNKED,
+                 b"expect": _H_NOT_PLAIN, b"content-encoding": _H_NOT_PLAIN}
 
 
 class _Refused(Exception):
@@ -295,33 +299,35 @@ class FrontDoor(asyncio.Protocol):
         assert m is not None
         headers = m.headers
         headers.append((name, value))
-        if len(headers) > MAX_HEADERS:
-            raise _Refused(400, f"Too many headers (over {MAX_HEADERS})")
-        if len(name) + len(value) + 2 > MAX_FIELD:
+        if len(headers) > MAX_HEADERS or len(name) + len(value) > MAX_FIELD - 2:
+            if len(headers) > MAX_HEADERS:
+                raise _Refused(400, f"Too many headers (over {MAX_HEADERS})")
             raise _Refused(400, f"Header field is too long (over {MAX_FIELD} bytes)")
-        lower = name.lower()
-        if lower == b"content-length":
+        kind = _HEADER_KINDS.get(name.lower())  # most of a phone's dozen headers are none of ours
+        if kind is None:
+            return
+        if kind == _H_LENGTH:
             m.length = int(value)  # llhttp has checked it is digits, once
-        elif lower == b"authorization" or lower == b"x-forwarded-for":
+        elif kind == _H_AUTH or kind == _H_XFF:
             try:
                 text = value.decode("ascii")
             except UnicodeDecodeError:
                 m.plain = False
                 return
-            if lower == b"authorization":
+            if kind == _H_AUTH:
                 m.plain = m.plain and not m.auth
                 m.auth = text
             else:
                 m.plain = m.plain and m.xff is None
                 m.xff = text
-        elif lower == b"host":
+        elif kind == _H_HOST:
             m.host = True
-        elif lower == b"accept-language":  # errors are worded in the reader's language
+        elif kind == _H_LANGUAGE:  # errors are worded in the reader's language
             m.language = value.decode("latin-1")
-        elif lower == b"transfer-encoding":
+        elif kind == _H_CHUNKED:
             m.chunked = b"chunked" in value.lower()
             m.plain = False
-        elif lower == b"expect" or lower == b"content-encoding":
+        else:  # Expect, Content-Encoding: aiohttp's to handle
             m.plain = False
 
     def on_headers_complete(self) -> None:
