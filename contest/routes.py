@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from contest.views import admin, boards, identity, ops, participant, review
+from contest.views import admin, boards, campaign, identity, ops, participant, review
 
 __all__ = ["ROUTES", "Route", "setup_routes"]
 
@@ -44,8 +44,15 @@ QUESTION = _obj({"index": I, "type": S, "stem": S, "points": I,
 ATTEMPT = _obj({"attempt_id": S, "contest_id": S, "started_at": I, "deadline_at": I,
                 "questions": {"type": "array", "items": QUESTION},
                 "answered": {"type": "array", "items": _obj({"index": I, "choice": CHOICE})},
-                "score": NI, "finished": B}, ("attempt_id", "contest_id", "started_at", "deadline_at", "questions"))
-ANSWER_OUT = _obj({"index": I, "correct": NB, "points_awarded": NI, "score": NI, "correct_choice": CHOICE},
+                "score": NI, "finished": B, "mode": {"enum": ["paper", "challenge"]},
+                "current": {**NI, "description": "challenge: the index being served (questions holds those served)"},
+                "max_questions": {**I, "description": "challenge: the longest run"}},
+               ("attempt_id", "contest_id", "started_at", "deadline_at", "questions"))
+ANSWER_OUT = _obj({"index": I, "correct": NB, "points_awarded": NI, "score": NI, "correct_choice": CHOICE,
+                   "next": {"oneOf": [QUESTION, {"type": "null"}],
+                            "description": "challenge: the next question, null when the run is over"},
+                   "finished": {**B, "description": "challenge: the run is over (the attempt is finished)"},
+                   "result": {"type": "object", "description": "challenge, when finished: the finish result"}},
                   ("index", "correct", "points_awarded", "score"))
 FINISH_OUT = _obj({"attempt_id": S, "score": I, "correct_count": I, "question_count": I, "duration_ms": I,
                    "rank": NI, "best_score": NI},
@@ -73,7 +80,23 @@ CONTEST_BODY = _obj({
     "scoring": _obj({"partial_credit": B, "time_bonus": {"type": ["object", "null"]},
                      "streak_bonus": {"type": ["object", "null"]}}),
     "shards": I, "min_answer_ms": I,
+    "mode": {"enum": ["paper", "challenge"], "description": "challenge: one question at a time to the first wrong"
+             " answer; fixed once published"},
+    "max_questions": {**I, "description": "challenge: the longest run (default and maximum: the draw's count)"},
+    "review_after_end": {**B, "description": "feedback none: answers reviewable after the end (default true)"},
+    "certificate": {"type": ["object", "null"], "properties": {"min_score": I, "title": S}},
 })
+REVIEW_OUT = _obj({"attempt_id": S, "contest_id": S, "mode": S, "score": I, "correct_count": I, "question_count": I,
+                   "wrong_count": I, "items": {"type": "array", "description": "wrong and unanswered first",
+                                               "items": _obj({
+                       "index": I, "question_id": S, "type": S, "stem": S, "points": I,
+                       "options": {"type": "array", "items": _obj({"key": S, "text": S})},
+                       "choice": {"oneOf": [CHOICE, {"type": "null"}]}, "correct_choice": CHOICE, "correct": B,
+                       "points_awarded": I, "explanation": S})}},
+                  ("attempt_id", "items"))
+CERTIFICATE = _obj({"valid": B, "serial": S, "contest_id": S, "contest": S, "title": S, "masked_name": S, "score": I,
+                    "rank": NI, "issued_at": I, "reason": {**S, "description": "why it is not valid"}},
+                   ("valid", "contest", "masked_name", "score", "issued_at"))
 STATS = _obj({"registrants": I, "participants": I, "attempts_started": I, "attempts_finished": I, "answers": I,
               "answers_per_s": N, "accuracy": N, "flagged_answers": I, "voided_attempts": I,
               "questions": {"type": "array", "items": _obj({"question_id": S, "answers": I, "accuracy": N})}})
@@ -116,6 +139,18 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/attempts/{aid}/submit", participant.submit, "Answer all, then finish", auth=P,
           body=_obj({"answers": {"type": "array", "items": _obj({"index": I, "choice": CHOICE})}}, ("answers",)),
           response=FINISH_OUT, errors=(400, 401, 404, 410, 429)),
+    Route("GET", "/api/v1/attempts/{aid}/review", campaign.attempt_review,
+          "错题回顾: a finished attempt's questions with the choice, the answer and the explanation, wrong first"
+          " (feedback none: 403 review_closed until the contest ends, or for good without review_after_end)",
+          auth=P, response=REVIEW_OUT, errors=(401, 403, 404, 409)),
+    Route("GET", "/api/v1/attempts/{aid}/certificate.png", campaign.certificate_png,
+          "The certificate of a qualifying finished attempt (PNG, issued on first request; serial in"
+          " X-Certificate-Serial)", auth=P, content="image/png", errors=(401, 403, 404, 409, 503)),
+    Route("GET", "/api/v1/certificates/{serial}", campaign.certificate_verify,
+          "Verify a certificate (public): valid false with the reason when its attempt was voided",
+          response=CERTIFICATE, errors=(404,)),
+    Route("GET", "/verify/{serial}", campaign.verify_page, "The public verify page the certificate's QR code opens",
+          content="text/html", errors=(404,), tag="pages"),
     Route("GET", "/api/v1/contests/{cid}/leaderboard", boards.leaderboard, "A page of a leaderboard",
           query=BOARD_Q, response=BOARD, errors=(400, 404), tag="leaderboards"),
     Route("GET", "/api/v1/contests/{cid}/leaderboard/me", boards.leaderboard_me, "My rank and my neighbours",
