@@ -100,8 +100,10 @@ def _setup(environment: Any, **_: Any) -> None:
 
 
 def _phone() -> str:
-    # 1 + salt (4) + worker (2) + counter (7): unique across workers, and across runs but by chance
-    return f"1{Shared.salt:04d}{Shared.worker:02d}{next(Shared.phones) % 10**7:07d}"
+    # a mainland mobile (1, 3-9, 9 digits: the service checks): salt (3 digits' worth), worker (2),
+    # counter (5): unique across workers, and across runs but by chance
+    salt = Shared.salt
+    return f"1{3 + salt % 7}{salt // 7 % 100:02d}{Shared.worker:02d}{next(Shared.phones) % 10**5:05d}"
 
 
 def _choice(question: dict[str, Any]) -> str | list[str]:

@@ -228,7 +228,8 @@ class Replayer:
         org = known.get("org_id") if known.get("org_id") in self.orgs else random.choice(self.orgs)
         name = (known.get("name") or f"回放{recorded_uid}")[:32]
         for _ in range(3):
-            phone = f"1{self.salt:04d}{next(self.phones) % 10**9:09d}"
+            # a mainland mobile (1, 3-9, then 9 digits), as the service requires
+            phone = f"1{3 + self.salt % 7}{self.salt // 7 % 100:02d}{next(self.phones) % 10**7:07d}"
             status, body = await self.call("register", "POST", "/api/v1/auth/register", None,
                                            {"name": name, "phone": phone, "org_id": org})
             if status == 201:

@@ -238,7 +238,7 @@ async def test_out_of_scope_organizers_get_403_on_every_admin_route(client: Test
     elsewhere = "360302002002"  # ...asking about the neighbouring village
     checked = 0
     for route in _admin_routes():
-        path = route.path.replace("{cid}", cid).replace("{aid}", f"{cid}.x")
+        path = route.path.replace("{cid}", cid).replace("{aid}", f"{cid}.x").replace("{sid}", "s0")
         params = {"org_id": elsewhere} if "org_id" in route.query else {}
         kwargs: dict[str, Any] = {"params": params}
         if route.method in ("POST", "PATCH"):
