@@ -96,7 +96,7 @@ class Reviewer:
                 continue
             decision = decisions.get(row[_COL_ATTEMPT])
             out.append({"attempt_id": row[0], "user_id": row[1], "name": row[2], "org_id": row[3],
-                        "score": row[4], "duration_ms": row[7], "finished_at": row[9],
+                        "score": row[4], "duration_ms": row[7], "finished_at": row[9], "question_count": row[6],
                         "voided": bool(row[_COL_VOIDED]), "flagged_answers": int(row[_COL_FLAGGED]),
                         "review": None if decision is None else {
                             "action": decision["action"], "reason": decision["reason"], "by": decision["by"],

@@ -239,6 +239,7 @@ async def test_out_of_scope_organizers_get_403_on_every_admin_route(client: Test
     checked = 0
     for route in _admin_routes():
         path = route.path.replace("{cid}", cid).replace("{aid}", f"{cid}.x").replace("{sid}", "s0")
+        path = path.replace("{name}", "questions.csv").replace("{qid}", "q-x").replace("{lid}", "l-x")
         params = {"org_id": elsewhere} if "org_id" in route.query else {}
         kwargs: dict[str, Any] = {"params": params}
         if route.method in ("POST", "PATCH"):

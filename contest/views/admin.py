@@ -26,7 +26,7 @@ from question_bank import DrawRule, ImportFormatError, check_rules, draw_paper, 
 __all__ = [
     "contest_create", "contest_get", "contest_patch", "contest_preview", "contest_publish", "contests_admin_list",
     "export", "import_orgs", "import_questions", "paper_check", "questions_list", "questions_summary", "rebuild",
-    "stats", "timeline",
+    "stats", "template", "timeline",
 ]
 
 
@@ -311,6 +311,24 @@ async def export(request: web.Request) -> web.StreamResponse:
         await response.write(chunk)
     await response.write_eof()
     return response
+
+
+async def template(request: web.Request) -> web.Response:
+    """An import template: questions or orgs, .xlsx or .csv, Chinese headers, two example rows."""
+    from urllib.parse import quote
+
+    from contest.templates import TEMPLATES, render_template
+
+    require(request, "admin")  # imports are admin-only, so are their templates
+    name, _, fmt = request.match_info["name"].partition(".")
+    if name not in TEMPLATES or fmt not in ("csv", "xlsx"):
+        raise ApiError(404, "not_found", "templates are questions.xlsx, questions.csv, orgs.xlsx and orgs.csv")
+    data, filename = render_template(name, fmt)
+    ctype = "text/csv; charset=utf-8" if fmt == "csv" else \
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    # an ASCII name for old clients, the Chinese one (RFC 6266 filename*) for browsers
+    disposition = f"attachment; filename*=UTF-8''{quote(filename)}; filename=\"{name}-template.{fmt}\""
+    return web.Response(body=data, headers={"Content-Type": ctype, "Content-Disposition": disposition})
 
 
 async def rebuild(request: web.Request) -> web.Response:

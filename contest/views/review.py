@@ -6,11 +6,13 @@ from aiohttp import web
 
 from contest.appkeys import CATALOG, PLAY, REDIS, RUNNER, STORAGE
 from contest.auth import require
+from contest.errors import ApiError
+from contest.evidence import attempt_evidence, client_counts
 from contest.jsonio import json_response, read_json
 from contest.review import ACTIONS, Reviewer
 from contest.validation import Fields
 
-__all__ = ["flagged", "review", "reviews_log"]
+__all__ = ["evidence", "flagged", "review", "reviews_log"]
 
 
 def _reviewer(request: web.Request) -> Reviewer:
@@ -23,12 +25,33 @@ async def flagged(request: web.Request) -> web.Response:
     contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
     f = Fields(request.query)
     pending = f.choice("pending", ("0", "1", "true", "false"), default="0") in ("1", "true")
+    # the review page's filter: pending (no decision yet), decided, or all
+    status = f.choice("status", ("pending", "decided", "all"), default="pending" if pending else "all")
     f.done()
     await request.config_dict[STORAGE].ping()
     entries = await _reviewer(request).flagged(contest)
-    if pending:
+    if status == "pending":
         entries = [e for e in entries if e["review"] is None]
-    return json_response({"contest_id": contest.contest_id, "total": len(entries), "entries": entries})
+    elif status == "decided":
+        entries = [e for e in entries if e["review"] is not None]
+    counts = await client_counts(request.config_dict[REDIS], contest.contest_id, (e["user_id"] for e in entries))
+    for e in entries:
+        e["ip_count"], e["device_count"] = counts.get(e["user_id"], (0, 0))
+        duration, n = e.get("duration_ms") or 0, e.get("question_count") or 0
+        e["answers_per_s"] = round(n / (duration / 1000), 2) if duration else None
+    return json_response({"contest_id": contest.contest_id, "total": len(entries), "entries": entries,
+                          "min_answer_ms": contest.config.get("min_answer_ms")})
+
+
+async def evidence(request: web.Request) -> web.Response:
+    """One flagged attempt's evidence: per-answer times against the minimum, IPs and devices."""
+    require(request, "admin")
+    contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
+    found = await attempt_evidence(request.config_dict[STORAGE], request.config_dict[REDIS], contest.contest_id,
+                                   request.match_info["aid"], int(contest.config.get("min_answer_ms") or 0))
+    if found is None:
+        raise ApiError(404, "not_found", "no such finished attempt in this contest (yet)")
+    return json_response(found)
 
 
 async def review(request: web.Request) -> web.Response:

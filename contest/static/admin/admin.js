@@ -1,6 +1,8 @@
 // Admin pages: imports, question bank browser, contest editor (draw rules checked against the
 // bank as you type), publish, paper preview.
 import { t, onLangChange } from '/static/common/i18n.js';
+import '/static/common/i18n_campaign.js';
+import { showReview } from '/static/admin/review.js';
 import { startStaffPage } from '/static/common/staff.js';
 import {
   h, fill, toast, toastError, errorText, fmtDateTime, statusText, debounce,
@@ -21,12 +23,23 @@ function init() {
 }
 
 function showTab(name) {
-  if (!['import', 'bank', 'contests'].includes(name)) name = 'import';
+  const tabs = ['import', 'bank', 'contests', 'review'];
+  if (!tabs.includes(name)) name = 'import';
   for (const b of document.querySelectorAll('#tabs button')) b.setAttribute('aria-selected', b.dataset.tab === name ? 'true' : 'false');
-  for (const id of ['import', 'bank', 'contests']) $('tab-' + id).hidden = id !== name;
+  for (const id of tabs) $('tab-' + id).hidden = id !== name;
   history.replaceState(null, '', '#' + name);
   if (name === 'bank') loadBank();
   if (name === 'contests') loadContests();
+  if (name === 'review') showReview(api);
+}
+
+// import templates (Chinese headers, two example rows), fetched with the token and saved
+for (const btn of document.querySelectorAll('[data-template]')) {
+  btn.addEventListener('click', async () => {
+    try {
+      await api.download(`/api/v1/admin/templates/${btn.dataset.template}`, null, btn.dataset.template);
+    } catch (err) { toastError(err); }
+  });
 }
 
 // ------------------------------------------------------------------ imports
