@@ -8,6 +8,7 @@ import {
   statusText,
 } from '/static/common/util.js';
 import { orgPicker } from '/static/h5/orgpicker.js';
+import { showRecap, resultExtras } from '/static/h5/campaign.js';
 
 const app = document.getElementById('app');
 const backBtn = document.getElementById('back-btn');
@@ -317,6 +318,7 @@ function runQuiz(attempt, contest, cid, pending = null) {
     advanceTimer: null,
   };
   const qLimitMs = (contest.question_time_limit_s || 0) * 1000;
+  const challenge = attempt.mode === 'challenge';
 
   const firstOpen = (from = 0) => {
     for (let i = from; i < questions.length; i++) {
@@ -388,6 +390,9 @@ function runQuiz(attempt, contest, cid, pending = null) {
       st.answered.set(q.index, choice);
       st.results.set(q.index, r);
       storeAttempt({ attempt_id: st.attempt.attempt_id, contest_id: st.cid });
+      // a challenge: the reply serves the next question, or ends the run with its result
+      if (r.next && !questions.some((x) => x.index === r.next.index)) questions.push(r.next);
+      if (r.finished) { challengeOver(r.result, r); return; }
       if (r.correct_choice !== undefined && r.correct_choice !== null) {
         st.phase = 'feedback';
         render();
@@ -409,6 +414,8 @@ function runQuiz(attempt, contest, cid, pending = null) {
           for (const x of a.answered || []) st.answered.set(x.index, x.choice);
         } catch (_) { /* keep going */ }
         if (remaining() > 0) advance(); else showReview();
+      } else if (err.details && err.details.finished && err.details.result) {
+        challengeOver(err.details.result, null);   // a challenge ends at its question's time limit
       } else if (err.code === 'deadline_passed' || err.status === 410) {
         if (serverNow() >= (st.attempt.deadline_at || 0) - 1500 || !qLimitMs) {
           toast(t('h5.timeUp'), 'info');
@@ -428,6 +435,21 @@ function runQuiz(attempt, contest, cid, pending = null) {
         st.phase = 'answering';
         render();
       }
+    }
+  }
+
+  /** The run is over (first wrong answer, last question, or time): show the answer, then the result. */
+  function challengeOver(result, r) {
+    stopTimers();
+    storeAttempt(null);
+    if (r && r.correct_choice !== undefined && r.correct_choice !== null) {
+      st.phase = 'feedback';
+      render();
+      toast(t('h5c.challengeOver'), 'info');
+      setTimeout(() => showResult(st.cid, result), r.correct ? 1200 : 2200);
+    } else {
+      toast(t('h5c.challengeOver'), 'info');
+      showResult(st.cid, result);
     }
   }
 
@@ -498,11 +520,14 @@ function runQuiz(attempt, contest, cid, pending = null) {
     const done = st.answered.size;
     fill(app, h('div.card',
       h('div.q-head',
-        h('span.q-progress', { testid: 'progress' }, t('h5.progress', { i: st.pos + 1, n: questions.length })),
+        h('span.q-progress', { testid: 'progress' }, challenge
+          ? t('h5c.challengeProgress', { i: st.pos + 1, n: st.attempt.max_questions || '—' })
+          : t('h5.progress', { i: st.pos + 1, n: questions.length })),
         h('span.badge', typeText(q.type)),
         q.points ? h('span.muted.small', t('h5.points', { p: q.points })) : null,
         timerEl),
-      h('div.progress-bar', h('div', { style: `width:${Math.round((done / questions.length) * 100)}%` })),
+      h('div.progress-bar', h('div', { style: `width:${Math.round((done / (challenge ? st.attempt.max_questions || questions.length : questions.length)) * 100)}%` })),
+      challenge ? h('p.muted.small', { testid: 'challenge-hint' }, t('h5c.challengeHint')) : null,
       qTimerEl,
       h('div.q-stem#q-stem', { testid: 'question-stem', dataset: { index: q.index } }, q.stem),
       isMulti ? h('p.muted.small', t('h5.multiHint')) : null,
@@ -645,6 +670,7 @@ function boardsCard(cid) {
 
 function showResult(cid, fin) {
   let mine = null;
+  const extras = resultExtras(api, { cid, fin, onRecap: (aid) => screen(() => showRecap(api, app, aid), { back: () => showResult(cid, fin) }) });
   const render = () => {
     // the API gives the percentile in percent: the share of other entrants ranked below
     const pct = mine && mine.percentile !== undefined && mine.percentile !== null
@@ -664,6 +690,7 @@ function showResult(cid, fin) {
           mine && mine.total ? ' ' + t('h5.ofTotal', { n: mine.total }) : '')),
       mine && mine.around && mine.around.length
         ? h('div.card', { testid: 'around-me' }, h('h2', t('h5.aroundMe')), boardList(mine.around, auth && auth.user_id)) : null,
+      extras,
       boardsCard(cid),
       h('div.q-actions',
         h('button.btn.block', { type: 'button', onclick: () => showDetail(cid) }, t('h5.again')),
