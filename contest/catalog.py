@@ -176,7 +176,8 @@ def _versioned_orgs(tree: OrgTree, version: int) -> tuple[OrgTree, bytes]:
 
 
 def _orgs(rows: list[dict[str, Any]]) -> list[Org]:
-    return [Org(r["org_id"], r.get("parent_id") or None, r["name"], int(r["level"]), int(r.get("members") or 0))
+    return [Org(r["org_id"], r.get("parent_id") or None, r["name"], int(r["level"]), int(r.get("members") or 0),
+                bool(r.get("accepts_members")))
             for r in rows]
 
 

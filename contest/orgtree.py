@@ -49,6 +49,7 @@ _HEADER_ALIASES: dict[str, str] = {
         "name": ["name", "名称", "机构名称", "组织名称", "单位名称"],
         "level": ["level", "级别", "层级"],
         "members": ["members", "member_count", "人数", "成员数", "应参与人数", "党员人数"],
+        "accepts_members": ["accepts_members", "接收成员", "可加入", "可注册", "直接加入"],
     }.items()
     for spelling in spellings
 }
@@ -68,6 +69,8 @@ class Org:
     name: str
     level: int
     members: int = 0
+    # participants may join a unit with children too when its row says so (a town's own office)
+    accepts_members: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -76,6 +79,7 @@ class Org:
             "name": self.name,
             "level": self.level,
             "members": self.members,
+            "accepts_members": self.accepts_members,
         }
 
 
@@ -89,6 +93,7 @@ class _Row:
     name: str | None
     level: int | None
     members: int | None
+    accepts_members: bool = False
     errors: list[RowError] = field(default_factory=list)
 
 
@@ -120,7 +125,7 @@ def parse_orgs(
     _check_structure(rows, existing or OrgTree())
     errors = sorted([*table.errors, *(e for r in rows for e in r.errors)], key=lambda e: e.row)
     orgs = [
-        Org(r.org_id, r.parent_id, r.name, r.level, r.members)
+        Org(r.org_id, r.parent_id, r.name, r.level, r.members, r.accepts_members)
         for r in rows
         if not r.errors and r.org_id and r.name and r.level is not None and r.members is not None
     ]
@@ -151,6 +156,10 @@ def _check_fields(number: int, values: Mapping[str, object]) -> _Row:
     if row.level is None:
         fail("level", f"level must be 1-{MAX_LEVEL} or province/city/county/town/village (省/市/县/乡/村)",
              "bad_level", max=MAX_LEVEL)
+    accepts = _yes_no(values.get("accepts_members"))
+    if accepts is None:
+        fail("accepts_members", "accepts_members must be true or false (是/否, 1/0)", "not_boolean")
+    row.accepts_members = bool(accepts)
     row.members = _members(values.get("members"))
     if row.members is None:
         fail("members", "members must be a whole number >= 0", "bad_members")
@@ -192,6 +201,20 @@ def _level(value: object) -> int | None:
         text = value.strip().lower()
         return LEVEL_NAMES.get(text) or LEVEL_NAMES.get(normalize_header(text))
     return level if level is not None and 1 <= level <= MAX_LEVEL else None
+
+
+_YES = {"1", "true", "yes", "y", "是", "√", "✓", "可以"}
+_NO = {"", "0", "false", "no", "n", "否", "×", "不"}
+
+
+def _yes_no(value: object) -> bool | None:
+    """A yes/no cell (empty: no); None when it is neither."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    text = str(int(value) if isinstance(value, float) and value.is_integer() else value).strip().lower()
+    return True if text in _YES else False if text in _NO else None
 
 
 def _members(value: object) -> int | None:
@@ -417,7 +440,7 @@ class OrgTree:
 
     def to_snapshot(self) -> bytes:
         rows = [
-            [o.org_id, o.parent_id, o.name, o.level, o.members]
+            [o.org_id, o.parent_id, o.name, o.level, o.members, *([True] if o.accepts_members else [])]
             for o in sorted(self._orgs.values(), key=_org_id)
         ]
         return msgpack.packb([_SNAPSHOT_FORMAT, self.version, rows], use_bin_type=True)
@@ -429,7 +452,8 @@ class OrgTree:
             if fmt != _SNAPSHOT_FORMAT:
                 raise OrgTreeError(f"unsupported org tree snapshot format {fmt!r}")
             orgs = [
-                Org(org_id, parent, name, level, members) for org_id, parent, name, level, members in rows
+                # rows of format 1 written before accepts_members have five fields
+                Org(*row[:5], bool(row[5]) if len(row) > 5 else False) for row in rows
             ]
         except OrgTreeError:
             raise

@@ -311,3 +311,21 @@ async def test_vendor_providers_send_signed_requests(sms_app: Any, sms_receiver:
         sms_receiver.reply = ({"Code": "isv.BUSINESS_LIMIT_CONTROL", "Message": "limit"} if vendor == "aliyun" else
                               {"Response": {"Error": {"Code": "LimitExceeded", "Message": "limit"}}})
         await _error(await _send(client, "13700000000"), 503, "unavailable")
+
+
+async def test_units_marked_accepts_members_take_members(client: TestClient) -> None:
+    await _orgs(client)
+    extra = "单位编号,上级单位,单位名称,层级,接收成员\n360302002,360302,桃源镇（镇直机关）,4,是\n".encode()
+    resp = await client.post("/api/v1/admin/orgs/import", data=extra,
+                             headers={**admin_headers(), "Content-Type": "text/csv"})
+    assert resp.status == 200, await resp.text()
+    town = await client.post("/api/v1/auth/register", json={"name": "赵六", "phone": PHONE, "org_id": "360302002"})
+    assert town.status == 201, await town.text()
+    county = await client.post("/api/v1/auth/register", json={"name": "赵七", "phone": "13900002222",
+                                                              "org_id": "360302"})
+    await _error(county, 400, "validation_failed")
+    bad = "org_id,parent_id,name,level,accepts_members\n360302001,360302,镇,4,maybe\n".encode()
+    resp = await client.post("/api/v1/admin/orgs/import", data=bad, headers={**admin_headers(),
+                                                                              "Content-Type": "text/csv"})
+    error = await _error(resp, 400, "validation_failed")
+    assert error["details"]["errors"][0]["column"] == "accepts_members"

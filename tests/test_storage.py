@@ -108,15 +108,15 @@ async def test_admin_data_round_trip(storage: Storage) -> None:
     await storage.ping()
     await storage.save_orgs(
         [
-            {"org_id": "p1", "parent_id": None, "name": "省", "level": 1, "members": 100},
+            {"org_id": "p1", "parent_id": None, "name": "省", "level": 1, "members": 100, "accepts_members": True},
             {"org_id": "c1", "parent_id": "p1", "name": "市", "level": 2, "members": 40},
         ]
     )
     await storage.save_orgs([{"org_id": "c1", "parent_id": "p1", "name": "市二", "level": 2, "members": 41}])
     orgs = await storage.load_orgs()
     assert orgs == [
-        {"org_id": "c1", "parent_id": "p1", "name": "市二", "level": 2, "members": 41},
-        {"org_id": "p1", "parent_id": None, "name": "省", "level": 1, "members": 100},
+        {"org_id": "c1", "parent_id": "p1", "name": "市二", "level": 2, "members": 41, "accepts_members": 0},
+        {"org_id": "p1", "parent_id": None, "name": "省", "level": 1, "members": 100, "accepts_members": 1},
     ]
     question = {
         "id": "q1",

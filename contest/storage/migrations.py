@@ -109,9 +109,15 @@ CREATE TABLE IF NOT EXISTS certificates (
 );
 """
 
+# Units with children that participants may join too (the org import's accepts_members column)
+_V3 = """
+ALTER TABLE orgs ADD COLUMN accepts_members INTEGER NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, _V1),
     (2, _V2),
+    (3, _V3),
 ]
 
 _DIALECT = {

@@ -180,20 +180,21 @@ class SqliteStorage(Storage):
     # admin data -------------------------------------------------------------------------------
     async def save_orgs(self, orgs: list[dict]) -> None:
         rows = [
-            (o["org_id"], o.get("parent_id") or None, o["name"], int(o["level"]), int(o.get("members") or 0))
+            (o["org_id"], o.get("parent_id") or None, o["name"], int(o["level"]), int(o.get("members") or 0),
+             1 if o.get("accepts_members") else 0)
             for o in orgs
         ]
         sql = (
-            "INSERT INTO orgs (org_id, parent_id, name, level, members) VALUES (?,?,?,?,?) ON"
+            "INSERT INTO orgs (org_id, parent_id, name, level, members, accepts_members) VALUES (?,?,?,?,?,?) ON"
             " CONFLICT (org_id)"
             " DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name, level = excluded.level,"
-            " members = excluded.members"
+            " members = excluded.members, accepts_members = excluded.accepts_members"
         )
         await self._run(self._transaction, lambda c: c.executemany(sql, rows))
 
     async def load_orgs(self) -> list[dict]:
         return await self._run(
-            self._select, "SELECT org_id, parent_id, name, level, members FROM orgs ORDER BY org_id"
+            self._select, "SELECT org_id, parent_id, name, level, members, accepts_members FROM orgs ORDER BY org_id"
         )
 
     async def save_questions(self, questions: list[dict]) -> None:
