@@ -44,7 +44,10 @@ def _operation(route: Any) -> dict[str, Any]:
     if route.auth:
         statuses |= {401, 403}
     for status in sorted(statuses):
-        responses[str(status)] = {"description": "error", "content": {"application/json": {"schema": _ERROR}}}
+        content: dict[str, Any] = {"application/json": {"schema": _ERROR}}
+        if route.content == "text/html":  # a page answers a person: its own 404 is a page too
+            content["text/html"] = {"schema": {"type": "string"}}
+        responses[str(status)] = {"description": "error", "content": content}
     op["responses"] = responses
     if route.auth:
         op["security"] = [{"bearer": []}]
