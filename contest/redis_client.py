@@ -447,6 +447,31 @@ class PipelinedScripts:
             await self.execute("SCRIPT", "LOAD", script.source)
             return await self._send(payload)
 
+    async def run_asking(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        """EVALSHA right after ASKING, for a slot being imported here (an ASK redirect).
+
+        ASKING applies to the next command on the connection only, so both go as one buffer entry:
+        nothing (another call, a replica-mode WAIT) can be written between them."""
+        payload = _encode(["EVALSHA", script.sha, len(keys), *keys, *args])
+        for attempt in (0, 1):
+            protocol = self._protocol or await self._connect()
+            if protocol.transport is None or protocol.transport.is_closing():
+                self._protocol = None
+                raise RedisConnectionError("Redis connection is closing")
+            loop = asyncio.get_running_loop()
+            asking: asyncio.Future[Any] = loop.create_future()
+            fut: asyncio.Future[Any] = loop.create_future()
+            self._waiters.append(asking)
+            self._queue(loop, _ASKING + payload, fut)
+            try:
+                await asking
+                return await fut
+            except NoScriptError:
+                if attempt:
+                    raise
+                await self.execute("SCRIPT", "LOAD", script.source)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def load_scripts(self) -> None:
         for script in all_scripts():
             await self.execute("SCRIPT", "LOAD", script.source)
@@ -483,17 +508,29 @@ class RedisPyScripts:
         """The cluster client is closed by its owner."""
 
 
-_REDIRECTS = ("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY")
+_ASKING = _encode(("ASKING",))
+# A cluster that is moving a slot or failing over answers these instead of running the script.
+_RETRY_LATER = ("TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY", "LOADING")
+# How long one call keeps retrying them before the error goes up (503 ``unavailable``): a
+# migration's TRYAGAIN lasts until the last of the script's keys has moved (small MIGRATE batches:
+# tens of ms), a failover's CLUSTERDOWN about node-timeout + 1-2 s; the client retries after that.
+RETRY_BUDGET_S = 2.0
 
 
 class ClusterScripts:
     """EVALSHA on a Redis Cluster through one coalescing ``PipelinedScripts`` per master.
 
     Every script's keys share one hash tag, so the slot of the first key names the master; the
-    slot map is the RedisCluster client's.  A redirect (MOVED/ASK: the slot moved; TRYAGAIN,
-    CLUSTERDOWN: a failover in progress; READONLY: a demoted master) means the script did not
-    run: the map is refreshed and the call retried once on the new owner, after which the error
-    goes up (the web layer answers 503 ``unavailable``).  A lost connection also refreshes the
+    slot map is the RedisCluster client's.  A redirect means the script did not run, and is
+    followed inside the runner, so a live resharding costs callers latency, not errors:
+    - ``MOVED slot host:port``: the slot has moved for good; the call goes to that node and the
+      slot map is refreshed for the calls after it;
+    - ``ASK slot host:port``: the slot is being migrated and these keys are already on the target;
+      the call is sent there once, right after ``ASKING`` (run_asking);
+    - ``TRYAGAIN`` (a script whose keys are split between the two nodes mid-migration),
+      ``CLUSTERDOWN``/``MASTERDOWN``/``READONLY``/``LOADING`` (a failover): retried with a short
+      backoff, refreshing the map, for up to RETRY_BUDGET_S; then the error goes up (503
+      ``unavailable``).  A lost connection also refreshes the
     map (the next calls find the promoted replica) but is not retried: whether the script ran is
     unknown, and the caller's retry is safe because every hot-path script is idempotent.
     """
@@ -513,6 +550,7 @@ class ClusterScripts:
         self._refreshed_at = 0.0
         self.calls = 0
         self.refreshes = 0
+        self.moved = self.asked = self.retried = 0  # redirects followed (resharding, failovers)
 
     @property
     def writes(self) -> int:
@@ -556,20 +594,52 @@ class ClusterScripts:
         if not self.client.nodes_manager.slots_cache:
             await self.client.initialize()
         self.calls += 1
-        for attempt in (0, 1):
-            runner = self._runner_for(keys[0])
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + RETRY_BUDGET_S
+        target: PipelinedScripts | None = None  # where a MOVED/ASK sent this call
+        asking = False
+        backoff = 0.005
+        while True:
+            runner = target or self._runner_for(keys[0])
             try:
+                if asking:
+                    return await runner.run_asking(script, keys, args)
                 return await runner.run(script, keys, args)
             except ResponseError as exc:
-                if not str(exc).startswith(_REDIRECTS):
+                message = str(exc)
+                target, asking = None, False
+                if message.startswith(("MOVED ", "ASK ")):
+                    kind, _, node = message.split(" ", 2)
+                    target, asking = self._runner_at(node), kind == "ASK"
+                    if kind == "MOVED":
+                        self.moved += 1
+                        await self._refresh()
+                    else:
+                        self.asked += 1
+                    if loop.time() < give_up:
+                        continue
+                elif not message.startswith(_RETRY_LATER):
                     raise
-                await self._refresh()
-                if attempt:
+                if loop.time() + backoff >= give_up:
                     raise ClusterDownError(f"the cluster is reconfiguring: {exc}") from exc
+                self.retried += 1
+                await asyncio.sleep(backoff)  # the migration / election moves on meanwhile
+                backoff = min(backoff * 2, 0.1)
+                if not message.startswith("TRYAGAIN"):
+                    await self._refresh()
             except RedisConnectionError:
                 await self._refresh()
                 raise
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _runner_at(self, node: str) -> PipelinedScripts:
+        """The runner of the node a redirect names (``host:port``)."""
+        runner = self._runners.get(node)
+        if runner is None:
+            host, _, port = node.rpartition(":")
+            runner = PipelinedScripts(f"redis://{self._auth}{host}:{port}/0", reply_timeout=self.reply_timeout,
+                                      durability=self.durability, ack_timeout_ms=self.ack_timeout_ms)
+            self._runners[node] = runner
+        return runner
 
     def send(self, script: Script, keys: Sequence[str], args: Sequence[Arg], waiter: ReplyWaiter) -> None:
         # redirects and slot-map refreshes need run()'s retry logic: a task per call is fine here

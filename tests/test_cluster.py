@@ -26,7 +26,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio.cluster import RedisCluster
 
 from contest.app import create_app
-from contest.appkeys import FLUSHER, REDIS, STORAGE
+from contest.appkeys import FLUSHER, REDIS, RUNNER, STORAGE
 from contest.play import parse_attempt_id
 from leaderboard import keys
 from tests.fixtures.app import LaneTestServer, admin_headers, make_settings, seed_contest
@@ -288,6 +288,162 @@ async def test_failover_with_a_lagging_replica(mode: str, fresh_cluster: ValkeyC
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await client.close()
+
+
+def _migrate_slot(slot: int, source: int, target: int, others: list[int], batch: int) -> dict[str, int]:
+    """Move ``slot`` from the master on port ``source`` to the one on ``target`` the way
+    `valkey-cli --cluster reshard` does: IMPORTING/MIGRATING, MIGRATE in small batches back to
+    back, SETSLOT NODE.  (Paced with pauses between batches instead, the window in which a script's
+    keys sit on both nodes, and every call gets TRYAGAIN, outlasts the runner's retry budget: a
+    25 s migration paced by load gave 241 503s of 345 requests.)"""
+    import redis
+
+    src, dst = redis.Redis(port=source), redis.Redis(port=target)
+    try:
+        src_id, dst_id = src.execute_command("CLUSTER", "MYID"), dst.execute_command("CLUSTER", "MYID")
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        moved = batches = 0
+        while keys_ := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch):
+            src.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys_)
+            moved += len(keys_)
+            batches += 1
+        for port in (target, source, *others):  # the target first, so the slot is never unowned
+            with redis.Redis(port=port) as node:
+                node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        return {"keys": moved, "batches": batches}
+    finally:
+        src.close()
+        dst.close()
+
+
+async def _post_until_ok(client: TestClient, path: str, user: dict[str, Any], body: Any,
+                         statuses: list[tuple[float, int]]) -> Any:
+    """POST until 200/201, as the H5 page retries a 503; any other status fails the test."""
+    while True:
+        resp = await client.post(path, headers=user["headers"], json=body)
+        reply = await resp.json()
+        statuses.append((time.monotonic(), resp.status))
+        if resp.status in (200, 201):
+            return reply
+        assert resp.status == 503 and reply["error"]["code"] == "unavailable", (path, resp.status, reply)
+
+
+@pytest.mark.slow
+async def test_live_resharding_under_load(fresh_cluster: ValkeyCluster, data_dir: Path) -> None:
+    """An operator moves a hot contest's slot to another master mid-contest: ASK (with ASKING),
+    TRYAGAIN and MOVED are followed inside the runner, so almost nobody sees a 503."""
+    client = await _app_client(fresh_cluster, data_dir, rate_limits=False)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        seeded = await seed_contest(client, contest_id="rs", shards=1, attempts_per_day=0, time_limit_s=600)
+        users = [await seeded.register(org_id="360302002001", name=f"u{i}") for i in range(20)]
+        acked: list[tuple[str, int]] = []
+        finished: dict[str, str] = {}  # attempt -> user
+        statuses: list[tuple[float, int]] = []
+
+        async def player(user: dict[str, Any]) -> None:
+            while True:
+                attempt = await _post_until_ok(client, "/api/v1/contests/rs/attempts", user, None, statuses)
+                aid = attempt["attempt_id"]
+                for q in attempt["questions"]:
+                    choice: Any = [q["options"][0]["key"]] if q["type"] == "multiple" else q["options"][0]["key"]
+                    await _post_until_ok(client, f"/api/v1/attempts/{aid}/answers", user,
+                                         {"index": q["index"], "choice": choice}, statuses)
+                    acked.append((aid, q["index"]))
+                await _post_until_ok(client, f"/api/v1/attempts/{aid}/finish", user, None, statuses)
+                finished[aid] = user["user_id"]
+
+        tasks = [asyncio.create_task(player(u)) for u in users]
+        await _until(lambda: len(acked) >= 100, 30, "play did not get going")
+        slot = _slot(keys.contest_prefix("rs", 0))
+        source = fresh_cluster.master_of_slot(slot)
+        target = next(m for m in fresh_cluster.masters if m.port != source.port)
+        others = [m.port for m in fresh_cluster.masters if m.port not in (source.port, target.port)]
+        began = time.monotonic()
+        migration = await asyncio.to_thread(_migrate_slot, slot, source.port, target.port, others, 2)
+        ended = time.monotonic()
+        before = len(acked)
+        await _until(lambda: len(acked) >= before + 60, 30, "play did not go on after the migration")
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        tasks = []
+        assert fresh_cluster.master_of_slot(slot).port == target.port
+        during = [status for at, status in statuses if began <= at <= ended]
+        refused = sum(1 for status in during if status == 503)
+        runner = client.server.app[RUNNER]
+        report = (f"migrated {migration} in {ended - began:.2f} s; {len(during)} requests during it, {refused} "
+                  f"got 503; redirects followed: {runner.asked} ASK, {runner.moved} MOVED, {runner.retried} retries")
+        print(report)
+        # the load overlapped the migration and the runner worked through it (ASK, TRYAGAIN or
+        # MOVED each depend on which keys had moved when a call came; test_runner_follows_ask_
+        # tryagain_and_moved goes through each on purpose)
+        assert len(during) >= 30 and runner.asked + runner.retried + runner.moved > 0, report
+        assert refused < 0.01 * len(during), report
+        # nothing acknowledged was lost, and the board equals a recount of the finished attempts
+        redis = RedisCluster(startup_nodes=fresh_cluster.startup_nodes())
+        try:
+            lost = [(aid, i) for aid, i in acked
+                    if await redis.hget(keys.attempt("rs", aid, parse_attempt_id(aid)[1]), f"a{i}") is None]
+            assert not lost, f"{len(lost)} acknowledged answers lost: {lost[:3]}"
+            for aid in finished:
+                assert await redis.hget(keys.attempt("rs", aid, 0), "fin") == b"1", aid
+        finally:
+            await redis.aclose()
+        resp = await client.get("/api/v1/contests/rs/leaderboard?limit=200")
+        assert (await resp.json())["total"] == len(set(finished.values()))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await client.close()
+
+
+async def test_runner_follows_ask_tryagain_and_moved(fresh_cluster: ValkeyCluster) -> None:
+    """Each redirect of a slot migration, made to happen on purpose with a two-key script."""
+    import redis
+
+    from contest.redis_client import ClusterScripts
+    from leaderboard.scripts import LEADERBOARD_PAGE
+
+    client = RedisCluster(startup_nodes=fresh_cluster.startup_nodes())
+    runner = ClusterScripts(client, "redis://127.0.0.1:1/0")
+    try:
+        board, names = keys.board("ask"), keys.names("ask")
+        await client.zadd(board, {"u1": 5})
+        await client.hset(names, "u1", "甲\torg")
+        slot = client.keyslot(board)
+        source = fresh_cluster.master_of_slot(slot)
+        target = next(m for m in fresh_cluster.masters if m.port != source.port)
+        src, dst = redis.Redis(port=source.port), redis.Redis(port=target.port)
+        src_id, dst_id = src.execute_command("CLUSTER", "MYID"), dst.execute_command("CLUSTER", "MYID")
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        # one key moved, one not: the script's keys are split, every node answers TRYAGAIN; the
+        # call keeps retrying until the second key has moved too, then gets ASK, then runs there
+        src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", names)
+        call = asyncio.create_task(runner.run(LEADERBOARD_PAGE, (board, names), (0, 10)))
+        await _until(lambda: runner.retried > 0, 5, "no TRYAGAIN while the keys were split")
+        assert not call.done()
+        await asyncio.to_thread(src.execute_command, "MIGRATE", "127.0.0.1", target.port, "", 0, 5000,
+                                "KEYS", board)
+        reply = await call
+        assert reply[0] == 1 and reply[1] == b"u1"
+        assert runner.asked >= 1  # ... through ASKING on the target (without it the target says MOVED)
+        # the migration ends: the source now answers MOVED, the runner follows and refreshes its map
+        for port in [target.port, source.port] + [m.port for m in fresh_cluster.masters
+                                                  if m.port not in (source.port, target.port)]:
+            with redis.Redis(port=port) as node:
+                node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        client.nodes_manager.slots_cache[slot] = [n for n in client.get_primaries() if n.port == source.port]
+        reply = await runner.run(LEADERBOARD_PAGE, (board, names), (0, 10))
+        assert reply[1] == b"u1" and runner.moved == 1
+        src.close()
+        dst.close()
+    finally:
+        await runner.aclose()
+        await client.aclose()
 
 
 async def test_cluster_runner_follows_a_moved_slot(cluster_client: RedisCluster) -> None:
