@@ -162,7 +162,7 @@ export function loadParticipantAuth() {
 }
 export function saveParticipantAuth(a) {
   localStorage.setItem(PARTICIPANT_KEY, JSON.stringify({
-    user_id: a.user_id, token: a.token, expires_at: a.expires_at,
+    user_id: a.user_id, token: a.token, expires_at: a.expires_at, issued_at: a.issued_at,
   }));
 }
 export function clearParticipantAuth() { localStorage.removeItem(PARTICIPANT_KEY); }

@@ -1,11 +1,48 @@
-// Token sign-in shared by the dashboard and the admin pages.
-// Token sources: ?token=...&contest=... (taken once, then removed from the address bar),
-// the login form; kept in sessionStorage.
+// Sign-in shared by the dashboard and the admin pages: an organizer's phone and an SMS code
+// (POST /api/v1/auth/staff/login), or a pasted token (scripts, `quiz token`).
+// Token sources: the SMS sign-in, ?token=...&contest=... (taken once, then removed from the
+// address bar), the token form; kept in sessionStorage.
 import {
   createApi, takeStaffTokenFromUrl, loadStaffToken, saveStaffToken, clearStaffToken,
 } from '/static/common/api.js';
 import { t, applyI18n, onLangChange, mountLangToggle } from '/static/common/i18n.js';
-import { toast, errorText } from '/static/common/util.js';
+import { h, toast, errorText } from '/static/common/util.js';
+import { codeField, normalizePhone, rememberPhone, rememberedPhone } from '/static/common/signin.js';
+
+/** The SMS sign-in card placed above the token form; calls onToken(token) when signed in. */
+function smsLoginCard(api, onToken) {
+  const phoneIn = h('input#staff-phone', {
+    type: 'tel', testid: 'staff-phone', autocomplete: 'tel', inputmode: 'numeric', maxlength: 20,
+    value: rememberedPhone(),
+  });
+  const code = codeField({ api, getPhone: () => phoneIn.value, purpose: 'staff', prefix: 'staff' });
+  const submit = h('button.btn', { type: 'submit', testid: 'staff-login' }, t('sms.submit'));
+  const form = h('form.card.login-card#sms-login', { novalidate: true, hidden: true },
+    h('h1', t('sms.staffTitle')),
+    h('p.muted.small', t('sms.staffHint')),
+    h('label', { for: 'staff-phone' }, t('h5.phone')), phoneIn,
+    h('label', t('sms.code')), code.row,
+    h('div', { style: 'margin-top:.8rem' }, submit),
+    h('p.muted.small', { style: 'margin-top:.8rem' }, t('sms.orToken')));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const phone = normalizePhone(phoneIn.value);
+    if (!phone) { toast(t('sms.needPhone'), 'error'); return; }
+    if (!/^\d{6}$/.test(code.value())) { toast(t('sms.needCode'), 'error'); return; }
+    submit.disabled = true;
+    try {
+      const r = await api.post('/api/v1/auth/staff/login', { phone, code: code.value() }, { auth: false, retries: 0 });
+      rememberPhone(phone);
+      code.input.value = '';
+      onToken(r.token);
+    } catch (err) {
+      toast(errorText(err), 'error', 4500);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
 
 /**
  * startStaffPage({onReady(api, me, initialContest), onLogout})
@@ -26,10 +63,18 @@ export function startStaffPage({ onReady, onLogout }) {
   applyI18n(document);
   onLangChange(() => applyI18n(document));
 
+  const smsForm = smsLoginCard(api, (v) => {
+    token = v;
+    saveStaffToken(v);
+    tryStart();
+  });
+  loginForm.before(smsForm);
+
   let started = false;
   function showLogin(expired) {
     token = null;
     clearStaffToken();
+    smsForm.hidden = false;
     loginForm.hidden = false;
     main.hidden = true;
     logoutBtn.hidden = true;
@@ -56,6 +101,7 @@ export function startStaffPage({ onReady, onLogout }) {
       return;
     }
     loginForm.hidden = true;
+    smsForm.hidden = true;
     main.hidden = false;
     logoutBtn.hidden = false;
     started = true;

@@ -9,6 +9,8 @@ import {
 } from '/static/common/util.js';
 import { orgPicker } from '/static/h5/orgpicker.js';
 import { showRecap, resultExtras } from '/static/h5/campaign.js';
+import { normalizePhone, rememberPhone, rememberedPhone } from '/static/common/signin.js';
+import { signinCard } from '/static/h5/signin.js';
 
 const app = document.getElementById('app');
 const backBtn = document.getElementById('back-btn');
@@ -102,6 +104,7 @@ async function afterLogin() {
     if (needsLogin(err)) { showRegister(); return; }
     me = { user_id: auth.user_id };
   }
+  keepFresh();
   const rec = loadStoredAttempt();
   if (rec && rec.attempt_id) {
     if (await resumeAttempt(rec)) return;
@@ -109,9 +112,47 @@ async function afterLogin() {
   showList();
 }
 
+// ---------------------------------------------------------------- token refresh, SMS sign-in
+// A token is refreshed quietly once less than half of its life is left (a campaign lasts weeks;
+// members come back daily); one that expired anyway leads to SMS sign-in, not to registration.
+const REFRESH_EVERY_MS = 30 * 60 * 1000;
+let refreshTimer = null;
+async function refreshIfDue() {
+  if (!auth || !auth.token || !auth.expires_at) return;
+  const issued = auth.issued_at || 0;
+  const half = issued ? (auth.expires_at - issued) / 2 : 3.5 * 86400 * 1000;
+  if (auth.expires_at - Date.now() > half) return;
+  try {
+    const r = await api.post('/api/v1/auth/refresh', undefined, { retries: 1 });
+    auth = { user_id: auth.user_id, token: r.token, expires_at: r.expires_at, issued_at: Date.now() };
+    saveParticipantAuth(auth);
+  } catch (_) { /* next time; an expired token shows the SMS sign-in on the next request */ }
+}
+function keepFresh() {
+  refreshIfDue();
+  if (!refreshTimer) refreshTimer = setInterval(refreshIfDue, REFRESH_EVERY_MS);
+}
+
+function showSignin(phone = '') {
+  screen(() => {
+    fill(app, signinCard({
+      api, phone,
+      onSignedIn: async (r) => {
+        auth = { user_id: r.user_id, token: r.token, expires_at: r.expires_at, issued_at: Date.now() };
+        saveParticipantAuth(auth);
+        storeAttempt(null);
+        await afterLogin();
+      },
+      onRegister: (p) => showRegister({ register: true, phone: p }),
+    }));
+  });
+}
+
 // ---------------------------------------------------------------- register
-function showRegister() {
-  const form = { name: '', phone: '', org: { path: [], q: '' } };
+function showRegister(opts = {}) {
+  // someone who signed in on this browser before goes back through SMS sign-in, phone filled in
+  if (!opts.register && rememberedPhone()) { showSignin(rememberedPhone()); return; }
+  const form = { name: '', phone: opts.phone || '', org: { path: [], q: '' } };
   screen(() => {
     const nameIn = h('input#reg-name', {
       type: 'text', testid: 'register-name', autocomplete: 'name', maxlength: 32, required: true,
@@ -133,21 +174,25 @@ function showRegister() {
       h('label', { for: 'reg-phone' }, t('h5.phone')), phoneIn,
       h('h2.org-title#org-picker-label', t('h5.org')), picker,
       h('div', { style: 'margin-top:1rem' }, submit),
+      h('div', { style: 'margin-top:.6rem;text-align:center' }, h('button.btn.link', {
+        type: 'button', testid: 'sms-login-link', onclick: () => showSignin(form.phone),
+      }, t('sms.toSignin'))),
     );
     f.addEventListener('submit', async (e) => {
       e.preventDefault();
       const name = form.name.trim();
-      const phone = form.phone.replace(/\s+/g, '');
+      const phone = normalizePhone(form.phone);
       const org = form.org.path[form.org.path.length - 1];
       if (!name) { toast(t('h5.needName'), 'error'); nameIn.focus(); return; }
-      if (!/^\+?\d{6,15}$/.test(phone)) { toast(t('h5.needPhone'), 'error'); phoneIn.focus(); return; }
+      if (!phone) { toast(t('sms.needPhone'), 'error'); phoneIn.focus(); return; }
       if (!org) { toast(t('h5.needOrg'), 'error'); picker.querySelector('input, select').focus(); return; }
       if (org.has_children && !window.confirm(t('org.confirmUpper', { name: org.name }))) return;
       submit.disabled = true;
       try {
         const r = await api.post('/api/v1/auth/register', { name, phone, org_id: org.org_id }, { auth: false, retries: 2 });
-        auth = { user_id: r.user_id, token: r.token, expires_at: r.expires_at };
+        auth = { user_id: r.user_id, token: r.token, expires_at: r.expires_at, issued_at: Date.now() };
         saveParticipantAuth(auth);
+        rememberPhone(phone);
         storeAttempt(null);
         toast(t('h5.registered'), 'ok');
         await afterLogin();
