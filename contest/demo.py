@@ -16,7 +16,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from contest.appkeys import CATALOG, SETTINGS
+from contest.appkeys import CATALOG, SETTINGS, STAFF
 from contest.auth import issue_token, sign_ticket
 from contest.contests import validate_contest
 from contest.orgtree import parse_orgs
@@ -27,6 +27,8 @@ __all__ = ["run_demo", "seed_sample", "simulate_players"]
 
 log = logging.getLogger(__name__)
 SAMPLE = Path(__file__).resolve().parent / "sample"
+# the demo's staff accounts: they sign in by SMS, the code printed in the demo's log
+DEMO_ORGANIZER_PHONE, DEMO_ADMIN_PHONE = "13800138000", "13800138001"
 
 
 def _pace() -> float:
@@ -56,6 +58,16 @@ async def seed_sample(app: web.Application, contest_id: str = "demo") -> None:
         config = validate_contest(body, catalog.bank, default_min_answer_ms=app[SETTINGS].min_answer_ms)
         config["status"] = "published"
         await catalog.install_contest(config)
+
+
+async def seed_staff(app: web.Application) -> None:
+    """A demo organizer of the whole province and a demo admin (kept when they exist)."""
+    directory = app[STAFF]
+    wanted = [{"phone": DEMO_ORGANIZER_PHONE, "name": "演示组织者", "org_id": "360000", "role": "organizer"},
+              {"phone": DEMO_ADMIN_PHONE, "name": "演示管理员", "org_id": "360000", "role": "admin"}]
+    missing = [row for row in wanted if await directory.by_phone(row["phone"]) is None]
+    if missing:
+        await directory.upsert(missing)
 
 
 async def _player_safe(session: aiohttp.ClientSession, base: str, contest_id: str, org_ids: list[str], n: int,
@@ -131,6 +143,8 @@ def run_demo(settings: Settings, *, simulate: int = 0) -> int:
         settings = settings.replace(admin_token=f"demo-admin-{secrets.token_hex(8)}")
     if not settings.ticket_secret:
         settings = settings.replace(ticket_secret="demo-ticket-secret")
+    # QUIZ_ENV=dev: sign-in codes go to this log unless a real SMS provider is configured
+    settings = settings.replace(env="dev", sms_provider=settings.sms_provider or "log")
     settings, server = _with_embedded_redis(settings)
     try:
         app = create_app(settings)
@@ -139,6 +153,7 @@ def run_demo(settings: Settings, *, simulate: int = 0) -> int:
 
         async def sample(app: web.Application) -> AsyncIterator[None]:
             await seed_sample(app)
+            await seed_staff(app)
             yield
 
         async def players(app: web.Application) -> AsyncIterator[None]:
@@ -161,9 +176,11 @@ def run_demo(settings: Settings, *, simulate: int = 0) -> int:
             "",
             f"Quiz demo is starting (Ctrl-C stops it; data in {settings.data_dir.resolve()})",
             f"  Participant H5 app : {base}/",
-            f"  Organizer dashboard: {base}/dashboard/?token={organizer}&contest=demo",
+            f"  Organizer dashboard: {base}/dashboard/?contest=demo",
+            f"  Organizer sign-in  : phone {DEMO_ORGANIZER_PHONE}, 获取验证码: the code appears in this log",
             f"  Big screen         : {base}/screen/demo",
-            f"  Admin pages        : {base}/admin/?token={settings.admin_token}",
+            f"  Admin pages        : {base}/admin/",
+            f"  Admin sign-in      : phone {DEMO_ADMIN_PHONE}, the code appears in this log",
             f"  Admin token        : {settings.admin_token}",
             f"  Organizer token    : {organizer}",
             "",

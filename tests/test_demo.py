@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -39,13 +40,38 @@ async def _read_banner(stdout: asyncio.StreamReader) -> dict[str, str]:
     return lines
 
 
+async def _staff_sign_in(session: aiohttp.ClientSession, base: str, phone: str, log_lines: list[str]) -> Any:
+    """The demo organizer signs in by SMS with the code from the demo's log."""
+    async with session.post(f"{base}/api/v1/auth/sms/send", json={"phone": phone, "purpose": "staff"}) as resp:
+        assert resp.status == 202, await resp.text()
+    code = None
+    for _ in range(100):
+        found = [m for x in log_lines if (m := re.search(rf"SMS to {phone} \(staff\): code (\d{{6}})", x))]
+        if found:
+            code = found[-1].group(1)
+            break
+        await asyncio.sleep(0.05)
+    assert code, log_lines[-5:]
+    async with session.post(f"{base}/api/v1/auth/staff/login", json={"phone": phone, "code": code}) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
 async def test_demo_runs_embedded_and_players_move_the_numbers(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUIZ_")}
     env.update(QUIZ_DATA_DIR=str(tmp_path / "demo"), QUIZ_DEMO_PACE="25", QUIZ_LOG_LEVEL="WARNING")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "contest.cli", "demo", "--port", str(port), "--simulate", "8",
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    log_lines: list[str] = []
+
+    async def read_log() -> None:  # the demo's log (stderr), where the `log` SMS provider writes codes
+        assert proc.stderr is not None
+        while line := await proc.stderr.readline():
+            log_lines.append(line.decode(errors="replace"))
+
+    log_reader = asyncio.create_task(read_log())
     try:
         assert proc.stdout is not None
         banner = await _read_banner(proc.stdout)
@@ -53,7 +79,9 @@ async def test_demo_runs_embedded_and_players_move_the_numbers(tmp_path: Path) -
         assert banner["Participant H5 app"] == f"{base}/"
         assert banner["Big screen"] == f"{base}/screen/demo"
         organizer = banner["Organizer token"]
-        assert banner["Organizer dashboard"] == f"{base}/dashboard/?token={organizer}&contest=demo"
+        # the dashboard is signed in to by SMS (the pasted token stays for scripts)
+        assert banner["Organizer dashboard"] == f"{base}/dashboard/?contest=demo"
+        phone = re.search(r"phone (\d{11})", banner["Organizer sign-in"]).group(1)  # type: ignore[union-attr]
         headers = {"Authorization": f"Bearer {organizer}"}
 
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
@@ -84,6 +112,8 @@ async def test_demo_runs_embedded_and_players_move_the_numbers(tmp_path: Path) -
                         break
             snapshot = json.loads(line[6:])
             assert snapshot["top"] and snapshot["stats"]["participants"] >= 3
+            staff = await _staff_sign_in(session, base, phone, log_lines)
+            assert staff["role"] == "organizer" and staff["org_id"] == "360000"
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)
@@ -92,4 +122,5 @@ async def test_demo_runs_embedded_and_players_move_the_numbers(tmp_path: Path) -
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+        log_reader.cancel()
     assert proc.returncode == 0

@@ -7,8 +7,11 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from tests.fixtures.app import admin_headers
+
 PAGES = {"/", "/dashboard/", "/admin/", "/screen/{cid}"}
 METHODS = {"get", "post", "put", "patch", "delete"}
+ADMIN_H = admin_headers()
 
 
 async def spec_of(client: TestClient) -> dict[str, Any]:
@@ -106,6 +109,36 @@ async def test_declared_statuses_match_behaviour(client: TestClient) -> None:
         ("get", "/api/v1/contests/{cid}", "/api/v1/contests/nope", {}),
         ("get", "/api/v1/admin/contests/{cid}/stats", "/api/v1/admin/contests/nope/stats", {}),
         ("post", "/api/v1/attempts/{aid}/finish", "/api/v1/attempts/nope/finish", {}),
+    ]
+    for method, path, url, kwargs in checks:
+        resp = await client.request(method.upper(), url, **kwargs)
+        assert resp.status >= 400
+        assert str(resp.status) in spec["paths"][path][method]["responses"], (method, url, resp.status)
+
+
+async def test_sign_in_and_organizer_routes_are_documented(client: TestClient) -> None:
+    """Issue 14's routes: in the spec with their bodies, and their real statuses declared."""
+    spec = await spec_of(client)
+    for path, method in (("/api/v1/auth/sms/send", "post"), ("/api/v1/auth/sms/login", "post"),
+                         ("/api/v1/auth/refresh", "post"), ("/api/v1/auth/staff/login", "post"),
+                         ("/api/v1/admin/organizers/import", "post"), ("/api/v1/admin/organizers", "get"),
+                         ("/api/v1/admin/organizers/{sid}", "patch"), ("/api/v1/admin/organizers/audit", "get")):
+        assert method in spec["paths"].get(path, {}), (method, path)
+    send = spec["paths"]["/api/v1/auth/sms/send"]["post"]
+    body = _resolve(spec, send["requestBody"]["content"]["application/json"]["schema"])
+    assert set(body["properties"]) >= {"phone", "purpose"} and "202" in send["responses"]
+    register = spec["paths"]["/api/v1/auth/register"]["post"]
+    assert "code" in _resolve(spec, register["requestBody"]["content"]["application/json"]["schema"])["properties"]
+    checks = [
+        ("post", "/api/v1/auth/sms/send", "/api/v1/auth/sms/send", {"json": {"phone": "123456"}}),
+        ("post", "/api/v1/auth/sms/send", "/api/v1/auth/sms/send", {"json": {"phone": "13900000000"}}),  # SMS off
+        ("post", "/api/v1/auth/sms/login", "/api/v1/auth/sms/login", {"json": {"phone": "13900000000",
+                                                                               "code": "123456"}}),
+        ("post", "/api/v1/auth/staff/login", "/api/v1/auth/staff/login", {"json": {"phone": "1", "code": "1"}}),
+        ("post", "/api/v1/auth/refresh", "/api/v1/auth/refresh", {}),
+        ("get", "/api/v1/admin/organizers", "/api/v1/admin/organizers", {}),
+        ("patch", "/api/v1/admin/organizers/{sid}", "/api/v1/admin/organizers/nope", {"json": {"disabled": True},
+                                                                                      "headers": ADMIN_H}),
     ]
     for method, path, url, kwargs in checks:
         resp = await client.request(method.upper(), url, **kwargs)
