@@ -129,3 +129,36 @@ async def test_mode_is_validated_and_fixed_once_published(client: TestClient) ->
         "max_questions": 500, "paper": {"draw": [{"category": "T单", "count": 2}]}})
     fields = (await resp.json())["error"]["details"]["fields"]
     assert resp.status == 400 and {"mode", "max_questions"} <= set(fields)
+
+
+async def test_challenge_daily_limits_counted_per_day_and_rollups(client: TestClient) -> None:
+    cid = await seed_custom(client, mode="challenge", attempts_per_day=2, counted_per_day=1)
+    p = await register(client)
+    first = (await run(client, p, cid, right=2))["result"]
+    second = (await run(client, p, cid, right=4))["result"]
+    assert (first["score"], first["counted"], second["score"], second["counted"]) == (20, True, 40, False)
+    board = await (await client.get(f"/api/v1/contests/{cid}/leaderboard")).json()
+    assert [e["score"] for e in board["entries"]] == [20]  # only the day's counted run ranks
+    status, err = await start(client, p, cid)
+    assert status == 409 and err["error"]["code"] == "attempt_limit_reached"
+    detail = await (await client.get(f"/api/v1/contests/{cid}", headers=p.headers)).json()
+    assert (detail["attempts_left_today"], detail["best_score"]) == (0, 20)
+    stats = await (await client.get(f"/api/v1/admin/contests/{cid}/stats", headers=admin_headers())).json()
+    assert (stats["attempts_finished"], stats["answers"], stats["participants"]) == (2, 8, 1)
+
+
+async def test_the_openapi_document_names_the_campaign_fields_and_routes(client: TestClient) -> None:
+    spec = await (await client.get("/api/openapi.json")).json()
+    paths = spec["paths"]
+    for path in ("/api/v1/attempts/{aid}/review", "/api/v1/attempts/{aid}/certificate.png",
+                 "/api/v1/certificates/{serial}", "/verify/{serial}"):
+        assert "get" in paths[path], path
+    answer = paths["/api/v1/attempts/{aid}/answers"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert {"next", "finished", "result"} <= set(answer["schema"]["properties"])
+    body = paths["/api/v1/admin/contests"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"mode", "max_questions", "review_after_end", "certificate"} <= set(body["properties"])
+    detail = paths["/api/v1/contests/{cid}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert {"attempts_left_today", "attempts_left_total", "next_attempt_at", "best_score"} <= set(
+        detail["properties"])
+    verify = paths["/api/v1/certificates/{serial}"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert {"valid", "contest", "masked_name", "score", "issued_at"} <= set(verify["schema"]["properties"])
