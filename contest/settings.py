@@ -72,8 +72,10 @@ _RATE_DEFAULTS: dict[str, tuple[int, int]] = {
     "rl_answer_user": (60, 10),
     "rl_answer_ip": (600_000, 60),
     # SMS codes cost money and are a brute-force surface: sends and sign-ins per client IP
-    "rl_sms_send_ip": (60, 60),
+    "rl_sms_send_ip": (20, 60),
     "rl_sms_login_ip": (300, 60),
+    # every send of this deployment: a budget against spraying codes over many phones (docs/security.md)
+    "rl_sms_send_all": (6000, 60),
 }
 
 
@@ -141,6 +143,7 @@ class Settings:
     rl_answer_ip: tuple[int, int] = _RATE_DEFAULTS["rl_answer_ip"]
     rl_sms_send_ip: tuple[int, int] = _RATE_DEFAULTS["rl_sms_send_ip"]
     rl_sms_login_ip: tuple[int, int] = _RATE_DEFAULTS["rl_sms_login_ip"]
+    rl_sms_send_all: tuple[int, int] = _RATE_DEFAULTS["rl_sms_send_all"]
     # sign-in by SMS code (contest/otp.py, contest/sms/): "dev" allows the `log` provider
     env: str = ""
     sms_provider: str = ""  # webhook:URL | aliyun | tencent | log; "" = SMS sign-in off (503)

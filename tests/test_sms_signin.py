@@ -329,3 +329,11 @@ async def test_units_marked_accepts_members_take_members(client: TestClient) -> 
                                                                               "Content-Type": "text/csv"})
     error = await _error(resp, 400, "validation_failed")
     assert error["details"]["errors"][0]["column"] == "accepts_members"
+
+
+async def test_deployment_wide_send_budget(sms_app: Any) -> None:
+    async with sms_app(rl_sms_send_all=(2, 60)) as client:
+        for n in range(2):
+            assert (await _send(client, f"1370000000{n}")).status == 202
+        resp = await _send(client, "13700000009")
+        assert (await _error(resp, 429, "rate_limited"))["details"]["scope"] == "sms_send_all"

@@ -50,7 +50,7 @@ async def sms_send(request: web.Request) -> web.Response:
     f.done()
     assert phone and purpose
     limiter = limiter_of(request)
-    await limiter.check(("sms_send_ip", limiter.ip_of(request)))
+    await limiter.check(("sms_send_ip", limiter.ip_of(request)), ("sms_send_all", "all"))
     codes = request.config_dict[SMS_CODES]
     settings = request.config_dict[SETTINGS]
     if purpose == "staff":
