@@ -162,3 +162,16 @@ async def test_the_openapi_document_names_the_campaign_fields_and_routes(client:
         detail["properties"])
     verify = paths["/api/v1/certificates/{serial}"]["get"]["responses"]["200"]["content"]["application/json"]
     assert {"valid", "contest", "masked_name", "score", "issued_at"} <= set(verify["schema"]["properties"])
+
+
+async def test_a_sharded_challenge_ranks_across_shards(client: TestClient) -> None:
+    cid = await seed_custom(client, mode="challenge", shards=3)
+    players = [await register(client, name=f"选手{i}") for i in range(6)]
+    results = [(await run(client, p, cid, right=i))["result"] for i, p in enumerate(players)]
+    assert [r["score"] for r in results] == [0, 10, 20, 30, 40, 50]
+    assert all(r["rank"] is None for r in results)  # the answer call ranks within its shard only
+    for i, p in enumerate(players):  # the finish call (idempotent) ranks across the shards
+        status, fin = await finish(client, p, results[i]["attempt_id"])
+        assert status == 200 and fin["rank"] == 6 - i
+    board = await (await client.get(f"/api/v1/contests/{cid}/leaderboard")).json()
+    assert [e["score"] for e in board["entries"]] == [50, 40, 30, 20, 10, 0]
