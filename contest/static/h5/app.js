@@ -416,7 +416,8 @@ function runQuiz(attempt, contest, cid, pending = null) {
       if (qLeft <= 0 && q && !st.answered.has(q.index) && st.phase === 'answering') {
         st.skipped.add(q.index);
         toast(t('h5.qTimeUp'), 'info');
-        advance();
+        // a challenge ends at its question's time limit: finish now rather than wait for the deadline
+        if (challenge) finishNow(); else advance();
       }
     }
   };
