@@ -8,7 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from contest.views import admin, boards, campaign, identity, ops, participant, review
+from contest.signin import setup_signin
+from contest.views import admin, boards, campaign, identity, ops, organizers, participant, review, signin
 
 __all__ = ["ROUTES", "Route", "setup_routes"]
 
@@ -101,16 +102,43 @@ STATS = _obj({"registrants": I, "participants": I, "attempts_started": I, "attem
               "answers_per_s": N, "accuracy": N, "flagged_answers": I, "voided_attempts": I,
               "questions": {"type": "array", "items": _obj({"question_id": S, "answers": I, "accuracy": N})}})
 FILE = "multipart/form-data"
+PHONE = {"type": "string", "description": "mainland mobile; spaces, dashes and +86/86 are stripped"}
+CODE = {"type": "string", "pattern": "^[0-9]{6}$"}
+STAFF_ACCOUNT = _obj({"staff_id": S, "phone": S, "name": S, "org_id": S, "org_name": NS,
+                      "role": {"enum": ["organizer", "admin"]}, "disabled": B, "version": I, "created_at": I,
+                      "updated_at": I}, ("staff_id", "phone", "name", "org_id", "role", "disabled"))
 
 P, ADM, ORG = ("participant",), ("admin",), ("admin", "organizer")
 BOARD_Q = ("board", "date", "org_id", "offset", "limit")
 
 ROUTES: list[Route] = [
     Route("POST", "/api/v1/auth/register", identity.register, "Open registration",
-          body=_obj({"name": S, "phone": S, "org_id": S}, ("name", "phone", "org_id")), response=TOKEN, status=201,
-          errors=(400, 409, 413, 429), tag="identity"),
+          body=_obj({"name": S, "phone": PHONE, "org_id": {"type": "string", "description": "a unit that takes members"
+                                                                     " (a leaf, or accepts_members in the import)"},
+                     "code": {**CODE, "description": "SMS code of purpose register; required with"
+                                                     " QUIZ_REGISTER_REQUIRES_SMS=1"}},
+                    ("name", "phone", "org_id")), response=TOKEN, status=201,
+          errors=(400, 401, 409, 413, 429), tag="identity"),
     Route("POST", "/api/v1/auth/ticket", identity.ticket, "Exchange a gateway ticket for a token",
           body=_obj({"ticket": S}, ("ticket",)), response=TOKEN, errors=(400, 401, 429), tag="identity"),
+    Route("POST", "/api/v1/auth/sms/send", signin.sms_send,
+          "Send a 6-digit sign-in code by SMS (one per phone per 60 s, a daily cap per phone, per-IP limits)",
+          body=_obj({"phone": PHONE, "purpose": {"enum": ["login", "register", "staff"]}}, ("phone",)),
+          response=_obj({"resend_after_s": I, "expires_in_s": I}, ("resend_after_s",)), status=202,
+          errors=(400, 413, 429, 503), tag="identity"),
+    Route("POST", "/api/v1/auth/sms/login", signin.sms_login,
+          "Sign in with a code (purpose login): the phone's user, same user_id on every device",
+          body=_obj({"phone": PHONE, "code": CODE}, ("phone", "code")), response=TOKEN,
+          errors=(400, 401, 404, 429, 503), tag="identity"),
+    Route("POST", "/api/v1/auth/refresh", signin.refresh, "A fresh token for a valid one", auth=P + ORG,
+          response=_obj({"token": S, "expires_at": I, "user_id": S, "role": S}, ("token", "expires_at")),
+          errors=(401, 403), tag="identity"),
+    Route("POST", "/api/v1/auth/staff/login", signin.staff_login,
+          "Staff sign-in with a code (purpose staff): a token with the account's role and org",
+          body=_obj({"phone": PHONE, "code": CODE}, ("phone", "code")),
+          response=_obj({"token": S, "role": S, "org_id": S, "org_name": NS, "name": S, "expires_at": I,
+                         "staff_id": S}, ("token", "role", "org_id", "expires_at")),
+          errors=(400, 401, 403, 429), tag="identity"),
     Route("GET", "/api/v1/me", identity.me, "Who the token belongs to", auth=P + ORG, errors=(401,), tag="identity"),
     Route("GET", "/api/v1/orgs", identity.orgs_public,
           "Org picker: children of an org (parent_id; roots without it), or a search by name or pinyin initials"
@@ -165,6 +193,23 @@ ROUTES: list[Route] = [
           body={"type": "string", "format": "binary"}, response=IMPORT_OUT, errors=(400, 401, 403, 413), tag="admin"),
     Route("POST", "/api/v1/admin/questions/import", admin.import_questions, "Import questions (json/csv/xlsx)",
           auth=ADM, body={"type": "string", "format": "binary"}, response=IMPORT_OUT, errors=(400, 401, 403, 413),
+          tag="admin"),
+    Route("POST", "/api/v1/admin/organizers/import", organizers.organizers_import,
+          "Import organizer accounts (CSV/XLSX: phone, name, org_id, role; Chinese or English headers; all or"
+          " nothing); an admin of a subtree imports only into it", auth=ADM,
+          body={"type": "string", "format": "binary"}, response=IMPORT_OUT, errors=(400, 401, 403, 413),
+          tag="admin"),
+    Route("GET", "/api/v1/admin/organizers", organizers.organizers_list,
+          "Organizer accounts within the caller's subtree", auth=ADM, query=("org_id", "q", "offset", "limit"),
+          response=_obj({"total": I, "organizers": {"type": "array", "items": STAFF_ACCOUNT}},
+                        ("total", "organizers")), errors=(400, 401, 403, 404), tag="admin"),
+    Route("GET", "/api/v1/admin/organizers/audit", organizers.organizers_audit,
+          "Audit log of staff sign-ins and account changes, newest first", auth=ADM, query=("limit",),
+          response=_obj({"entries": {"type": "array", "items": {"type": "object"}}}, ("entries",)),
+          errors=(400, 401, 403), tag="admin"),
+    Route("PATCH", "/api/v1/admin/organizers/{sid}", organizers.organizers_patch,
+          "Disable or enable an organizer account (its tokens stop working within a minute)", auth=ADM,
+          body=_obj({"disabled": B}, ("disabled",)), response=STAFF_ACCOUNT, errors=(400, 401, 403, 404, 409),
           tag="admin"),
     Route("GET", "/api/v1/admin/questions", admin.questions_list, "Browse and search the bank", auth=ADM,
           query=("q", "category", "type", "offset", "limit"), errors=(400, 401, 403), tag="admin"),
@@ -221,3 +266,4 @@ def setup_routes(app: web.Application) -> None:
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     ops.setup_pages(app)
+    setup_signin(app)
