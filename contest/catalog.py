@@ -20,6 +20,7 @@ from contest.orgtree import Org, OrgTree
 from contest.storage.base import Storage
 from leaderboard import keys
 from question_bank import Question, QuestionBank
+from question_bank.versions import latest_version, plan_delete, plan_upsert, retire_superseded
 
 __all__ = ["Catalog"]
 
@@ -54,7 +55,9 @@ class Catalog:
             if not bank_v:
                 rows = await self.storage.load_questions()
                 if rows:
-                    await self._publish_bank(QuestionBank.from_questions(_questions(rows)), seed=True)
+                    # the database keeps no retired flag: older versions of a question are retired
+                    bank = QuestionBank.from_questions(retire_superseded(_questions(rows)))
+                    await self._publish_bank(bank, seed=True)
             if not contests_v:
                 for row in await self.storage.load_contests():
                     config = dict(row["config"])
@@ -145,13 +148,47 @@ class Catalog:
             self.orgs = await self._publish_orgs(merged)
             return self.orgs
 
+    async def drawn(self) -> set[str]:
+        """Ids of questions ever drawn into an attempt (noted at attempt start)."""
+        return {m.decode() if isinstance(m, bytes) else str(m) for m in await self.redis.smembers(keys.bank_drawn())}
+
     async def install_questions(self, questions: list[Question]) -> tuple[int, int]:
+        """Upsert an import: (new questions, questions already in the bank).  A drawn question
+        that a row changes gets a new version and is retired (question_bank.versions)."""
         async with self._lock:
             await self.refresh()
-            await self.storage.save_questions([_question_row(q) for q in questions])
-            merged, imported, updated = await asyncio.to_thread(self.bank.merged, questions)
-            self.bank = await self._publish_bank(merged)
-            return imported, updated
+            imported = sum(1 for q in questions if latest_version(self.bank, q.id) is None)
+            await self._install(plan_upsert(self.bank, questions, await self.drawn()), ())
+            return imported, len(questions) - imported
+
+    async def edit_question(self, question: Question) -> Question:
+        """The question editor's save: the version now current for ``question.id``."""
+        async with self._lock:
+            await self.refresh()
+            await self._install(plan_upsert(self.bank, [question], await self.drawn()), ())
+            current = latest_version(self.bank, question.id)
+            assert current is not None
+            return current
+
+    async def delete_question(self, qid: str) -> str:
+        """'retired' (it was drawn: kept, never drawn again) or 'deleted' (removed from the bank;
+        its database row stays, as the database keeps every question ever served)."""
+        async with self._lock:
+            await self.refresh()
+            retire, remove = plan_delete(self.bank, qid, await self.drawn())
+            await self._install(retire, remove)
+            return "deleted" if remove else "retired"
+
+    async def _install(self, upserts: list[Question], removals: tuple[str, ...] | list[str]) -> None:
+        if not upserts and not removals:
+            return
+        if upserts:
+            await self.storage.save_questions([_question_row(q) for q in upserts])
+        merged, _, _ = await asyncio.to_thread(self.bank.merged, upserts)
+        if removals:
+            merged = QuestionBank.from_questions([q for q in merged.questions() if q.id not in removals],
+                                                 version=merged.version)
+        self.bank = await self._publish_bank(merged)
 
     async def install_contest(self, config: dict[str, Any]) -> Contest:
         await self.storage.save_contest(config["contest_id"], config, config.get("status", "draft"))

@@ -13,34 +13,46 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from contest.errors import REDIS_UNAVAILABLE
+from contest.play import parse_attempt_id
 from contest.storage.base import Storage
 from leaderboard import keys
 
-__all__ = ["attempt_evidence", "client_counts", "note_client"]
+__all__ = ["attempt_evidence", "client_counts", "note_start"]
 
 log = logging.getLogger(__name__)
 _TTL_S = 40 * 86_400
 
 
 def _keys(contest_id: str, user_id: str) -> tuple[str, str]:
-    prefix = keys.contest_prefix(contest_id)
-    return f"{prefix}seen:ip:{user_id}", f"{prefix}seen:dev:{user_id}"
+    return keys.client_ips(contest_id, user_id), keys.client_devices(contest_id, user_id)
 
 
-async def note_client(redis: Any, contest_id: str, user_id: str, ip: str, user_agent: str) -> None:
-    """Remember the IP and device of an attempt start; a Redis hiccup here never fails the start."""
+async def note_start(redis: Any, contest_id: str, attempt_id: str | None, new: bool, user_id: str, ip: str,
+                     user_agent: str) -> None:
+    """After an attempt start: the IP and device it came from and, for a new attempt, the
+    questions it drew (a drawn question is never changed again, question_bank.versions).
+    A Redis hiccup here never fails the start."""
     ip_key, dev_key = _keys(contest_id, user_id)
     device = hashlib.sha1(user_agent.encode("utf-8", "replace")).hexdigest()[:12]
     try:
+        drawn: list[str] = []
+        if new and attempt_id:
+            _, shard = parse_attempt_id(attempt_id)
+            paper = await redis.hget(keys.attempt(contest_id, attempt_id, shard), "paper")
+            drawn = [item[0] for item in orjson.loads(paper)] if paper else []
         pipe = redis.pipeline(transaction=False)
+        if drawn:
+            pipe.sadd(keys.bank_drawn(), *drawn)
         pipe.sadd(ip_key, ip or "?")
         pipe.expire(ip_key, _TTL_S)
         pipe.sadd(dev_key, device)
         pipe.expire(dev_key, _TTL_S)
         await pipe.execute()
-    except REDIS_UNAVAILABLE as exc:
-        log.warning("could not note the client of %s in %s: %r", user_id, contest_id, exc)
+    except (*REDIS_UNAVAILABLE, ValueError) as exc:
+        log.warning("could not note the start of %s in %s: %r", user_id, contest_id, exc)
 
 
 async def client_counts(redis: Any, contest_id: str, user_ids: Iterable[str]) -> dict[str, tuple[int, int]]:

@@ -201,6 +201,8 @@ def _field_message(name: str, code: str, params: Mapping[str, Any], chinese: boo
         return fallback
     if code in ("", "invalid"):
         code = KNOWN_TEXTS.get(fallback, code)
+    if code not in FIELD_CODES_ZH and code in ROW_CODES_ZH:  # the question editor reuses the import's checks
+        return _row_message({"column": name, "code": code, "params": params, "message": fallback}, True)
     template = FIELD_CODES_ZH.get(code)
     label = field_label(name, True)
     if template is None:

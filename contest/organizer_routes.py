@@ -11,7 +11,24 @@ __all__ = ["ORGANIZER_ROUTES"]
 
 S, I = {"type": "string"}, {"type": "integer"}  # noqa: E741
 
+QUESTION_BODY = _obj({"id": S, "type": {"enum": ["single", "multiple", "judge"]}, "stem": S,
+                      "options": {"type": "array", "items": S}, "answer": {"oneOf": [S, {"type": "array"}]},
+                      "category": {"type": ["string", "null"]}, "difficulty": {"type": ["integer", "string", "null"]},
+                      "points": I, "explanation": S}, ("type", "stem", "answer"))
+QUESTION_OUT = _obj({"question": {"type": "object"}, "previous_id": S, "versioned": {"type": "boolean"}},
+                    ("question",))
+
 ORGANIZER_ROUTES: list[Route] = [
+    Route("POST", "/api/v1/admin/questions", admin.question_create,
+          "Add a question (the import's checks)", auth=ADM, body=QUESTION_BODY, response=QUESTION_OUT, status=201,
+          errors=(400, 401, 403, 409, 413), tag="admin"),
+    Route("PUT", "/api/v1/admin/questions/{qid}", admin.question_update,
+          "Change a question; one already drawn into an attempt gets a new version and the served one is retired",
+          auth=ADM, body=QUESTION_BODY, response=QUESTION_OUT, errors=(400, 401, 403, 404, 413), tag="admin"),
+    Route("DELETE", "/api/v1/admin/questions/{qid}", admin.question_delete,
+          "Delete a question; one already drawn into an attempt is retired (kept, never drawn again)", auth=ADM,
+          response=_obj({"question_id": S, "result": {"enum": ["deleted", "retired"]}}, ("question_id", "result")),
+          errors=(401, 403, 404), tag="admin"),
     Route("GET", "/api/v1/admin/templates/{name}", admin.template,
           "Import template with Chinese headers and two example rows: questions.xlsx, questions.csv, orgs.xlsx,"
           " orgs.csv", auth=ADM, errors=(401, 403, 404), content="application/octet-stream", tag="admin"),

@@ -13,9 +13,12 @@ from __future__ import annotations
 __all__ = [
     "GLOBAL_TAG",
     "attempt",
+    "bank_drawn",
     "bank_snapshot",
     "bank_version",
     "board",
+    "client_devices",
+    "client_ips",
     "contest_meta",
     "contest_prefix",
     "contests_snapshot",
@@ -172,6 +175,21 @@ def bank_snapshot() -> str:
 
 def bank_version() -> str:
     return f"{GLOBAL_TAG}:bank_version"
+
+
+def bank_drawn() -> str:
+    """Set of question ids ever drawn into an attempt: those are retired, never changed (issue 16)."""
+    return f"{GLOBAL_TAG}:bank_drawn"
+
+
+def client_ips(contest_id: str, user_id: str) -> str:
+    """Set of the client IPs a member started attempts from (review evidence)."""
+    return contest_prefix(contest_id) + "seen:ip:" + user_id
+
+
+def client_devices(contest_id: str, user_id: str) -> str:
+    """Set of the devices (User-Agent hashes) a member started attempts from (review evidence)."""
+    return contest_prefix(contest_id) + "seen:dev:" + user_id
 
 
 def orgs_snapshot() -> str:

@@ -32,6 +32,8 @@ class QuestionBank:
             self._by_id[q.id] = q
         by_cell: dict[Cell, list[str]] = {}
         for q in self._by_id.values():
+            if q.retired:
+                continue  # kept for lookups by id (attempts that served it), never drawn
             by_cell.setdefault((q.category, q.difficulty), []).append(q.id)
         # Sorted so that seeded draws do not depend on insertion or dict order.
         self._by_cell: dict[Cell, tuple[str, ...]] = {
@@ -129,6 +131,7 @@ class QuestionBank:
                 q.difficulty,
                 q.points,
                 q.explanation,
+                *([True] if q.retired else []),  # a 10th field only when retired: old readers stay compatible
             ]
             for q in self.questions()
         ]
@@ -141,12 +144,12 @@ class QuestionBank:
             if fmt != _SNAPSHOT_FORMAT:
                 raise SnapshotError(f"unsupported question bank snapshot format {fmt!r}")
             questions = [
-                Question(qid, qtype, stem, tuple(options), answer, category, difficulty, points, explanation)
-                for qid, qtype, stem, options, answer, category, difficulty, points, explanation in rows
+                Question(row[0], row[1], row[2], tuple(row[3]), *row[4:9], retired=bool(row[9:10] and row[9]))
+                for row in rows
             ]
         except SnapshotError:
             raise
-        except (ValueError, TypeError, msgpack.UnpackException) as e:
+        except (ValueError, TypeError, IndexError, msgpack.UnpackException) as e:
             raise SnapshotError(f"corrupt question bank snapshot: {e}") from None
         return cls(questions, version)
 

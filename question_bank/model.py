@@ -36,6 +36,9 @@ class Question:
     difficulty: int | None = None
     points: int = DEFAULT_POINTS
     explanation: str = ""
+    # Drawn into an attempt and then edited or deleted: kept (running attempts, reviews and
+    # exports show it as served) but never drawn again.  See question_bank.versions.
+    retired: bool = False
 
     def to_dict(self) -> dict[str, object]:
         """Admin-facing form (includes the answer); never send this to a participant."""
@@ -49,6 +52,7 @@ class Question:
             "difficulty": self.difficulty,
             "points": self.points,
             "explanation": self.explanation,
+            "retired": self.retired,
         }
 
 

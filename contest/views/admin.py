@@ -22,10 +22,12 @@ from contest.validation import Fields
 from leaderboard import keys
 from leaderboard.orgs import org_counters
 from question_bank import DrawRule, ImportFormatError, check_rules, draw_paper, render_question, shown_answer
+from question_bank.versions import base_id, latest_version, version_of
 
 __all__ = [
     "contest_create", "contest_get", "contest_patch", "contest_preview", "contest_publish", "contests_admin_list",
-    "export", "import_orgs", "import_questions", "paper_check", "questions_list", "questions_summary", "rebuild",
+    "export", "import_orgs", "import_questions", "paper_check", "question_create", "question_delete",
+    "question_update", "questions_list", "questions_summary", "rebuild",
     "stats", "template", "timeline",
 ]
 
@@ -106,7 +108,63 @@ async def import_questions(request: web.Request) -> web.Response:
 
 def _question_dict(q: Any) -> dict[str, Any]:
     return {"id": q.id, "type": q.type, "stem": q.stem, "options": list(q.options), "answer": q.answer,
-            "category": q.category, "difficulty": q.difficulty, "points": q.points, "explanation": q.explanation}
+            "category": q.category, "difficulty": q.difficulty, "points": q.points, "explanation": q.explanation,
+            "retired": q.retired, "base_id": base_id(q.id), "version": version_of(q.id)}
+
+
+async def _question_body(request: web.Request, qid: str | None) -> Any:
+    """A question from the editor's JSON body, checked exactly as an import row is."""
+    from question_bank import validate_rows
+
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "validation_failed", "the body must be a question object",
+                       {"fields": {"body": "must be an object"}})
+    row = {k: v for k, v in body.items() if k not in ("retired", "version", "base_id")}
+    if qid is not None:
+        row["id"] = base_id(qid)  # "~N" is the editor's own version suffix; versions are resolved on save
+    result = validate_rows([(1, row)])
+    if result.errors:
+        fields = Fields({})
+        for e in result.errors:
+            fields.fail(e.column or "body", e.message, e.code, **e.params)
+        fields.done()
+    return result.questions[0]
+
+
+async def question_create(request: web.Request) -> web.Response:
+    require(request, "admin")
+    question = await _question_body(request, None)
+    catalog = request.config_dict[CATALOG]
+    if latest_version(catalog.bank, question.id) is not None:
+        raise ApiError(409, "already_exists", f"question {question.id!r} exists; PUT it instead")
+    current = await catalog.edit_question(question)
+    return json_response({"question": _question_dict(current)}, status=201)
+
+
+async def question_update(request: web.Request) -> web.Response:
+    """Change a question; one already drawn into an attempt gets a new version instead (the served
+    one is retired, so running attempts, reviews and exports keep the text they served)."""
+    require(request, "admin")
+    qid = request.match_info["qid"]
+    catalog = request.config_dict[CATALOG]
+    previous = latest_version(catalog.bank, qid)
+    if previous is None:
+        raise ApiError(404, "not_found", f"no question {qid!r}")
+    question = await _question_body(request, previous.id)
+    current = await catalog.edit_question(question)
+    return json_response({"question": _question_dict(current), "previous_id": previous.id,
+                          "versioned": current.id != previous.id})
+
+
+async def question_delete(request: web.Request) -> web.Response:
+    require(request, "admin")
+    qid = request.match_info["qid"]
+    catalog = request.config_dict[CATALOG]
+    if catalog.bank.get(qid) is None:
+        raise ApiError(404, "not_found", f"no question {qid!r}")
+    result = await catalog.delete_question(qid)
+    return json_response({"question_id": qid, "result": result})
 
 
 def _fold(text: str) -> str:

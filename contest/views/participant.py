@@ -10,7 +10,7 @@ from aiohttp import web
 from contest.appkeys import CATALOG, PLAY, REDIS
 from contest.auth import optional_claims, require
 from contest.errors import ApiError
-from contest.evidence import note_client
+from contest.evidence import note_start
 from contest.jsonio import json_response, read_json
 from contest.play import normalize_choice
 from contest.ratelimit import limiter_of
@@ -52,9 +52,10 @@ async def start_attempt(request: web.Request) -> web.Response:
     limiter = limiter_of(request)
     await limiter.check(("start_user", claims.user_id), ("start_ip", limiter.ip_of(request)))
     status, body = await request.config_dict[PLAY].start(claims, request.match_info["cid"])
-    # evidence for the review of flagged attempts: which IPs and devices this member plays from
-    await note_client(request.config_dict[REDIS], request.match_info["cid"], claims.user_id, limiter.ip_of(request),
-                      request.headers.get("User-Agent", ""))
+    # evidence for the review of flagged attempts: which IPs and devices this member plays from,
+    # and which questions were drawn (those are versioned, never changed, when edited)
+    await note_start(request.config_dict[REDIS], request.match_info["cid"], body.get("attempt_id"), status == 201,
+                     claims.user_id, limiter.ip_of(request), request.headers.get("User-Agent", ""))
     return json_response(body, status=status)
 
 

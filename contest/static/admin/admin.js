@@ -3,6 +3,7 @@
 import { t, onLangChange } from '/static/common/i18n.js';
 import '/static/common/i18n_campaign.js';
 import { showReview } from '/static/admin/review.js';
+import { openEditor, deleteQuestion } from '/static/admin/editor.js';
 import { startStaffPage } from '/static/common/staff.js';
 import {
   h, fill, toast, toastError, errorText, fmtDateTime, statusText, debounce,
@@ -90,6 +91,7 @@ function categories() {
   return [...new Set((summary.cells || []).map((c) => c.category).filter((c) => c !== null && c !== undefined))].sort();
 }
 
+$('new-question').onclick = () => openEditor(api, $('question-editor-box'), null, () => { loadBank(); loadSummary(); });
 $('bank-filter').addEventListener('submit', (e) => { e.preventDefault(); bank.offset = 0; loadBank(); });
 $('bank-q').addEventListener('input', debounce(() => { bank.offset = 0; loadBank(); }, 300));
 $('bank-cat').addEventListener('change', () => { bank.offset = 0; loadBank(); });
@@ -110,15 +112,19 @@ async function loadBank() {
     $('bank-prev').disabled = bank.offset === 0;
     $('bank-next').disabled = bank.offset + PAGE >= bank.total;
     const qs = r.questions || [];
-    if (!qs.length) { fill($('bank-body'), h('tr', h('td.empty', { colspan: 7 }, t('dash.empty')))); return; }
-    fill($('bank-body'), qs.map((q) => h('tr', { testid: 'bank-row' },
-      h('td', String(q.id)),
+    if (!qs.length) { fill($('bank-body'), h('tr', h('td.empty', { colspan: 8 }, t('dash.empty')))); return; }
+    const reload = () => { loadBank(); loadSummary(); };
+    fill($('bank-body'), qs.map((q) => h('tr', { testid: 'bank-row', dataset: { qid: q.id } },
+      h('td', String(q.id), q.retired ? h('span.badge.ended', { testid: 'retired' }, t('ed.retiredBadge')) : null),
       h('td', t('qtype.' + q.type)),
       h('td.stem-cell', q.stem, h('ol', { type: 'A' }, (q.options || []).map((o) => h('li', typeof o === 'string' ? o : o.text)))),
       h('td', Array.isArray(q.answer) ? q.answer.join('') : String(q.answer ?? '')),
       h('td', q.category ?? ''),
       h('td.num', String(q.difficulty ?? '')),
-      h('td.num', String(q.points ?? '')))));
+      h('td.num', String(q.points ?? '')),
+      h('td.actions-cell',
+        h('button.btn.link', { type: 'button', testid: 'qe-edit', onclick: () => openEditor(api, $('question-editor-box'), q, reload) }, t('ed.edit')),
+        q.retired ? null : h('button.btn.link', { type: 'button', testid: 'qe-delete', onclick: () => deleteQuestion(api, q, reload) }, t('ed.delete'))))));
   } catch (err) { toastError(err); }
 }
 

@@ -60,6 +60,8 @@ addMessages({
     'ed.confirmDelete': '确定删除这道题吗？',
     'ed.version': '版本',
     'lot.title': '抽奖',
+    'admin.explanation': '解析',
+    'ed.retiredBadge': '已停用',
   },
   en: {
     'admin.importOrgsHint': 'Excel, CSV or JSON; Chinese or English headers: org_id, parent_id, name, level, members',
@@ -118,5 +120,7 @@ addMessages({
     'ed.confirmDelete': 'Delete this question?',
     'ed.version': 'Version',
     'lot.title': 'Lottery',
+    'admin.explanation': 'Explanation',
+    'ed.retiredBadge': 'retired',
   },
 });

@@ -1,0 +1,261 @@
+"""Browser tests of the organizers' campaign tools (issue 16), in Chinese: import templates
+downloaded and re-imported, Chinese error messages with the form's labels, the review queue (a
+void moves the big screen's board), the question editor.
+
+Same Chromium set-up as tests/test_pages.py (its constants and helpers).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import openpyxl
+import pytest
+
+from tests.fixtures.waiting import until
+from tests.test_pages import CHROMIUM, CHROMIUM_ARGS, DESKTOP, _snapshot, _watch, pw
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
+]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async with pw.async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+BAD_CSV = "题型,题干,选项A,选项B,答案\n单选,,甲,乙,A\n单选,第二题（　）,甲,乙,E\n"
+
+
+async def _admin_page(browser: Any, base: str, token: str, problems: list[str], tab: str = "import") -> tuple[Any, Any]:
+    ctx = await browser.new_context(viewport=DESKTOP, locale="zh-CN", accept_downloads=True)
+    page = await ctx.new_page()
+    _watch(page, problems, base)
+    await page.goto(f"{base}/admin/?token={token}#{tab}")
+    await pw.expect(page.locator("#main")).to_be_visible(timeout=10_000)
+    return ctx, page
+
+
+async def test_templates_download_and_reimport_and_chinese_errors(live_server: Any, browser: Any,
+                                                                 tmp_path: Path) -> None:
+    base = live_server.url.rstrip("/")
+    problems: list[str] = []
+    ctx, page = await _admin_page(browser, base, live_server.admin_token, problems)
+    try:
+        questions = page.get_by_test_id("import-questions")
+        for fmt in ("xlsx", "csv"):
+            async with page.expect_download() as info:
+                await page.get_by_test_id(f"template-questions-{fmt}").click()
+            download = await info.value
+            path = tmp_path / f"questions.{fmt}"
+            await download.save_as(str(path))
+            assert download.suggested_filename == f"题库导入模板.{fmt}"
+            if fmt == "xlsx":
+                header = next(openpyxl.load_workbook(path, read_only=True).active.iter_rows(values_only=True))
+                assert header[:4] == ("编号", "题型", "题干", "选项A") and "解析" in header
+            else:
+                assert path.read_bytes().startswith("\ufeff编号,题型,题干".encode())
+            await questions.locator("input[type=file]").set_input_files(str(path))
+            await questions.locator("button[type=submit]").click()
+            ok = questions.get_by_test_id("import-ok")
+            await pw.expect(ok).to_be_visible(timeout=10_000)
+            # the first upload adds the two examples, the second (same ids) finds them there
+            await pw.expect(ok).to_have_text("导入 2 条，更新 0 条" if fmt == "xlsx" else "导入 0 条，更新 2 条")
+        orgs = page.get_by_test_id("import-orgs")
+        async with page.expect_download() as info:
+            await page.get_by_test_id("template-orgs-xlsx").click()
+        path = tmp_path / "orgs.xlsx"
+        await (await info.value).save_as(str(path))
+        await orgs.locator("input[type=file]").set_input_files(str(path))
+        await orgs.locator("button[type=submit]").click()
+        await pw.expect(orgs.get_by_test_id("import-ok")).to_have_text("导入 2 条，更新 0 条", timeout=10_000)
+
+        # a bad file: Chinese row errors, columns by their template headers
+        await questions.locator("input[type=file]").set_input_files(
+            {"name": "bad.csv", "mimeType": "text/csv", "buffer": BAD_CSV.encode()})
+        await questions.locator("button[type=submit]").click()
+        table = questions.get_by_test_id("import-errors")
+        await pw.expect(table).to_be_visible(timeout=10_000)
+        texts = await table.locator("tbody tr").all_inner_texts()
+        assert any("题干" in r and "题干为空" in r for r in texts), texts
+        assert any("答案" in r and "答案“E”无效" in r for r in texts), texts
+        await _snapshot(page, "organizer-import-errors")
+
+        # a contest whose end is before its start: the toast names both fields by their labels
+        await page.locator('#tabs button[data-tab="contests"]').click()
+        await page.locator("#new-contest").click()
+        form = page.locator("#contest-form")
+        await form.locator("#cf-title").fill("时间有误的竞赛")
+        await form.locator("#cf-starts_at").fill("2030-05-02T10:00")
+        await form.locator("#cf-ends_at").fill("2030-05-01T10:00")
+        await form.get_by_test_id("contest-save").click()
+        toast = page.get_by_test_id("toast").filter(has_text="结束时间必须晚于开始时间")
+        await pw.expect(toast.first).to_be_visible(timeout=10_000)
+        assert "填写的内容有误" in await toast.first.inner_text()
+        assert not problems, problems
+    finally:
+        await ctx.close()
+
+
+async def _flagged_players(base: str, admin: str, names: list[str]) -> str:
+    """A contest where every answer is flagged (minimum 60 s), played by ``names``.  Returns its id."""
+    headers = {"Authorization": f"Bearer {admin}"}
+    now = int(time.time() * 1000)
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{base}/api/v1/admin/contests/demo", headers=headers) as resp:
+            demo = await resp.json()
+        body = {"contest_id": "fast", "title": "审核演示（快）", "starts_at": now - 60_000, "ends_at": now + 3_600_000,
+                "paper": {**demo["paper"], "shuffle_options": False}, "min_answer_ms": 60_000,
+                "attempts_per_day": 3}
+        async with s.post(f"{base}/api/v1/admin/contests", json=body, headers=headers) as resp:
+            assert resp.status == 201, await resp.text()
+        async with s.post(f"{base}/api/v1/admin/contests/fast/publish", headers=headers) as resp:
+            assert resp.status == 200
+        for n, name in enumerate(names):
+            async with s.post(f"{base}/api/v1/auth/register",
+                              json={"name": name, "phone": f"1370000{n:04d}", "org_id": "360302002001"}) as resp:
+                user = await resp.json()
+            h = {"Authorization": f"Bearer {user['token']}"}
+            async with s.post(f"{base}/api/v1/contests/fast/attempts", headers=h) as resp:
+                attempt = await resp.json()
+            # different answer counts, so the two players differ on the board
+            answers = [{"index": q["index"], "choice": "A"} for q in attempt["questions"][: len(names) - n]]
+            async with s.post(f"{base}/api/v1/attempts/{attempt['attempt_id']}/submit", headers=h,
+                              json={"answers": answers}) as resp:
+                assert resp.status == 200, await resp.text()
+
+        async def flagged() -> bool:
+            async with s.get(f"{base}/api/v1/admin/contests/fast/flagged", headers=headers) as resp:
+                return (await resp.json())["total"] == len(names)
+
+        await until(flagged, within=10, what="the flagged attempts in storage")
+    return "fast"
+
+
+async def _board_top(base: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{base}/api/v1/contests/fast/leaderboard") as resp:
+            entries = (await resp.json())["entries"]
+    assert entries
+    return entries[0]
+
+
+async def test_review_queue_void_moves_the_screen_board(live_server: Any, browser: Any) -> None:
+    base = live_server.url.rstrip("/")
+    names = ["甲快手", "乙快手"]  # masked on the public screen as 甲* and 乙*
+    cid = await _flagged_players(base, live_server.admin_token, names)
+    problems: list[str] = []
+    ctx, page = await _admin_page(browser, base, live_server.admin_token, problems, tab="review")
+    screen = await ctx.new_page()
+    try:
+        await page.get_by_test_id("rv-contest").select_option(cid)
+        rows = page.get_by_test_id("rv-row")
+        await pw.expect(rows).to_have_count(2, timeout=10_000)
+        top = await _board_top(base)
+        await screen.goto(f"{base}/screen/{cid}")
+        board = screen.get_by_test_id("leaderboard")
+        await pw.expect(board).to_contain_text(top["name"], timeout=10_000)
+
+        # evidence: every answer under the 60 s minimum, one IP and one device
+        row = page.locator(f'[data-testid=rv-row][data-user-id="{top["user_id"]}"]')
+        assert (await row.locator("td").nth(5).inner_text()) == "1"
+        assert (await row.locator("td").nth(6).inner_text()) == "1"
+        await row.get_by_test_id("rv-evidence-open").click()
+        times = page.get_by_test_id("rv-answer-time")
+        await pw.expect(times.first).to_be_visible(timeout=10_000)
+        assert await page.locator("#rv-evidence li.check-bad").count() == await times.count() > 0
+
+        # a reason is required; then the void moves the open screen's board at once
+        await row.get_by_test_id("rv-void").click()
+        await pw.expect(page.get_by_test_id("toast").filter(has_text="请先填写处理原因").first).to_be_visible()
+        await page.get_by_test_id("rv-reason").fill("答题速度远超正常水平")
+        await row.get_by_test_id("rv-void").click()
+        await pw.expect(rows).to_have_count(1, timeout=10_000)  # the pending filter hides the decided one
+        await pw.expect(board).not_to_contain_text(top["name"], timeout=10_000)
+        audit = page.get_by_test_id("rv-audit-row")
+        await pw.expect(audit.first).to_contain_text("答题速度远超正常水平", timeout=10_000)
+
+        await page.get_by_test_id("rv-status").select_option("decided")
+        await pw.expect(rows).to_have_count(1, timeout=10_000)
+        await pw.expect(rows.first.get_by_test_id("rv-decision")).to_contain_text("已作废")
+        await _snapshot(page, "organizer-review")
+        # restore puts the member back on the board
+        await rows.first.get_by_test_id("rv-restore").click()
+        await pw.expect(board).to_contain_text(top["name"], timeout=10_000)
+        assert not problems, problems
+    finally:
+        await ctx.close()
+
+
+async def test_question_editor_page(live_server: Any, browser: Any) -> None:
+    base = live_server.url.rstrip("/")
+    problems: list[str] = []
+    ctx, page = await _admin_page(browser, base, live_server.admin_token, problems, tab="bank")
+    try:
+        editor = page.get_by_test_id("question-editor")
+        # the import's checks, in Chinese
+        await page.get_by_test_id("new-question").click()
+        await editor.get_by_test_id("qe-options").fill("甲\n乙")
+        await editor.get_by_test_id("qe-answer").fill("B")
+        await editor.get_by_test_id("qe-save").click()
+        await pw.expect(page.get_by_test_id("toast").filter(has_text="题干为空").first).to_be_visible(timeout=10_000)
+        # a new question, text kept as typed
+        stem = "页面新增：下列说法正确的是（　）"
+        await editor.get_by_test_id("qe-stem").fill(stem)
+        await editor.get_by_test_id("qe-category").fill("页面编辑")
+        await editor.get_by_test_id("qe-save").click()
+        await pw.expect(page.get_by_test_id("toast").filter(has_text="已保存（版本 1）").first).to_be_visible(
+            timeout=10_000)
+        await page.locator("#bank-q").fill("页面新增")
+        row = page.get_by_test_id("bank-row")
+        await pw.expect(row).to_have_count(1, timeout=10_000)
+        await pw.expect(row.first).to_contain_text(stem)
+        qid = await row.first.get_attribute("data-qid")
+
+        # drawn into an attempt, then edited: a new version, the served one retired
+        await _draw_category(base, live_server.admin_token, "页面编辑")
+        await row.first.get_by_test_id("qe-edit").click()
+        await editor.get_by_test_id("qe-stem").fill("页面修改：下列说法正确的是（　）")
+        await editor.get_by_test_id("qe-save").click()
+        await pw.expect(page.get_by_test_id("toast").filter(has_text=f"新版本 {qid}~2").first).to_be_visible(
+            timeout=10_000)
+        await page.locator("#bank-q").fill("页面")
+        await pw.expect(row).to_have_count(2, timeout=10_000)
+        old = page.locator(f'[data-testid=bank-row][data-qid="{qid}"]')
+        await pw.expect(old.get_by_test_id("retired")).to_have_text("已停用")
+        await pw.expect(old).to_contain_text(stem)
+        await pw.expect(page.locator(f'[data-testid=bank-row][data-qid="{qid}~2"]')).to_contain_text("页面修改")
+        await _snapshot(page, "campaign-editor")
+        assert not problems, problems
+    finally:
+        await ctx.close()
+
+
+async def _draw_category(base: str, admin: str, category: str) -> None:
+    """A contest drawing one question of ``category``, and one attempt started in it."""
+    headers = {"Authorization": f"Bearer {admin}"}
+    now = int(time.time() * 1000)
+    async with aiohttp.ClientSession() as s:
+        body = {"contest_id": "drawn", "title": "抽题", "starts_at": now - 60_000, "ends_at": now + 3_600_000,
+                "paper": {"draw": [{"category": category, "count": 1}]}}
+        async with s.post(f"{base}/api/v1/admin/contests", json=body, headers=headers) as resp:
+            assert resp.status == 201, await resp.text()
+        async with s.post(f"{base}/api/v1/admin/contests/drawn/publish", headers=headers) as resp:
+            assert resp.status == 200
+        async with s.post(f"{base}/api/v1/auth/register",
+                          json={"name": "抽题人", "phone": "13600000001", "org_id": "360302002001"}) as resp:
+            user = await resp.json()
+        async with s.post(f"{base}/api/v1/contests/drawn/attempts",
+                          headers={"Authorization": f"Bearer {user['token']}"}) as resp:
+            assert resp.status == 201, await resp.text()
