@@ -239,7 +239,8 @@ ROUTES: list[Route] = [
           tag="admin"),
     Route("GET", "/api/v1/admin/contests/{cid}/flagged", review.flagged,
           "Finished attempts with answers faster than the human minimum, with their review", auth=ADM,
-          query=("pending",), response=_obj({"contest_id": S, "total": I, "entries": {"type": "array", "items": _obj(
+          query=("pending", "status"),
+          response=_obj({"contest_id": S, "total": I, "entries": {"type": "array", "items": _obj(
               {"attempt_id": S, "user_id": S, "name": NS, "org_id": NS, "score": NI, "duration_ms": NI,
                "finished_at": NI, "voided": B, "flagged_answers": I, "review": {"type": ["object", "null"]}})}},
               ("contest_id", "total", "entries")), errors=(400, 401, 403, 404, 503), tag="admin"),
@@ -260,6 +261,12 @@ ROUTES: list[Route] = [
     Route("GET", "/metrics", ops.metrics, "Prometheus metrics", content="text/plain", tag="operations"),
     Route("GET", "/api/openapi.json", ops.openapi, "This document", tag="operations"),
 ]
+
+
+# the organizers' campaign tools (issue 16) live in their own module, imported here once Route exists
+from contest.organizer_routes import ORGANIZER_ROUTES  # noqa: E402
+
+ROUTES.extend(ORGANIZER_ROUTES)
 
 
 def setup_routes(app: web.Application) -> None:
