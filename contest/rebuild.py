@@ -48,6 +48,8 @@ async def rebuild_users(redis: Any, storage: Any, catalog: Catalog) -> dict[str,
                 names[uid] = row.get("name") or ""
                 if row.get("phone"):
                     pipe.hset(keys.user_phones(), row["phone"], uid)
+                    # what an SMS sign-in puts in the token (leaderboard.signin_scripts.USER_PROFILE)
+                    pipe.hset(keys.user_profiles(), uid, f"{row.get('name') or ''}\t{row.get('org_id') or ''}")
                 if row.get("ext_id"):
                     pipe.hset(keys.user_ext(), row["ext_id"], uid)
                 if uid.isdigit():

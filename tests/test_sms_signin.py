@@ -3,6 +3,7 @@ against a real receiver, registration with a code, token refresh, and coming bac
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -14,7 +15,9 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
 from contest.app import create_app
+from contest.appkeys import CATALOG, REDIS, STORAGE
 from contest.auth import issue_token
+from contest.rebuild import rebuild_users
 from contest.settings import Settings, SettingsError
 from contest.sms.signing import acs3_authorization, tc3_authorization
 from tests.fixtures.app import SAMPLE, LaneTestServer, admin_headers, bearer, make_settings, seed_contest
@@ -337,3 +340,25 @@ async def test_deployment_wide_send_budget(sms_app: Any) -> None:
             assert (await _send(client, f"1370000000{n}")).status == 202
         resp = await _send(client, "13700000009")
         assert (await _error(resp, 429, "rate_limited"))["details"]["scope"] == "sms_send_all"
+
+
+async def test_sms_sign_in_finds_the_profile_after_redis_lost_it(sms_app: Any, sms_receiver: SmsReceiver,  # noqa: F811
+                                                                  redis_client: aioredis.Redis) -> None:
+    async with sms_app() as client:
+        await _orgs(client)
+        reg = await client.post("/api/v1/auth/register", json={"name": "孙八", "phone": PHONE, "org_id": LEAF})
+        user = await reg.json()
+        for _ in range(100):  # the flusher writes the user to the database
+            if (await (await client.get("/readyz")).json()).get("backlog") == 0:
+                break
+            await asyncio.sleep(0.05)
+        await redis_client.delete("{quiz}:profiles")
+        assert (await _send(client)).status == 202
+        resp = await client.post("/api/v1/auth/sms/login", json={"phone": PHONE, "code": sms_receiver.code_for(PHONE)})
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        assert (body["user_id"], body["name"], body["org_id"]) == (user["user_id"], "孙八", LEAF)
+        # a rebuild writes the profiles again
+        app = client.server.app
+        await rebuild_users(app[REDIS], app[STORAGE], app[CATALOG])
+        assert await redis_client.hget("{quiz}:profiles", user["user_id"]) == f"孙八\t{LEAF}".encode()
