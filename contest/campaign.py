@@ -15,11 +15,11 @@ def campaign_fields(f: Fields, merged: dict[str, Any], config: dict[str, Any],
     mode = f.choice("mode", ("paper", "challenge"), default="paper")
     if existing is not None and existing.get("status", "draft") != "draft" and mode != existing.get("mode", "paper"):
         # attempts already started carry their mode in Redis; the answer script is called per mode
-        f.fail("mode", "cannot be changed once the contest is published")
+        f.fail("mode", "cannot be changed once the contest is published", "not_changeable")
     drawn = sum(r["count"] for r in config["paper"]["draw"])
     max_q = f.integer("max_questions", required=False, minimum=1, maximum=200, default=None)
     if max_q is not None and drawn and max_q > drawn:
-        f.fail("max_questions", f"at most the {drawn} questions the draw rules give")
+        f.fail("max_questions", f"at most the {drawn} questions the draw rules give", "too_large", max=drawn)
     config["mode"] = mode
     config["max_questions"] = (max_q or drawn) if mode == "challenge" else max_q
     config["review_after_end"] = f.boolean("review_after_end", default=True)
@@ -27,7 +27,7 @@ def campaign_fields(f: Fields, merged: dict[str, Any], config: dict[str, Any],
     if cert is None or cert is False:
         config["certificate"] = None
     elif not isinstance(cert, dict):
-        f.fail("certificate", "must be null or an object {min_score, title}")
+        f.fail("certificate", "must be null or an object {min_score, title}", "not_an_object")
         config["certificate"] = None
     else:
         cf = Fields(cert, prefix="certificate.")

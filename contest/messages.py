@@ -32,6 +32,8 @@ LABELS_ZH: dict[str, str] = {
     "code": "验证码", "purpose": "用途", "disabled": "停用",
     "shuffle_questions": "题目乱序", "shuffle_options": "选项乱序", "partial_credit": "多选部分得分",
     "time_bonus": "用时加分", "streak_bonus": "连对加分", "eligibility": "抽奖条件",
+    "mode": "竞赛模式", "max_questions": "最多题数", "review_after_end": "结束后公布答案", "certificate": "证书",
+    "certificate.min_score": "证书最低分", "certificate.title": "证书标题",
 }
 LABELS_EN: dict[str, str] = {
     "contest_id": "Contest ID", "title": "Title", "description": "Description", "timezone": "Timezone",
