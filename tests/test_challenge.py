@@ -102,6 +102,15 @@ async def test_challenge_runs_to_the_first_wrong_answer_and_agrees_with_the_dura
     board = await (await client.get(f"/api/v1/contests/{cid}/leaderboard")).json()
     assert [(e["user_id"], e["score"]) for e in board["entries"]] == expected
 
+    # an admin's review voids b's run: the board and the org rollup move at once
+    resp = await client.post(f"/api/v1/admin/contests/{cid}/attempts/{rb['attempt_id']}/review",
+                             headers=admin_headers(), json={"action": "void", "reason": "复核"})
+    assert resp.status == 200 and (await resp.json())["changed"] is True
+    board = await (await client.get(f"/api/v1/contests/{cid}/leaderboard")).json()
+    assert [(e["user_id"], e["score"]) for e in board["entries"]] == expected[1:]
+    orgs = await (await client.get(f"/api/v1/contests/{cid}/orgs?level=5&sort=total_score")).json()
+    assert orgs["entries"][0]["total_score"] == 30
+
 
 async def test_challenge_ends_at_the_question_time_limit(client: TestClient) -> None:
     cid = await seed_custom(client, mode="challenge", question_time_limit_s=1)
