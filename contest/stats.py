@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from contest.storage.base import Storage
 from leaderboard import keys
 
-__all__ = ["read_counters", "read_question_stats", "read_timeline"]
+__all__ = ["read_counters", "read_question_stats", "read_subtree", "read_timeline"]
 
 _RATE_WINDOW_S = 5
 
@@ -70,3 +71,54 @@ async def read_timeline(redis: Any, contest_id: str, shards: int = 1) -> list[di
             point = points.setdefault(int(stamp), {"answers": 0, "attempts_finished": 0})
             point["answers" if kind == "a" else "attempts_finished"] += int(value)
     return [{"at": minute * 60_000, **point} for minute, point in sorted(points.items())]
+
+
+# (contest, org path prefix) -> (monotonic time, figures): a dashboard polls every few seconds
+_SUBTREE_CACHE: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+_SUBTREE_TTL_S = 3.0
+
+
+async def read_subtree(storage: Storage, contest_id: str, org_path_prefix: str) -> dict[str, Any]:
+    """Answers, accuracy, flagged answers, per-question figures and the per-minute timeline of one
+    org subtree, from durable storage (the Redis counters are contest-wide only).
+
+    The flusher keeps the database well under a second behind; the work grows with the subtree
+    (a town or a county is quick), and the figures are cached for 3 s per subtree so many open
+    dashboards cost one read.
+    """
+    key = (contest_id, org_path_prefix)
+    now = time.monotonic()
+    cached = _SUBTREE_CACHE.get(key)
+    if cached is not None and now - cached[0] < _SUBTREE_TTL_S:
+        return cached[1]
+    answers = correct = flagged = recent = 0
+    per_q: dict[str, list[int]] = {}
+    minutes: dict[int, dict[str, int]] = {}
+    since_ms = (int(time.time()) - _RATE_WINDOW_S) * 1000
+    async for row in storage.iter_answers(contest_id, org_path_prefix):
+        # attempt_id, user_id, index, question_id, choice, correct, points_awarded, answered_at, flagged
+        answers += 1
+        ok = 1 if row[5] else 0
+        correct += ok
+        flagged += 1 if row[8] else 0
+        counts = per_q.setdefault(str(row[3]), [0, 0])
+        counts[0] += 1
+        counts[1] += ok
+        at = int(row[7] or 0)
+        recent += at >= since_ms
+        minutes.setdefault(at // 60_000, {"answers": 0, "attempts_finished": 0})["answers"] += 1
+    async for row in storage.iter_results(contest_id, org_path_prefix):
+        finished = int(row[9] or 0)
+        minutes.setdefault(finished // 60_000, {"answers": 0, "attempts_finished": 0})["attempts_finished"] += 1
+    figures = {
+        "answers": answers, "correct": correct, "flagged_answers": flagged,
+        "accuracy": round(correct / answers, 4) if answers else 0.0,
+        "answers_per_s": round(recent / _RATE_WINDOW_S, 1),
+        "questions": [{"question_id": qid, "answers": n, "correct": c, "accuracy": round(c / n, 4) if n else 0.0}
+                      for qid, (n, c) in sorted(per_q.items())],
+        "timeline": [{"at": minute * 60_000, **point} for minute, point in sorted(minutes.items())],
+    }
+    if len(_SUBTREE_CACHE) > 256:
+        _SUBTREE_CACHE.clear()
+    _SUBTREE_CACHE[key] = (now, figures)
+    return figures

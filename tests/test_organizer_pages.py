@@ -259,3 +259,57 @@ async def _draw_category(base: str, admin: str, category: str) -> None:
         async with s.post(f"{base}/api/v1/contests/drawn/attempts",
                           headers={"Authorization": f"Bearer {user['token']}"}) as resp:
             assert resp.status == 201, await resp.text()
+
+
+async def _api_player(s: aiohttp.ClientSession, base: str, org_id: str, name: str, phone: str, n: int) -> None:
+    async with s.post(f"{base}/api/v1/auth/register", json={"name": name, "phone": phone, "org_id": org_id}) as r:
+        user = await r.json()
+    h = {"Authorization": f"Bearer {user['token']}"}
+    async with s.post(f"{base}/api/v1/contests/demo/attempts", headers=h) as r:
+        attempt = await r.json()
+    answers = [{"index": q["index"], "choice": q["options"][0]["key"]} for q in attempt["questions"][:n]]
+    async with s.post(f"{base}/api/v1/attempts/{attempt['attempt_id']}/submit", headers=h,
+                      json={"answers": answers}) as r:
+        assert r.status == 200, await r.text()
+
+
+async def test_dashboard_drilldown_scopes_every_figure(live_server: Any, browser: Any) -> None:
+    """After drilling down to a town every number is the town's; organizer names are shown in full
+    at every level (the whole-contest list no longer comes masked from the public feed)."""
+    base = live_server.url.rstrip("/")
+    async with aiohttp.ClientSession() as s:
+        await _api_player(s, base, "360302002001", "张荷塘", "13500000001", 3)  # 荷塘村, in the town drilled into
+        await _api_player(s, base, "360302002001", "李荷塘", "13500000002", 2)
+        await _api_player(s, base, "360301001001", "王别处", "13500000003", 4)  # elsewhere in the province
+    problems: list[str] = []
+    ctx = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    page = await ctx.new_page()
+    _watch(page, problems, base)
+    try:
+        await page.goto(f"{base}/dashboard/?token={live_server.organizer_token}&contest=demo")
+        await pw.expect(page.get_by_test_id("stat-answers")).to_have_text("9", timeout=10_000)
+        rows = page.get_by_test_id("leaderboard-row")
+        await pw.expect(rows).to_have_count(3, timeout=10_000)
+        await pw.expect(page.get_by_test_id("leaderboard")).to_contain_text("王别处")  # full, at the top level
+        for org_id in ("360300", "360302", "360302002"):
+            row = page.locator(f'[data-testid=org-row][data-org-id="{org_id}"]')
+            await pw.expect(row).to_be_visible(timeout=10_000)
+            await row.click()
+        await pw.expect(page.get_by_test_id("stat-answers")).to_have_text("5", timeout=10_000)
+        await pw.expect(page.get_by_test_id("stat-participants")).to_have_text("2", timeout=10_000)
+        await pw.expect(rows).to_have_count(2, timeout=10_000)
+        await pw.expect(page.get_by_test_id("leaderboard")).to_contain_text("张荷塘")
+        # the per-question table and the timeline are the town's too
+        answered = await page.evaluate("""async () => {
+            const tok = sessionStorage.getItem('quiz.staffToken');
+            const r = await fetch('/api/v1/admin/contests/demo/timeline?org_id=360302002',
+                                  {headers: {Authorization: 'Bearer ' + tok}});
+            return (await r.json()).points.reduce((a, p) => a + p.answers, 0);
+        }""")
+        assert answered == 5
+        counts = [int(x) for x in await page.locator("[data-testid=question-row] td:nth-child(2)").all_inner_texts()]
+        assert sum(counts) == 5, counts
+        await _snapshot(page, "organizer-dashboard-scoped")
+        assert not problems, problems
+    finally:
+        await ctx.close()

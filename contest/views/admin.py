@@ -17,7 +17,7 @@ from contest.errors import ApiError
 from contest.export import HEADERS, export_rows
 from contest.jsonio import json_response, read_body, read_json
 from contest.orgtree import parse_orgs
-from contest.stats import read_counters, read_question_stats, read_timeline
+from contest.stats import read_counters, read_question_stats, read_subtree, read_timeline
 from contest.validation import Fields
 from leaderboard import keys
 from leaderboard.orgs import org_counters
@@ -309,6 +309,16 @@ def _scope(request: web.Request, claims: Claims) -> str | None:
     return org_id
 
 
+def _subtree_prefix(request: web.Request, org_id: str) -> str | None:
+    """The org path prefix of ``org_id``'s subtree, or None when it is the whole tree (the lone
+    root): the contest-wide Redis counters then answer without reading the database."""
+    orgs = request.config_dict[CATALOG].orgs
+    org = orgs.get(org_id)
+    if org is not None and org.parent_id is None and len(orgs.children(None)) == 1:
+        return None
+    return orgs.path_string(org_id)
+
+
 async def stats(request: web.Request) -> web.Response:
     claims = require(request, "admin", "organizer")
     contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
@@ -324,8 +334,12 @@ async def stats(request: web.Request) -> web.Response:
         reg = await redis.hget(keys.user_registrations(), org_id)
         # summed over the contest's shards (a sharded contest keeps org counters per shard)
         ((part, att, _),) = await org_counters(redis, contest.contest_id, [org_id], contest.shards)
-        body.update(registrants=int(reg or 0), participants=int(part or 0), attempts_finished=int(att or 0),
-                    scope_note="answers, accuracy and questions are contest-wide")
+        body.update(registrants=int(reg or 0), participants=int(part or 0), attempts_finished=int(att or 0))
+        # every figure for the subtree (issue 16 item 8): answers, accuracy and questions from the database
+        prefix = _subtree_prefix(request, org_id)
+        if prefix is not None:
+            scoped = await read_subtree(request.config_dict[STORAGE], contest.contest_id, prefix)
+            body.update({k: v for k, v in scoped.items() if k != "timeline"})
     orgs = request.config_dict[CATALOG].orgs
     members = orgs.members_total(org_id) if org_id else sum(orgs.members_total(o.org_id) for o in orgs.children(None))
     body["members"] = members
@@ -336,9 +350,14 @@ async def stats(request: web.Request) -> web.Response:
 async def timeline(request: web.Request) -> web.Response:
     claims = require(request, "admin", "organizer")
     contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
-    _scope(request, claims)
-    points = await read_timeline(request.config_dict[REDIS], contest.contest_id, contest.shards)
-    return json_response({"points": points})
+    org_id = _scope(request, claims)
+    if org_id is None:
+        points = await read_timeline(request.config_dict[REDIS], contest.contest_id, contest.shards)
+    elif (prefix := _subtree_prefix(request, org_id)) is None:
+        points = await read_timeline(request.config_dict[REDIS], contest.contest_id, contest.shards)
+    else:  # the subtree's own answers and finishes per minute
+        points = (await read_subtree(request.config_dict[STORAGE], contest.contest_id, prefix))["timeline"]
+    return json_response({"org_id": org_id, "points": points})
 
 
 async def export(request: web.Request) -> web.StreamResponse:

@@ -14,6 +14,7 @@ const LEVEL_MAX = 5;
 let api = null;
 let me = null;
 let cid = null;
+let lastTopAt = 0;             // when the board was last read (the feed triggers reads, at most 1/s)
 let crumbs = [];               // [{org_id|null, name}]
 let orgSort = 'participation_rate';
 let feed = null;
@@ -98,14 +99,16 @@ function selectContest(id) {
 // ------------------------------------------------------------------ live snapshot
 function onSnapshot(snap) {
   if (scopeIsWhole()) {
-    if (Array.isArray(snap.top)) renderTop(snap.top.slice(0, TOP_N));
+    // The feed is public, so its names are masked; the dashboard reads the board with its token
+    // instead, so names look the same at every level (full within the organizer's scope).
+    if (Array.isArray(snap.top) && Date.now() - lastTopAt > 1000) refreshTop().catch(() => {});
     // the stats endpoint is fresher about registrants/accuracy; the feed about the counters
     if (snap.stats && Date.now() - lastStatsAt > 1000) renderStats(snap.stats, true);
   }
 }
 
 async function refreshTop() {
-  if (scopeIsWhole() && feed && feed.isFresh()) return;
+  lastTopAt = Date.now();
   const r = await api.get(cpath() + '/leaderboard', { board: 'total', limit: TOP_N, org_id: scopeOrg() || undefined });
   renderTop(r.entries || []);
 }
