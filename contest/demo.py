@@ -86,29 +86,20 @@ async def _player(session: aiohttp.ClientSession, base: str, contest_id: str, or
     def pause(low: float, high: float) -> Awaitable[None]:
         return asyncio.sleep(rng.uniform(low, high) / pace)
 
-    surnames = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
-    # Players sign in with a gateway ticket, as from a WeChat front: the same player each run, so a
-    # demo restarted on the same data directory finds its players again instead of colliding.
-    ticket = sign_ticket(ticket_secret.encode(), {
-        "sub": f"demo-player-{n}", "name": rng.choice(surnames) + rng.choice("伟芳娜敏静丽强磊军洋勇艳杰涛明超"),
-        "org_id": rng.choice(org_ids), "exp": int(time.time()) + 30 * 86400,
-    })
     await pause(0.5, 5.0)
-    token = None
-    while token is None and not stop.is_set():
-        try:  # the server starts listening only after the startup hooks
-            async with session.post(f"{base}/api/v1/auth/ticket", json={"ticket": ticket}) as resp:
-                if resp.status == 200:
-                    token = (await resp.json())["token"]
-                    break
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    headers = {"Authorization": f"Bearer {token}"}
+    # Slot n is played by one member after another: when a member has used up their attempts
+    # (409 attempt_limit_reached) a new member joins in the slot, so N players stay active for as
+    # long as the demo runs and the dashboard still moves an hour later.
+    generation = 0
+    headers = await _sign_in(session, base, rng, org_ids, n, generation, stop, ticket_secret)
     while not stop.is_set():
         async with session.post(f"{base}/api/v1/contests/{contest_id}/attempts", headers=headers) as resp:
-            if resp.status not in (200, 201):  # today's attempts used up: come back later
-                await asyncio.sleep(30)
+            if resp.status == 409:  # this member's attempts are used up: the next member joins
+                generation += 1
+                headers = await _sign_in(session, base, rng, org_ids, n, generation, stop, ticket_secret)
+                continue
+            if resp.status not in (200, 201):  # closed, rate limited, a hiccup: come back later
+                await asyncio.sleep(min(30.0, 30 / pace))
                 continue
             attempt = await resp.json()
         for q in attempt["questions"]:
@@ -121,6 +112,28 @@ async def _player(session: aiohttp.ClientSession, base: str, contest_id: str, or
         async with session.post(f"{base}/api/v1/attempts/{attempt['attempt_id']}/finish", headers=headers):
             pass
         await pause(5, 20)
+
+
+async def _sign_in(session: aiohttp.ClientSession, base: str, rng: random.Random, org_ids: list[str], n: int,
+                   generation: int, stop: asyncio.Event, ticket_secret: str) -> dict[str, str]:
+    """Headers of simulated member ``generation`` of slot ``n``, signed in with a gateway ticket
+    (as from a WeChat front): the same members each run, so a demo restarted on the same data
+    directory finds them again instead of colliding."""
+    surnames = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+    ticket = sign_ticket(ticket_secret.encode(), {
+        "sub": f"demo-player-{n}" + (f"-{generation}" if generation else ""),
+        "name": rng.choice(surnames) + rng.choice("伟芳娜敏静丽强磊军洋勇艳杰涛明超"),
+        "org_id": rng.choice(org_ids), "exp": int(time.time()) + 30 * 86400,
+    })
+    while not stop.is_set():
+        try:  # the server starts listening only after the startup hooks
+            async with session.post(f"{base}/api/v1/auth/ticket", json={"ticket": ticket}) as resp:
+                if resp.status == 200:
+                    return {"Authorization": f"Bearer {(await resp.json())['token']}"}
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.2)
+    return {}
 
 
 async def simulate_players(base: str, contest_id: str, org_ids: list[str], count: int,
