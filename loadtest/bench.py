@@ -16,7 +16,11 @@ the same run, runs interleaved, so a noisy neighbour hurts both sides alike.  Se
    call each, through the service's coalescing runner) vs the PyPI ``leaderboard`` library
    (``loadtest/lib_side.py``) on the same Redis, plus the Redis-side time per call;
 3. flusher rows/s into SQLite and PostgreSQL (``loadtest/bench_flusher.py``);
-4. Redis memory per million registrants (the REGISTER script, extrapolated from a sample).
+4. Redis memory per million registrants (the REGISTER script, extrapolated from a sample);
+5. durability: the answer endpoint with QUIZ_ACK_DURABILITY=memory, fsync and replica side by
+   side, each on a Valkey of its own (everysec AOF; `appendfsync always`; the same plus a replica
+   with `appendfsync always`), so the row shows what an acknowledgement on disk / on a second
+   host costs.
 """
 
 from __future__ import annotations
@@ -338,6 +342,98 @@ def answer_rows(cfg: Config, results: dict[str, list[dict[str, Any]]]) -> list[R
     ]
 
 
+# ---- 5. durability modes --------------------------------------------------------------------------
+def bench_durability(cfg: Config, procs: Processes, workdir: Path, stack: contextlib.ExitStack) -> list[Row]:
+    """Answers/s and p99 of one `quiz serve` process per QUIZ_ACK_DURABILITY, runs interleaved.
+
+    Every answer measured is a first answer (enough attempts are started), so each one writes
+    and pays its mode's fsync / replica wait: idempotent repeats write nothing."""
+    if not shutil.which("wrk"):
+        return [Row("durability", "answer endpoint per QUIZ_ACK_DURABILITY", "n/a: wrk not installed")]
+    always = ("--appendfsync", "always")
+    servers = {
+        "memory": stack.enter_context(EmbeddedValkey(workdir / "valkey-memory", appendonly=True)),
+        "fsync": stack.enter_context(EmbeddedValkey(workdir / "valkey-fsync", appendonly=True, extra_args=always)),
+        "replica": stack.enter_context(EmbeddedValkey(workdir / "valkey-replica", appendonly=True,
+                                                      extra_args=always)),
+    }
+    stack.enter_context(EmbeddedValkey(workdir / "valkey-replica-2", appendonly=True, extra_args=(
+        *always, "--replicaof", "127.0.0.1", str(servers["replica"].port))))
+    wait_replica_online(servers["replica"].port)
+    # enough attempts that every answer of every run is a first one (10 questions each)
+    most_per_s = 10_000  # above anything one process serves here
+    attempts_n = int(most_per_s * (cfg.duration_s * cfg.runs + (1 if cfg.warmup else 0)) / 10) + 100
+    targets: dict[str, tuple[str, subprocess.Popen[bytes], Path]] = {}
+    for mode, valkey in servers.items():
+        port = free_port()
+        env = {**server_env(valkey.url, workdir / mode), "QUIZ_ACK_DURABILITY": mode}
+        (workdir / mode).mkdir(exist_ok=True)
+        proc = procs.start(f"serve-{mode}", [sys.executable, "-m", "contest.cli", "serve", "--host", "127.0.0.1",
+                                             "--port", str(port)], env)
+        targets[mode] = (f"http://127.0.0.1:{port}", proc, workdir / f"attempts-{mode}.txt")
+    from kit import setup_contest
+
+    for url, proc, attempts_file in targets.values():
+        wait_http(url + "/healthz", proc)
+        setup_contest(url, ADMIN, CONTEST, time_limit_s=3 * 3600, min_answer_ms=0)
+        attempts = asyncio.run(start_attempts(url, attempts_n))
+        attempts_file.write_text("".join(f"{aid} {token}\n" for aid, token in attempts))
+    log(f"durability: {attempts_n} attempts per mode started")
+    results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in targets}
+    offsets = dict.fromkeys(targets, 0)
+    order = list(targets)
+    for run in range(-1 if cfg.warmup else 0, cfg.runs):
+        for mode in order if run % 2 == 0 else order[::-1]:
+            url, proc, attempts_file = targets[mode]
+            valkey = servers[mode]
+            pgids = (proc.pid, valkey.process.pid if valkey.process else 0)
+            result = run_wrk(url, attempts_file, offsets[mode], cfg, 1 if run < 0 else cfg.duration_s, pgids)
+            result["first_answers"] = max(0, min(result["requests"], attempts_n * 10 - offsets[mode]))
+            offsets[mode] += result["requests"]
+            if run < 0:
+                continue  # warm-up
+            results[mode].append(result)
+            log(f"  run {run + 1} {mode}: {result['rps']:,.0f} req/s p99 {result['p99_us'] / 1000:.2f} ms "
+                f"errors {result['status_errors'] + result['socket_errors']}")
+    return durability_rows(results)
+
+
+def wait_replica_online(master_port: int, timeout: float = 30.0) -> None:
+    import redis
+
+    deadline = time.monotonic() + timeout
+    with redis.Redis(port=master_port) as client:
+        while time.monotonic() < deadline:
+            info = client.info("replication")
+            if any(isinstance(v, dict) and v.get("state") == "online" for k, v in info.items()
+                   if k.startswith("slave")):
+                return
+            time.sleep(0.05)
+    raise RuntimeError("the bench's replica did not come online")
+
+
+def durability_rows(results: dict[str, list[dict[str, Any]]]) -> list[Row]:
+    def med(mode: str, key: str) -> float:
+        return median([r[key] for r in results[mode]])
+
+    rows = []
+    memory = results["memory"]
+    for mode, note, target in (("memory", "everysec AOF: a power loss drops up to ~1 s", ""),
+                               ("fsync", "appendfsync always: on disk before the reply", ">= 0.7x"),
+                               ("replica", "+ WAIT 1 per batch: on a replica too", "")):
+        ratios = [r["rps"] / m["rps"] for r, m in zip(results[mode], memory, strict=True)]
+        first = sum(r["first_answers"] for r in results[mode]) / max(1, sum(r["requests"] for r in results[mode]))
+        errors = sum(r["status_errors"] + r["socket_errors"] for r in results[mode])
+        rows.append(Row("durability", f"answers/s, p99 ms: QUIZ_ACK_DURABILITY={mode} ({note})",
+                        f"{med(mode, 'rps'):,.0f}, p99 {med(mode, 'p99_us') / 1000:.1f}",
+                        f"{med('memory', 'rps'):,.0f} (memory)", f"{median(ratios):.2f}x", target,
+                        {"runs": results[mode], "ratios": ratios, "first_answers": first, "errors": errors}))
+    rows.append(Row("durability", "share of first answers (each writes) / non-2xx or socket errors",
+                    " / ".join(f"{r.raw['first_answers']:.0%}" for r in rows),
+                    " / ".join(f"{r.raw['errors']:.0f}" for r in rows), "", "100% / 0"))
+    return rows
+
+
 # ---- 2. leaderboard operations --------------------------------------------------------------------
 def ensure_library(cfg: Config) -> Path | None:
     if (cfg.lib_dir / "leaderboard" / "competition_ranking_leaderboard.py").exists():
@@ -652,6 +748,8 @@ def run(cfg: Config, sections: set[str], json_path: Path | None) -> int:
     try:
         if "answers" in sections:
             rows += bench_answers(cfg, procs, workdir, stack)
+        if "durability" in sections:
+            rows += bench_durability(cfg, procs, workdir, stack)
         if sections & {"leaderboard", "flusher", "memory"}:
             with EmbeddedValkey(workdir / "valkey-ops", appendonly=False) as valkey:
                 if "leaderboard" in sections:
@@ -701,7 +799,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL for the flusher")
     p.add_argument("--no-library", action="store_true", help="skip the PyPI leaderboard library comparison")
     p.add_argument("--lib-dir", type=Path, help="where the leaderboard library is (installed if missing)")
-    p.add_argument("--only", help="comma list of sections: answers,leaderboard,flusher,memory")
+    p.add_argument("--only", help="comma list of sections: answers,durability,leaderboard,flusher,memory")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
 
 
@@ -717,7 +815,7 @@ def main_from_args(args: argparse.Namespace) -> int:
     cfg.board_10m = args.board_10m
     cfg.postgres = cfg.postgres and not args.no_postgres
     cfg.library = not args.no_library
-    sections = set((args.only or "answers,leaderboard,flusher,memory").split(","))
+    sections = set((args.only or "answers,durability,leaderboard,flusher,memory").split(","))
     return run(cfg, sections, args.json)
 
 

@@ -107,7 +107,7 @@ def test_map_choice_fits_recorded_letters_to_the_new_question() -> None:
 async def test_quiz_bench_quick_prints_its_table(tmp_path: Path) -> None:
     out_json = tmp_path / "bench.json"
     code, out = await _run(sys.executable, "-m", "contest.cli", "bench", "--quick", "--no-postgres",
-                           "--json", str(out_json), env={}, limit_s=120)
+                           "--json", str(out_json), env={}, limit_s=180)
     assert code == 0, out[-3000:]
     assert "| section | measure | ours | baseline | ratio | target |" in out
     rows = {r["measure"]: r for r in json.loads(out_json.read_text())["rows"]}
@@ -121,3 +121,7 @@ async def test_quiz_bench_quick_prints_its_table(tmp_path: Path) -> None:
         assert min(r["per_s"] for r in row["raw"]["ours"]) > 0, row
     assert any(m.startswith("flusher into SQLite") and float(r["ours"].replace(",", "")) > 0 for m, r in rows.items())
     assert any(m.startswith("Redis memory per 1M registrants") for m in rows)
+    for mode in ("memory", "fsync", "replica"):  # the durability row: each mode served, every answer a write
+        row = next(r for m, r in rows.items() if m.startswith(f"answers/s, p99 ms: QUIZ_ACK_DURABILITY={mode} "))
+        assert row["raw"]["errors"] == 0 and row["raw"]["first_answers"] == 1.0, row
+        assert min(r["rps"] for r in row["raw"]["runs"]) > 0, row
