@@ -20,7 +20,7 @@ from contest.redis_client import ScriptRunner
 from contest.settings import Settings
 from leaderboard import keys
 from leaderboard.boards import count_above
-from leaderboard.scripts import ANSWER, FINISH, START, Script
+from leaderboard.scripts import ANSWER, ANSWER_CHALLENGE, FINISH, START, Script
 from question_bank import PaperError, Question, draw_paper, render_question, shown_answer
 
 __all__ = ["Play", "normalize_choice", "parse_attempt_id", "question_field"]
@@ -231,11 +231,14 @@ class Play:
         args: tuple[Any, ...] = (
             claims.user_id, index, choice, *contest.answer_args, self.settings.deadline_grace_ms,
             contest.config.get("min_answer_ms", self.settings.min_answer_ms), cid, attempt_id, *rate)
+        script = ANSWER
         if contest.mode == "challenge":
-            # a challenge's last answer finishes the attempt in the same call (FINISH's arguments)
+            # its own script (the paper's runs unchanged); the last answer finishes the attempt in
+            # the same call, with FINISH's arguments
+            script = ANSWER_CHALLENGE
             args += (keys.contest_prefix(cid, shard), contest.ranking, contest.counted_per_day)
         return (
-            ANSWER,
+            script,
             (keys.attempt(cid, attempt_id, shard), keys.stats(cid, shard), keys.qstats(cid, shard),
              keys.events(cid, shard), keys.timeline(cid, "", shard)),
             args,

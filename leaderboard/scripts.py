@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "ANSWER",
+    "ANSWER_CHALLENGE",
     "FINISH",
     "LEADERBOARD_ME",
     "LEADERBOARD_PAGE",
@@ -315,7 +316,7 @@ redis.call('XADD', KEYS[4], '*', 't', 'start', 'cid', ARGV[11], 'aid', ARGV[2], 
 return {'new', now, dl, day}
 """)
 
-ANSWER = Script("answer", _COMMON + _FINISH_FN + r"""
+ANSWER = Script("answer", _COMMON + r"""
 -- Score one answer against the attempt's shuffled key, exactly once.
 -- KEYS: 1 attempt hash, 2 contest stats hash, 3 per-question stats hash, 4 contest events
 --       stream, 5 timeline hash
@@ -323,41 +324,13 @@ ANSWER = Script("answer", _COMMON + _FINISH_FN + r"""
 --       4 partial credit 0/1, 5 time bonus max points, 6 time bonus window ms,
 --       7 streak bonus step, 8 streak bonus cap, 9 per-question limit ms (0: none),
 --       10 grace ms, 11 human minimum ms (faster answers are flagged), 12 contest id, 13 attempt id,
---       14 per-user answer rate: emission interval ms ('0' or absent: no limit), 15 its burst,
---       challenge contests only: 16 contest key prefix, 17 ranking, 18 counted attempts per day
+--       14 per-user answer rate: emission interval ms ('0' or absent: no limit), 15 its burst
 -- Returns {'ok', correct 0/1, points, attempt score, shown key, flagged 0/1, type s|m|j}
---       | {'err', 'not_found'|'bad_index'|'invalid_choice'|'already_answered'|'deadline_passed'|'finished'
---                |'not_current'}
+--       | {'err', 'not_found'|'bad_index'|'invalid_choice'|'already_answered'|'deadline_passed'|'finished'}
 --       | {'err', 'rate_limited', retry after ms}
--- A challenge (attempt field 'cur') serves one question at a time: only index 'cur' may be answered
--- ('not_current' otherwise); its 'ok' reply adds 8: the next question 'question id|perm' or '' when
--- the run is over, and then 9: the FINISH reply of the attempt (+ its id), finished in this same call (first
--- wrong answer, last question); a run ended by the question's time limit answers
--- {'err', 'deadline_passed', FINISH reply}.  A repeated answer repeats all of it.
 local i = ARGV[2]
 local h = redis.call('HMGET', KEYS[1], 'uid', 'fin', 'dl', 'la', 'score', 'streak', 'q' .. i,
-  'a' .. i, 'cc', 'n', 'rl', 'cur')
-local cur = h[12]
-local function challenge_finish()
-  local prefix = ARGV[16]
-  local r = finish_attempt({KEYS[1], prefix .. 'u:' .. ARGV[1], KEYS[2], KEYS[4], prefix .. 'deadlines', KEYS[5],
-    prefix .. 'lb:t', prefix .. 'names'}, {ARGV[1], prefix, ARGV[17], ARGV[18], '0', ARGV[12], ARGV[13], '', ARGV[10]})
-  r[#r + 1] = ARGV[13]  -- the attempt id, for the finish shape
-  return r
-end
--- the reply of a challenge answer: the next question after a right one, else the run's finish
-local function challenge_reply(r, ok)
-  local c = redis.call('HMGET', KEYS[1], 'qc', 'paper')
-  local nxt = tonumber(i) + 1
-  if ok == 1 and nxt < tonumber(c[1]) then
-    local e = cjson.decode(c[2])[nxt + 1]
-    r[8] = e[1] .. '|' .. e[2]
-    return r, nxt
-  end
-  r[8] = ''
-  r[9] = challenge_finish()
-  return r, nil
-end
+  'a' .. i, 'cc', 'n', 'rl')
 if not h[1] or h[1] ~= ARGV[1] then return {'err', 'not_found'} end
 -- The per-user answer limit lives in the attempt hash (one active attempt per user, so per
 -- attempt is per user): a GCRA check here costs no extra round trip.  Replays count too.
@@ -376,15 +349,10 @@ local qtype, key, points, qid, nopt = q[1], q[2], tonumber(q[3]), q[4], tonumber
 local choice = ARGV[3]
 if h[8] then
   local a = split(h[8], '|')
-  if a[1] == '' then
-    if cur then return {'err', 'deadline_passed', challenge_finish()} end
-    return {'err', 'deadline_passed'}
-  end
+  if a[1] == '' then return {'err', 'deadline_passed'} end
   -- the same answer again is the same result: field 6 is the attempt's score right after it
   if a[1] == choice then
-    local r = {'ok', tonumber(a[2]), tonumber(a[3]), tonumber(a[6] or h[5]), key, tonumber(a[5]), qtype}
-    if cur then r = challenge_reply(r, tonumber(a[2])) end
-    return r
+    return {'ok', tonumber(a[2]), tonumber(a[3]), tonumber(a[6] or h[5]), key, tonumber(a[5]), qtype}
   end
   return {'err', 'already_answered'}
 end
@@ -392,7 +360,6 @@ local now = now_ms()
 local grace = tonumber(ARGV[10])
 if now > tonumber(h[3]) + grace then return {'err', 'deadline_passed'} end
 if h[2] == '1' then return {'err', 'finished'} end
-if cur and cur ~= i then return {'err', 'not_current'} end
 local n = tonumber(h[10]) + 1
 local minute = math.floor(now / 60000)
 local second = math.floor(now / 1000)
@@ -407,8 +374,6 @@ if qlimit > 0 and elapsed > qlimit + grace then
   redis.call('HINCRBY', KEYS[5], 's:' .. second, 1)
   redis.call('XADD', KEYS[4], '*', 't', 'ans', 'cid', ARGV[12], 'aid', ARGV[13], 'uid', ARGV[1],
     'i', i, 'qid', qid, 'ch', '', 'ok', 0, 'pts', 0, 'at', now, 'fl', 0)
-  -- a challenge ends at its question's time limit
-  if cur then return {'err', 'deadline_passed', challenge_finish()} end
   return {'err', 'deadline_passed'}
 end
 if choice == '' or #choice > nopt then return {'err', 'invalid_choice'} end
@@ -425,8 +390,7 @@ local pts = 0
 if choice == key then
   ok = 1
   pts = points
-elseif qtype == 'm' and ARGV[4] == '1' and wrong == 0 and hits > 0 and not cur then
-  -- (a challenge scores right answers only: a partly right one ends the run with nothing)
+elseif qtype == 'm' and ARGV[4] == '1' and wrong == 0 and hits > 0 then
   pts = math.floor(points * hits / #key)
 end
 local streak = 0
@@ -457,14 +421,96 @@ redis.call('HINCRBY', KEYS[5], 'a:' .. minute, 1)
 redis.call('HINCRBY', KEYS[5], 's:' .. second, 1)
 redis.call('XADD', KEYS[4], '*', 't', 'ans', 'cid', ARGV[12], 'aid', ARGV[13], 'uid', ARGV[1],
   'i', i, 'qid', qid, 'ch', choice, 'ok', ok, 'pts', pts, 'at', now, 'fl', fl)
-if cur then
+return {'ok', ok, pts, score, key, fl, qtype}
+""")
+
+# Challenge mode (issue 15) is the paper's ANSWER with these edits, (paper text, challenge text):
+# a script of its own, so the paper's hot path runs exactly the code it ran before.
+_CHALLENGE_EDITS = (
+    ("""--       14 per-user answer rate: emission interval ms ('0' or absent: no limit), 15 its burst
+""", """--       14 per-user answer rate: emission interval ms ('0' or absent: no limit), 15 its burst,
+--       16 contest key prefix, 17 ranking, 18 counted attempts per day (FINISH's, for the last answer)
+"""),
+    ("""'already_answered'|'deadline_passed'|'finished'}
+""", """'already_answered'|'deadline_passed'|'finished'
+--                |'not_current'}
+-- A challenge (attempt field 'cur') serves one question at a time: only index 'cur' may be answered
+-- ('not_current' otherwise); its 'ok' reply adds 8: the next question 'question id|perm' or '' when
+-- the run is over, and then 9: the FINISH reply of the attempt (+ its id), finished in this same
+-- call (first wrong answer, last question); a run ended by the question's time limit answers
+-- {'err', 'deadline_passed', FINISH reply}.  A repeated answer repeats all of it.
+"""),
+    ("""  'a' .. i, 'cc', 'n', 'rl')
+""", """  'a' .. i, 'cc', 'n', 'rl', 'cur')
+local cur = h[12]
+local function challenge_finish()
+  local prefix = ARGV[16]
+  local r = finish_attempt({KEYS[1], prefix .. 'u:' .. ARGV[1], KEYS[2], KEYS[4], prefix .. 'deadlines', KEYS[5],
+    prefix .. 'lb:t', prefix .. 'names'}, {ARGV[1], prefix, ARGV[17], ARGV[18], '0', ARGV[12], ARGV[13], '', ARGV[10]})
+  r[#r + 1] = ARGV[13]  -- the attempt id, for the finish shape
+  return r
+end
+-- the reply of a challenge answer: the next question after a right one, else the run's finish
+local function challenge_reply(r, ok)
+  local c = redis.call('HMGET', KEYS[1], 'qc', 'paper')
+  local nxt = tonumber(i) + 1
+  if ok == 1 and nxt < tonumber(c[1]) then
+    local e = cjson.decode(c[2])[nxt + 1]
+    r[8] = e[1] .. '|' .. e[2]
+    return r, nxt
+  end
+  r[8] = ''
+  r[9] = challenge_finish()
+  return r, nil
+end
+"""),
+    ("""  if a[1] == '' then return {'err', 'deadline_passed'} end
+""", """  if a[1] == '' then
+    if cur then return {'err', 'deadline_passed', challenge_finish()} end
+    return {'err', 'deadline_passed'}
+  end
+"""),
+    ("""    return {'ok', tonumber(a[2]), tonumber(a[3]), tonumber(a[6] or h[5]), key, tonumber(a[5]), qtype}
+""", """    local r = {'ok', tonumber(a[2]), tonumber(a[3]), tonumber(a[6] or h[5]), key, tonumber(a[5]), qtype}
+    if cur then r = challenge_reply(r, tonumber(a[2])) end
+    return r
+"""),
+    ("""if h[2] == '1' then return {'err', 'finished'} end
+""", """if h[2] == '1' then return {'err', 'finished'} end
+if cur and cur ~= i then return {'err', 'not_current'} end
+"""),
+    ("""    'i', i, 'qid', qid, 'ch', '', 'ok', 0, 'pts', 0, 'at', now, 'fl', 0)
+  return {'err', 'deadline_passed'}
+""", """    'i', i, 'qid', qid, 'ch', '', 'ok', 0, 'pts', 0, 'at', now, 'fl', 0)
+  -- a challenge ends at its question's time limit
+  if cur then return {'err', 'deadline_passed', challenge_finish()} end
+  return {'err', 'deadline_passed'}
+"""),
+    ("""elseif qtype == 'm' and ARGV[4] == '1' and wrong == 0 and hits > 0 then
+""", """elseif qtype == 'm' and ARGV[4] == '1' and wrong == 0 and hits > 0 and not cur then
+  -- (a challenge scores right answers only: a partly right one ends the run with nothing)
+"""),
+    ("""return {'ok', ok, pts, score, key, fl, qtype}
+""", """if cur then
   local r, nxt = challenge_reply({'ok', ok, pts, score, key, fl, qtype}, ok)
   -- the next question's own clock ('la') starts now, set above
   if nxt then redis.call('HSET', KEYS[1], 'cur', nxt) end
   return r
 end
 return {'ok', ok, pts, score, key, fl, qtype}
-""")
+"""),
+)
+
+
+def _challenge(source: str) -> str:
+    for paper, challenge in _CHALLENGE_EDITS:
+        if source.count(paper) != 1:  # the paper script changed under an edit: fix the edit
+            raise AssertionError(f"challenge edit does not apply once: {paper[:60]!r}")
+        source = source.replace(paper, challenge)
+    return source
+
+
+ANSWER_CHALLENGE = Script("answer_challenge", _COMMON + _FINISH_FN + _challenge(ANSWER.source[len(_COMMON):]))
 
 FINISH = Script("finish", _COMMON + _FINISH_FN + r"""
 -- Finish an attempt once: final score, boards (total, daily, every org of the user's path),
@@ -528,4 +574,4 @@ return ranked_rows(KEYS[1], KEYS[2], {unpack(rows, 3)}, lo, {total, mine, rank},
 
 
 def all_scripts() -> tuple[Script, ...]:
-    return (REGISTER, START, ANSWER, FINISH, LEADERBOARD_PAGE, LEADERBOARD_ME)
+    return (REGISTER, START, ANSWER, ANSWER_CHALLENGE, FINISH, LEADERBOARD_PAGE, LEADERBOARD_ME)
