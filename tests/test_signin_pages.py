@@ -51,12 +51,18 @@ class SmsServer:
 
 
 @pytest.fixture
-async def sms_server(redis_url: str, data_dir: Path, sms_receiver: SmsReceiver) -> AsyncIterator[SmsServer]:  # noqa: F811
+def sms_settings() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+async def sms_server(redis_url: str, data_dir: Path, sms_receiver: SmsReceiver,  # noqa: F811
+                     sms_settings: dict[str, Any]) -> AsyncIterator[SmsServer]:
     redis = aioredis.Redis.from_url(redis_url)
     await redis.flushall()
     await redis.aclose()
     settings = make_settings(redis_url, data_dir, sms_provider=f"webhook:{sms_receiver.url}",
-                             sms_webhook_secret=WEBHOOK_SECRET, rate_limits=False)
+                             sms_webhook_secret=WEBHOOK_SECRET, rate_limits=False, **sms_settings)
     client = TestClient(LaneTestServer(create_app(settings)))
     await client.start_server()
     await seed_contest(client, contest_id="demo")
@@ -234,6 +240,34 @@ async def test_staff_sign_in_by_sms_on_dashboard_and_admin(sms_server: SmsServer
         await pw.expect(admin.locator("#main")).to_be_visible(timeout=10_000)
         me = await _me(base, await admin.evaluate("sessionStorage.getItem('quiz.staffToken')"), "/api/v1/me")
         assert me["role"] == "admin"
+    finally:
+        await ctx.close()
+    assert not problems, problems
+
+
+@pytest.mark.parametrize("sms_settings", [{"register_requires_sms": True}])
+async def test_registration_with_a_code_when_the_campaign_requires_it(sms_server: SmsServer, browser: Any,  # noqa: F811
+                                                                      sms_receiver: SmsReceiver,  # noqa: F811
+                                                                      sms_settings: dict[str, Any]) -> None:
+    base = sms_server.url
+    problems: list[str] = []
+    ctx = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    try:
+        page = await ctx.new_page()
+        _watch(page, problems, base)
+        await page.goto(base + "/")
+        await page.get_by_test_id("register-name").fill("实名用户")
+        await page.get_by_test_id("register-phone").fill("13912340009")
+        await pick_by_cascade(page, [ROOT, *VILLAGE_PATH, VILLAGE])
+        await page.get_by_test_id("register-submit").click()
+        # the server asks for a code: the form grows a code field, everything typed is kept
+        await pw.expect(page.get_by_test_id("register-code")).to_be_visible(timeout=10_000)
+        await pw.expect(page.get_by_test_id("register-name")).to_have_value("实名用户")
+        sent = len(sms_receiver.messages)
+        await page.get_by_test_id("register-send").click()
+        await page.get_by_test_id("register-code").fill(await _code(sms_receiver, "13912340009", "register", sent))
+        await page.get_by_test_id("register-submit").click()
+        await pw.expect(page.get_by_test_id("contest-item").first).to_be_visible(timeout=10_000)
     finally:
         await ctx.close()
     assert not problems, problems

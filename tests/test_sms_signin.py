@@ -322,6 +322,9 @@ async def test_units_marked_accepts_members_take_members(client: TestClient) -> 
     resp = await client.post("/api/v1/admin/orgs/import", data=extra,
                              headers={**admin_headers(), "Content-Type": "text/csv"})
     assert resp.status == 200, await resp.text()
+    picker = await (await client.get("/api/v1/orgs", params={"parent_id": "360302"})).json()
+    assert {o["org_id"]: o.get("accepts_members", False) for o in picker["orgs"]} == {"360302001": False,
+                                                                                      "360302002": True}
     town = await client.post("/api/v1/auth/register", json={"name": "赵六", "phone": PHONE, "org_id": "360302002"})
     assert town.status == 201, await town.text()
     county = await client.post("/api/v1/auth/register", json={"name": "赵七", "phone": "13900002222",

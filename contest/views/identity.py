@@ -144,7 +144,8 @@ async def orgs_public(request: web.Request) -> web.Response:
     if "q" in request.query:
         return _search(request, orgs, parent)
     return json_response({"orgs": [
-        {"org_id": o.org_id, "name": o.name, "level": o.level, "has_children": orgs.has_children(o.org_id)}
+        {"org_id": o.org_id, "name": o.name, "level": o.level, "has_children": orgs.has_children(o.org_id),
+         **_ACCEPTS[o.accepts_members]}
         for o in orgs.children(parent)
     ]})
 
@@ -158,11 +159,14 @@ def _search(request: web.Request, orgs: OrgTree, within: str | None) -> web.Resp
     found = orgs.search(q, within=within, limit=limit) if q else []
     return json_response({"orgs": [
         {"org_id": o.org_id, "name": o.name, "level": o.level, "has_children": orgs.has_children(o.org_id),
-         "path": [orgs[p].name for p in orgs.path(o.org_id)], "path_ids": list(orgs.path(o.org_id))}
+         "path": [orgs[p].name for p in orgs.path(o.org_id)], "path_ids": list(orgs.path(o.org_id)),
+         **_ACCEPTS[o.accepts_members]}
         for o in found
     ]})
 
 
+# only units with children that take members say so (the picker's lists stay as small as they were)
+_ACCEPTS: dict[bool, dict[str, bool]] = {False: {}, True: {"accepts_members": True}}
 _all_cache: tuple[OrgTree, bytes] | None = None
 
 

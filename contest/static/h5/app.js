@@ -9,7 +9,7 @@ import {
 } from '/static/common/util.js';
 import { orgPicker } from '/static/h5/orgpicker.js';
 import { showRecap, resultExtras } from '/static/h5/campaign.js';
-import { normalizePhone, rememberPhone, rememberedPhone } from '/static/common/signin.js';
+import { codeField, normalizePhone, rememberPhone, rememberedPhone } from '/static/common/signin.js';
 import { signinCard } from '/static/h5/signin.js';
 
 const app = document.getElementById('app');
@@ -152,7 +152,7 @@ function showSignin(phone = '') {
 function showRegister(opts = {}) {
   // someone who signed in on this browser before goes back through SMS sign-in, phone filled in
   if (!opts.register && rememberedPhone()) { showSignin(rememberedPhone()); return; }
-  const form = { name: '', phone: opts.phone || '', org: { path: [], q: '' } };
+  const form = { name: '', phone: opts.phone || '', org: { path: [], q: '' }, needsCode: false };
   screen(() => {
     const nameIn = h('input#reg-name', {
       type: 'text', testid: 'register-name', autocomplete: 'name', maxlength: 32, required: true,
@@ -166,6 +166,9 @@ function showRegister(opts = {}) {
     });
     const picker = orgPicker(api, form.org);
     const submit = h('button.btn.block', { type: 'submit', testid: 'register-submit' }, t('h5.register'));
+    // real-name campaigns (QUIZ_REGISTER_REQUIRES_SMS=1) ask for a code: shown once the server says so
+    const code = form.needsCode ? codeField({ api, getPhone: () => form.phone, purpose: 'register', prefix: 'register' })
+      : null;
 
     const f = h('form.card', { novalidate: true },
       h('h1', t('h5.registerTitle')),
@@ -173,6 +176,7 @@ function showRegister(opts = {}) {
       h('label', { for: 'reg-name' }, t('h5.name')), nameIn,
       h('label', { for: 'reg-phone' }, t('h5.phone')), phoneIn,
       h('h2.org-title#org-picker-label', t('h5.org')), picker,
+      code ? [h('label', t('sms.code')), code.row] : null,
       h('div', { style: 'margin-top:1rem' }, submit),
       h('div', { style: 'margin-top:.6rem;text-align:center' }, h('button.btn.link', {
         type: 'button', testid: 'sms-login-link', onclick: () => showSignin(form.phone),
@@ -186,10 +190,13 @@ function showRegister(opts = {}) {
       if (!name) { toast(t('h5.needName'), 'error'); nameIn.focus(); return; }
       if (!phone) { toast(t('sms.needPhone'), 'error'); phoneIn.focus(); return; }
       if (!org) { toast(t('h5.needOrg'), 'error'); picker.querySelector('input, select').focus(); return; }
+      if (org.has_children && !org.accepts_members) { toast(t('sms.needLeaf'), 'error'); return; }
       if (org.has_children && !window.confirm(t('org.confirmUpper', { name: org.name }))) return;
+      if (code && !/^\d{6}$/.test(code.value())) { toast(t('sms.needCode'), 'error'); code.focus(); return; }
       submit.disabled = true;
       try {
-        const r = await api.post('/api/v1/auth/register', { name, phone, org_id: org.org_id }, { auth: false, retries: 2 });
+        const body = { name, phone, org_id: org.org_id, ...(code ? { code: code.value() } : {}) };
+        const r = await api.post('/api/v1/auth/register', body, { auth: false, retries: 2 });
         auth = { user_id: r.user_id, token: r.token, expires_at: r.expires_at, issued_at: Date.now() };
         saveParticipantAuth(auth);
         rememberPhone(phone);
@@ -197,6 +204,12 @@ function showRegister(opts = {}) {
         toast(t('h5.registered'), 'ok');
         await afterLogin();
       } catch (err) {
+        if (!form.needsCode && err.details && err.details.fields && err.details.fields.code) {
+          form.needsCode = true;
+          rerender();
+          toast(t('sms.needRegisterCode'), 'info', 4500);
+          return;
+        }
         toastError(err);
       } finally {
         submit.disabled = false;

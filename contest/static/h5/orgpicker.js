@@ -134,6 +134,7 @@ export function orgPicker(api, state, onChange = () => {}) {
         pick(ids.map((id, k) => ({
           org_id: id, name: names[k], level: o.level - ids.length + 1 + k,
           has_children: k < ids.length - 1 ? true : o.has_children,
+          accepts_members: k === ids.length - 1 && !!o.accepts_members,
         })));
       },
     }, h('span.org-result-name', o.name),
