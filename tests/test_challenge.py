@@ -184,3 +184,11 @@ async def test_a_sharded_challenge_ranks_across_shards(client: TestClient) -> No
         assert status == 200 and fin["rank"] == 6 - i
     board = await (await client.get(f"/api/v1/contests/{cid}/leaderboard")).json()
     assert [e["score"] for e in board["entries"]] == [50, 40, 30, 20, 10, 0]
+
+
+def test_the_paper_answer_script_carries_no_challenge_code() -> None:
+    """Challenge answers have a script of their own, so a paper's answer runs no line of it."""
+    from leaderboard.scripts import ANSWER, ANSWER_CHALLENGE, all_scripts
+
+    assert "cur" not in ANSWER.source.split("\n-- Score one answer", 1)[1] and "finish_attempt" not in ANSWER.source
+    assert "not_current" in ANSWER_CHALLENGE.source and ANSWER_CHALLENGE in all_scripts()
