@@ -269,6 +269,17 @@ async def _export(settings: Settings, contest_id: str, what: str, fmt: str, org:
     return 0
 
 
+async def _lottery_verify(settings: Settings, contest_id: str, lottery_id: str, export: Path) -> int:
+    from contest.lottery import published_from_redis, verify_cli
+
+    async with services(settings) as svc:
+        doc = await published_from_redis(svc.redis, contest_id, lottery_id)
+    if doc is None:
+        print(f"lottery verify: no lottery {lottery_id!r} in contest {contest_id!r}", file=sys.stderr)
+        return 2
+    return verify_cli(doc, export)
+
+
 def cmd_token(settings: Settings, role: str, org: str | None, user: str | None, name: str | None, ttl: int) -> int:
     from contest.auth import issue_token
 
@@ -335,6 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     export.add_argument("--org")
     export.add_argument("--out", type=Path)
+    lottery = sub.add_parser("lottery", help="lottery commands")
+    lsub = lottery.add_subparsers(dest="lottery_command", required=True)
+    verify = lsub.add_parser("verify", help="recompute a drawn lottery from its seed and the results export")
+    verify.add_argument("contest_id")
+    verify.add_argument("lottery_id")
+    verify.add_argument("--export", type=Path, required=True, help="the results export (csv or xlsx)")
+    verify.add_argument("--published", type=Path, help="the published lottery as JSON (default: read it from Redis)")
     return parser
 
 
@@ -365,6 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(settings, simulate=args.simulate)
     if command == "token":
         return cmd_token(settings, args.role, args.org, args.user, args.name, args.ttl)
+    if command == "lottery" and args.published:
+        from contest.lottery import verify_cli
+
+        return verify_cli(args.published.read_bytes(), args.export)
     if command == "migrate":
         return _run_async(settings.replace(redis_url=settings.redis_url), _migrate)
     handlers = {
@@ -374,6 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "flush": lambda s: _flush(s, args.once),
         "rebuild": lambda s: _rebuild(s, args.contest_id),
         "export": lambda s: _export(s, args.contest_id, args.what, args.format, args.org, args.out),
+        "lottery": lambda s: _lottery_verify(s, args.contest_id, args.lottery_id, args.export),
     }
     return _run_async(settings, handlers[command])
 

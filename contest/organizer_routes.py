@@ -5,7 +5,7 @@ table, the handlers and /api/openapi.json stay one list."""
 from __future__ import annotations
 
 from contest.routes import ADM, Route, _obj
-from contest.views import admin, review
+from contest.views import admin, lottery, review
 
 __all__ = ["ORGANIZER_ROUTES"]
 
@@ -18,7 +18,27 @@ QUESTION_BODY = _obj({"id": S, "type": {"enum": ["single", "multiple", "judge"]}
 QUESTION_OUT = _obj({"question": {"type": "object"}, "previous_id": S, "versioned": {"type": "boolean"}},
                     ("question",))
 
+ELIGIBILITY = _obj({"min_score": I, "board": {"enum": ["total", "daily"]}, "date_from": S, "date_to": S,
+                    "exclude_flagged": {"type": "boolean"}, "org_id": S})
+LOTTERY = _obj({"lottery_id": S, "contest_id": S, "name": S, "winners_count": I, "eligibility": ELIGIBILITY,
+                "commitment": S, "status": {"enum": ["committed", "drawn"]}, "seed": S, "eligible_count": I,
+                "eligible_hash": S, "drawn_at": I, "winners": {"type": "array", "items": {"type": "object"}}},
+               ("lottery_id", "commitment", "status"))
+
 ORGANIZER_ROUTES: list[Route] = [
+    Route("POST", "/api/v1/admin/contests/{cid}/lotteries", lottery.lottery_create,
+          "Create a lottery among qualifying members: the SHA-256 commitment of its secret seed is published"
+          " before the draw", auth=ADM,
+          body=_obj({"name": S, "winners": I, "eligibility": ELIGIBILITY}, ("name", "winners")),
+          response=_obj({"lottery_id": S, "commitment": S}, ("lottery_id", "commitment")), status=201,
+          errors=(400, 401, 403, 404, 413), tag="admin"),
+    Route("POST", "/api/v1/admin/contests/{cid}/lotteries/{lid}/draw", lottery.lottery_draw,
+          "Draw: freeze the sorted eligible list, draw the winners from the seed, publish seed, count, list hash"
+          " and winners (a second draw is 409)", auth=ADM, response=LOTTERY, errors=(401, 403, 404, 409, 503),
+          tag="admin"),
+    Route("GET", "/api/v1/contests/{cid}/lotteries/{lid}", lottery.lottery_public,
+          "A lottery as published (winners' names masked); verify it with quiz lottery verify", response=LOTTERY,
+          errors=(404,), tag="participants"),
     Route("POST", "/api/v1/admin/questions", admin.question_create,
           "Add a question (the import's checks)", auth=ADM, body=QUESTION_BODY, response=QUESTION_OUT, status=201,
           errors=(400, 401, 403, 409, 413), tag="admin"),

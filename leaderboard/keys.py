@@ -26,6 +26,7 @@ __all__ = [
     "dead_letters",
     "deadlines",
     "events",
+    "lottery",
     "org_level_rank",
     "org_stat",
     "orgs_snapshot",
@@ -185,6 +186,11 @@ def bank_drawn() -> str:
 def client_ips(contest_id: str, user_id: str) -> str:
     """Set of the client IPs a member started attempts from (review evidence)."""
     return contest_prefix(contest_id) + "seen:ip:" + user_id
+
+
+def lottery(contest_id: str, lottery_id: str) -> str:
+    """Hash of one lottery: its document (seed included) and, once drawn, the frozen eligible list."""
+    return contest_prefix(contest_id) + "lot:" + lottery_id
 
 
 def client_devices(contest_id: str, user_id: str) -> str:
