@@ -9,6 +9,9 @@ import { t, applyI18n, onLangChange, mountLangToggle } from '/static/common/i18n
 import { h, toast, errorText } from '/static/common/util.js';
 import { codeField, normalizePhone, rememberPhone, rememberedPhone } from '/static/common/signin.js';
 
+const SMS_KEY = 'quiz.staffSms';
+const REFRESH_MS = 60 * 60 * 1000;
+
 /** The SMS sign-in card placed above the token form; calls onToken(token) when signed in. */
 function smsLoginCard(api, onToken) {
   const phoneIn = h('input#staff-phone', {
@@ -66,8 +69,19 @@ export function startStaffPage({ onReady, onLogout }) {
   const smsForm = smsLoginCard(api, (v) => {
     token = v;
     saveStaffToken(v);
+    sessionStorage.setItem(SMS_KEY, '1');
     tryStart();
   });
+  // a token from the SMS sign-in lasts 12 h: a dashboard left open all day renews it quietly
+  // (pasted tokens from `quiz token` cannot be refreshed and keep their own expiry)
+  setInterval(async () => {
+    if (!token || !started || sessionStorage.getItem(SMS_KEY) !== '1') return;
+    try {
+      const r = await api.post('/api/v1/auth/refresh', undefined, { retries: 0 });
+      token = r.token;
+      saveStaffToken(r.token);
+    } catch (_) { /* a refused token shows the sign-in on the next request */ }
+  }, REFRESH_MS);
   loginForm.before(smsForm);
 
   let started = false;
@@ -112,6 +126,7 @@ export function startStaffPage({ onReady, onLogout }) {
     e.preventDefault();
     const v = document.getElementById('login-token').value.trim();
     if (!v) return;
+    sessionStorage.removeItem(SMS_KEY);
     token = v;
     saveStaffToken(v);
     document.getElementById('login-token').value = '';
