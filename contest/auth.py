@@ -144,6 +144,10 @@ def _claims_of(request: web.Request) -> Claims | None:
     return claims
 
 
+# where an admin of a unit below the root is an admin (of its subtree's organizers; its own token)
+_SUBTREE_ADMIN_PATHS = ("/api/v1/admin/organizers", "/api/v1/auth/refresh", "/api/v1/me")
+
+
 def _staff_claims(request: web.Request, claims: Claims) -> Claims:
     """A staff account's token: refused once the account is disabled or changed (this process's
     copy of the versions, at most ``staff_check_s`` old); an admin of a unit below the root acts
@@ -151,7 +155,7 @@ def _staff_claims(request: web.Request, claims: Claims) -> Claims:
     gate = request.config_dict.get(STAFF_GATE)
     if gate is not None and not gate.allows(claims.user_id, claims.version):
         raise ApiError(401, "unauthenticated", "账号已停用或权限已变更，请重新登录", {"reason": "account_changed"})
-    if claims.role == "admin" and claims.org_id and not request.path.startswith("/api/v1/admin/organizers"):
+    if claims.role == "admin" and claims.org_id and not request.path.startswith(_SUBTREE_ADMIN_PATHS):
         org = request.config_dict[CATALOG].orgs.get(claims.org_id)
         if org is None or org.parent_id is not None:
             return dataclasses.replace(claims, role="organizer")

@@ -165,6 +165,11 @@ async def test_subtree_admin_manages_only_its_subtree(staff_client: TestClient,
     assert resp.status == 200 and (await resp.json())["disabled"] is True
     bad = await client.patch(f"/api/v1/admin/organizers/{inside}", json={"disabled": "yes"}, headers=h)
     assert bad.status == 400 and "disabled" in (await bad.json())["error"]["details"]["fields"]
+    # a refreshed token is still the subtree admin's
+    refreshed = await (await client.post("/api/v1/auth/refresh", headers=h)).json()
+    assert refreshed["role"] == "admin"
+    me = await (await client.get("/api/v1/me", headers=bearer(refreshed["token"]))).json()
+    assert (me["role"], me["org_id"]) == ("admin", CITY)
     # elsewhere a subtree admin is an organizer of its subtree, not an admin of everything
     stats = f"/api/v1/admin/contests/{seeded.contest_id}/stats"
     assert (await (await client.get(stats, headers=h)).json())["org_id"] == CITY
