@@ -258,6 +258,12 @@ class Settings:
             raise SettingsError(f"QUIZ_SMS_PROVIDER must be webhook:URL, aliyun, tencent or log, got {provider!r}")
         if provider == "log" and self.env != "dev":
             raise SettingsError("QUIZ_SMS_PROVIDER=log writes codes to the log: only with QUIZ_ENV=dev (quiz demo)")
+        needed = {"aliyun": ("ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "SIGN_NAME", "TEMPLATE_CODE"),
+                  "tencent": ("SECRET_ID", "SECRET_KEY", "SDK_APP_ID", "SIGN_NAME", "TEMPLATE_ID")}.get(provider, ())
+        missing = [f"QUIZ_SMS_{provider.upper()}_{n}" for n in needed
+                   if not self.sms_vendor.get(f"QUIZ_SMS_{provider.upper()}_{n}")]
+        if missing:
+            raise SettingsError(f"QUIZ_SMS_PROVIDER={provider} needs {', '.join(missing)}")
         if provider.startswith("webhook:"):
             if not provider[len("webhook:"):].startswith(("https://", "http://")):
                 raise SettingsError(f"QUIZ_SMS_PROVIDER=webhook:URL needs an http(s) URL, got {provider!r}")

@@ -191,6 +191,10 @@ def test_log_provider_only_in_dev_and_webhook_needs_its_secret() -> None:
         Settings.from_env({"QUIZ_SMS_PROVIDER": "webhook:https://sms.example/send"})
     with pytest.raises(SettingsError):
         Settings.from_env({"QUIZ_SMS_PROVIDER": "carrier-pigeon"})
+    with pytest.raises(SettingsError, match="QUIZ_SMS_ALIYUN_SIGN_NAME"):
+        Settings.from_env({"QUIZ_SMS_PROVIDER": "aliyun", "QUIZ_SMS_ALIYUN_ACCESS_KEY_ID": "x"})
+    with pytest.raises(SettingsError, match="QUIZ_SMS_TENCENT_SECRET_ID"):
+        Settings.from_env({"QUIZ_SMS_PROVIDER": "tencent"})
     with pytest.raises(SettingsError, match="QUIZ_PHONE_PATTERN"):
         Settings.from_env({"QUIZ_PHONE_PATTERN": "(("})
 
