@@ -32,18 +32,19 @@ async def chromium() -> AsyncIterator[Any]:
             await b.close()
 
 
-async def _challenge_contest(base: str, admin_token: str) -> None:
+async def _challenge_contest(base: str, admin_token: str, **overrides: Any) -> None:
     now = int(time.time() * 1000)
     body = {"contest_id": "ch", "title": "知识挑战赛", "starts_at": now - 60_000, "ends_at": now + 3_600_000,
             "time_limit_s": 300, "attempts_per_day": 3, "feedback": "immediate", "mode": "challenge",
             "max_questions": 5, "certificate": {"min_score": 1, "title": "荣誉证书"},
             "paper": {"draw": [{"category": "历史", "difficulty": None, "count": 5}],
-                      "shuffle_questions": True, "shuffle_options": False}}
+                      "shuffle_questions": True, "shuffle_options": False}, **overrides}
+    cid = body["contest_id"]
     headers = {"Authorization": f"Bearer {admin_token}"}
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{base}/api/v1/admin/contests", json=body, headers=headers) as resp:
             assert resp.status == 201, await resp.text()
-        async with session.post(f"{base}/api/v1/admin/contests/ch/publish", headers=headers) as resp:
+        async with session.post(f"{base}/api/v1/admin/contests/{cid}/publish", headers=headers) as resp:
             assert resp.status == 200, await resp.text()
 
 
@@ -120,3 +121,24 @@ async def test_challenge_recap_certificate_and_attempts_left(live_server: Any, c
         await ctx.close()
     assert not problems, problems
 
+
+
+async def test_a_challenge_question_running_out_of_time_ends_the_run(live_server: Any, chromium: Any) -> None:
+    base = live_server.url.rstrip("/")
+    await _challenge_contest(base, live_server.admin_token, contest_id="cht", question_time_limit_s=2)
+    problems: list[str] = []
+    ctx, page = await _phone_page(chromium, problems, base)
+    try:
+        await _register(page, base)
+        await page.locator('[data-testid=contest-item][data-contest-id="cht"]').click()
+        await page.get_by_test_id("start").click()
+        await pw.expect(page.get_by_test_id("question-countdown")).to_be_visible(timeout=10_000)
+        assert await _answer(page, right=True) == "0"
+        await pw.expect(page.get_by_test_id("question-stem")).to_have_attribute("data-index", "1", timeout=10_000)
+        # no answer to the second question: its clock runs out and the page finishes the run
+        score = page.get_by_test_id("score")
+        await pw.expect(score).to_be_visible(timeout=10_000)
+        assert int(await score.inner_text()) > 0
+    finally:
+        await ctx.close()
+    assert not problems, problems
