@@ -5,7 +5,7 @@ table, the handlers and /api/openapi.json stay one list."""
 from __future__ import annotations
 
 from contest.routes import ADM, Route, _obj
-from contest.views import admin, lottery, review
+from contest.views import admin, lottery, review, screen
 
 __all__ = ["ORGANIZER_ROUTES"]
 
@@ -26,6 +26,9 @@ LOTTERY = _obj({"lottery_id": S, "contest_id": S, "name": S, "winners_count": I,
                ("lottery_id", "commitment", "status"))
 
 ORGANIZER_ROUTES: list[Route] = [
+    Route("GET", "/api/v1/contests/{cid}/join-qr.svg", screen.join_qr,
+          "QR code (SVG) of the H5 address that opens this contest, for the big screen (origin: the screen's own)",
+          query=("origin",), errors=(400, 404), content="image/svg+xml", tag="participants"),
     Route("POST", "/api/v1/admin/contests/{cid}/lotteries", lottery.lottery_create,
           "Create a lottery among qualifying members: the SHA-256 commitment of its secret seed is published"
           " before the draw", auth=ADM,

@@ -313,3 +313,106 @@ async def test_dashboard_drilldown_scopes_every_figure(live_server: Any, browser
         assert not problems, problems
     finally:
         await ctx.close()
+
+
+def _perfect(attempt: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every answer right: the sample bank's keys, mapped through the shuffled options by text."""
+    import orjson
+
+    from tests.fixtures.app import SAMPLE
+
+    bank = {q["stem"]: q for q in orjson.loads((SAMPLE / "questions.json").read_bytes())}
+    out = []
+    for q in attempt["questions"]:
+        src = bank[q["stem"]]
+        right = {src["options"][ord(k) - 65] for k in src["answer"]}
+        keys = [o["key"] for o in q["options"] if o["text"] in right]
+        out.append({"index": q["index"], "choice": keys if q["type"] == "multiple" else keys[0]})
+    return out
+
+
+async def _hall_checks(page: Any, size: dict[str, int], min_font: float) -> None:
+    await page.set_viewport_size(size)
+    await page.wait_for_timeout(300)  # one layout pass after the resize (fitRows runs on resize)
+    m = await page.evaluate("""() => {
+        const d = document.documentElement;
+        const td = document.querySelector('#top-body tr:not([hidden]) td:nth-child(2)');
+        const score = document.querySelector('#top-body tr:not([hidden]) td.score');
+        const boxes = [...document.querySelectorAll('#top-fit, #org-fit')].map((b) => {
+            const r = b.getBoundingClientRect();
+            const rows = [...b.querySelectorAll('tbody tr:not([hidden])')].map((x) => x.getBoundingClientRect());
+            return {bottom: r.bottom, right: r.right, rows: rows.map((x) => [x.bottom, x.right])};
+        });
+        const orgs = document.querySelector('.s-orgs').getBoundingClientRect();
+        const qr = document.getElementById('join-qr');
+        return {sw: d.scrollWidth, sh: d.scrollHeight, w: innerWidth, h: innerHeight,
+                font: td ? parseFloat(getComputedStyle(td).fontSize) : 0,
+                scoreFont: score ? parseFloat(getComputedStyle(score).fontSize) : 0,
+                boxes, orgs: [orgs.left, orgs.right, orgs.height],
+                qr: [qr.naturalWidth, qr.getBoundingClientRect().bottom],
+                podium: document.querySelectorAll('#podium [data-testid=leaderboard-row]').length,
+                rows: document.querySelectorAll('#top-body tr:not([hidden])').length};
+    }""")
+    assert m["sw"] <= m["w"] and m["sh"] <= m["h"], f"{size}: overflow {m}"
+    assert m["font"] >= min_font and m["scoreFont"] > m["font"], f"{size}: table text {m['font']} px"
+    for box in m["boxes"]:
+        for bottom, right in box["rows"]:
+            assert bottom <= box["bottom"] + 1 and right <= box["right"] + 1, f"{size}: a row is cut {m}"
+    assert m["podium"] == 3 and m["rows"] >= 3, m
+    left, right, height = m["orgs"]
+    assert left > m["w"] * 0.45 and right >= m["w"] * 0.95 and height > m["h"] * 0.55, f"org chart {m['orgs']}"
+    assert m["qr"][0] > 0 and m["qr"][1] <= m["h"], m["qr"]
+
+
+async def test_big_screen_for_a_hall(live_server: Any, browser: Any) -> None:
+    base = live_server.url.rstrip("/")
+    async with aiohttp.ClientSession() as s:
+        for i in range(9):
+            await _api_player(s, base, "360302002001" if i % 2 else "360301001001", f"选手{i}号",
+                              f"1340000{i:04d}", 2 + i % 7)
+    problems: list[str] = []
+    ctx = await browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    page = await ctx.new_page()
+    _watch(page, problems, base)
+    try:
+        await page.goto(f"{base}/screen/demo")
+        await pw.expect(page.locator("#podium [data-testid=leaderboard-row]")).to_have_count(3, timeout=10_000)
+        await pw.expect(page.locator("#join-qr")).to_have_js_property("complete", True)
+        await _hall_checks(page, {"width": 1920, "height": 1080}, 28)
+        await _snapshot(page, "screen-hall-1920")
+
+        # a perfect score takes first place: the podium changes and the others show their move down
+        async with aiohttp.ClientSession() as s:
+            async with s.post(f"{base}/api/v1/auth/register",
+                              json={"name": "满分王", "phone": "13499999999", "org_id": "360302002001"}) as r:
+                user = await r.json()
+            h = {"Authorization": f"Bearer {user['token']}"}
+            async with s.post(f"{base}/api/v1/contests/demo/attempts", headers=h) as r:
+                attempt = await r.json()
+            async with s.post(f"{base}/api/v1/attempts/{attempt['attempt_id']}/submit", headers=h,
+                              json={"answers": _perfect(attempt)}) as r:
+                assert (await r.json())["correct_count"] == len(attempt["questions"])
+        first = page.locator("#podium .pod.r1")
+        await pw.expect(first).to_have_attribute("data-user-id", user["user_id"], timeout=10_000)
+        await pw.expect(page.get_by_test_id("rank-down").first).to_be_attached(timeout=5_000)
+
+        await _hall_checks(page, {"width": 1366, "height": 768}, 16)
+        await _snapshot(page, "screen-hall-1366")
+
+        # the QR code is the H5 address of this contest; that address opens the contest
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"{base}/api/v1/contests/demo/join-qr.svg", params={"origin": base}) as r:
+                assert r.status == 200 and r.headers["Content-Type"].startswith("image/svg+xml")
+                assert r.headers["X-Join-Url"] == f"{base}/?contest=demo"
+            async with s.get(f"{base}/api/v1/contests/demo/join-qr.svg", params={"origin": "javascript:x"}) as r:
+                assert r.status == 400
+        phone = await ctx.new_page()
+        await phone.set_viewport_size({"width": 375, "height": 812})
+        await phone.goto(f"{base}/")
+        await phone.evaluate("(a) => localStorage.setItem('quiz.auth', JSON.stringify(a))",
+                             {"user_id": user["user_id"], "token": user["token"], "expires_at": user["expires_at"]})
+        await phone.goto(f"{base}/?contest=demo")
+        await pw.expect(phone.get_by_test_id("start")).to_be_visible(timeout=10_000)
+        assert not problems, problems
+    finally:
+        await ctx.close()

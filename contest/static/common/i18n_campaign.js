@@ -62,6 +62,7 @@ addMessages({
     'lot.title': '抽奖',
     'admin.explanation': '解析',
     'ed.retiredBadge': '已停用',
+    'screen.join': '扫码参赛',
   },
   en: {
     'admin.importOrgsHint': 'Excel, CSV or JSON; Chinese or English headers: org_id, parent_id, name, level, members',
@@ -122,5 +123,6 @@ addMessages({
     'lot.title': 'Lottery',
     'admin.explanation': 'Explanation',
     'ed.retiredBadge': 'retired',
+    'screen.join': 'Scan to join',
   },
 });

@@ -109,6 +109,9 @@ async function afterLogin() {
   if (rec && rec.attempt_id) {
     if (await resumeAttempt(rec)) return;
   }
+  // the big screen's QR code opens /?contest=<id>: straight to that contest
+  const wanted = new URL(location.href).searchParams.get('contest');
+  if (wanted) { showDetail(wanted); return; }
   showList();
 }
 

@@ -1,6 +1,7 @@
 // Big screen: contest title, big stat numbers, top 20 and org ranking, driven by the SSE feed.
 import { createApi } from '/static/common/api.js';
 import { t, getLang, applyI18n, onLangChange, mountLangToggle } from '/static/common/i18n.js';
+import '/static/common/i18n_campaign.js';
 import { h, fill, fmtNum, fmtPct, fmtDuration, liveFeed, every } from '/static/common/util.js';
 
 const $ = (id) => document.getElementById(id);
@@ -37,32 +38,91 @@ setInterval(() => {
   $('s-clock').textContent = d.toLocaleTimeString('zh-CN', { hour12: false });
 }, 1000);
 
+// Where each member's row or podium card was, so a re-render can glide it from there (FLIP).
+function positions() {
+  const out = new Map();
+  for (const el of document.querySelectorAll('[data-testid=leaderboard-row]')) {
+    out.set(el.dataset.userId, el.getBoundingClientRect().top);
+  }
+  return out;
+}
+
+function glide(before, prevRank) {
+  for (const el of document.querySelectorAll('[data-testid=leaderboard-row]')) {
+    const was = before.get(el.dataset.userId);
+    if (was === undefined || !el.animate) continue;
+    const delta = was - el.getBoundingClientRect().top;
+    if (Math.abs(delta) > 1) {
+      el.animate([{ transform: `translateY(${delta}px)` }, { transform: 'none' }], { duration: 700, easing: 'ease-out' });
+    }
+    const old = prevRank.get(el.dataset.userId);
+    if (old !== undefined && Number(el.dataset.rank) !== old) el.classList.add('moved');
+  }
+}
+
+function moveMark(e, prevRank) {
+  const old = prevRank.get(String(e.user_id));
+  if (old === undefined || old === Number(e.rank)) return null;
+  return old > Number(e.rank) ? h('span.move.up', { testid: 'rank-up' }, '▲') : h('span.move.down', { testid: 'rank-down' }, '▼');
+}
+
 function renderTop(entries) {
   const key = JSON.stringify(entries.map((e) => [e.user_id, e.rank, e.score, e.duration_ms]));
   if (key === lastTopKey) return;
   const prev = new Set(lastTop.map((e) => String(e.user_id)));
+  const prevRank = new Map(lastTop.map((e) => [String(e.user_id), Number(e.rank)]));
   const hadPrev = lastTopKey !== '';
+  const before = positions();
   lastTopKey = key;
   lastTop = entries;
-  if (!entries.length) { fill($('top-body'), h('tr', h('td.empty', { colspan: 5 }, t('dash.empty')))); return; }
-  fill($('top-body'), entries.slice(0, TOP_N).map((e) => h('tr' + (hadPrev && !prev.has(String(e.user_id)) ? '.flash' : ''), {
+  const podium = entries.slice(0, 3);
+  fill($('podium'), podium.map((e, i) => h(`div.pod.r${i + 1}` + (hadPrev && !prev.has(String(e.user_id)) ? '.flash' : ''), {
     testid: 'leaderboard-row', dataset: { userId: e.user_id, rank: e.rank },
   },
-  h('td.num', String(e.rank ?? '')),
+  h('div.medal', String(e.rank ?? i + 1), moveMark(e, prevRank)),
+  h('div.p-name', e.name || ''),
+  h('div.p-org', e.org_name || ''),
+  h('div.p-score', fmtNum(e.score, 1)))));
+  const rest = entries.slice(3, TOP_N);
+  if (!entries.length) fill($('top-body'), h('tr', h('td.empty', { colspan: 5 }, t('dash.empty'))));
+  else fill($('top-body'), rest.map((e) => h('tr' + (hadPrev && !prev.has(String(e.user_id)) ? '.flash' : ''), {
+    testid: 'leaderboard-row', dataset: { userId: e.user_id, rank: e.rank },
+  },
+  h('td.num', String(e.rank ?? ''), moveMark(e, prevRank)),
   h('td', e.name || ''),
   h('td.col-org', e.org_name || ''),
-  h('td.num', fmtNum(e.score, 1)),
+  h('td.num.score', fmtNum(e.score, 1)),
   h('td.num.col-dur', fmtDuration(e.duration_ms)))));
+  fitRows($('top-fit'));
+  if (hadPrev) glide(before, prevRank);
 }
+
+// Show only the rows that fit whole in their panel (a hall screen never scrolls nor cuts a row).
+function fitRows(box) {
+  if (!box) return;
+  const rows = [...box.querySelectorAll('tbody tr')];
+  for (const r of rows) r.hidden = false;
+  if (!matchMedia('(min-width: 1000px) and (min-aspect-ratio: 4/3)').matches) return;
+  for (let i = rows.length - 1; i > 0 && box.scrollHeight > box.clientHeight + 1; i--) rows[i].hidden = true;
+}
+window.addEventListener('resize', () => { fitRows($('top-fit')); fitRows($('org-fit')); });
+
+// the QR code opens the H5 page on this contest, at the address this screen was opened with
+$('join-qr').src = `${cpath}/join-qr.svg?origin=${encodeURIComponent(location.origin)}`;
 
 function renderOrgs(entries) {
   lastOrgs = entries;
   if (!entries.length) { fill($('org-body'), h('tr', h('td.empty', { colspan: 4 }, t('dash.empty')))); return; }
+  const top = Math.max(0.0001, ...entries.slice(0, 20).map((o) => Number(o.participation_rate) || 0));
   fill($('org-body'), entries.slice(0, 20).map((o, i) => h('tr', { testid: 'org-row', dataset: { orgId: o.org_id, rank: o.rank ?? i + 1 } },
     h('td.num', String(o.rank ?? i + 1)),
     h('td', o.name || o.org_id),
     h('td.num', fmtNum(o.participants)),
-    h('td.num', fmtPct(o.participation_rate)))));
+    // bars relative to the leader, so a campaign's early hours still show who is ahead
+    h('td.col-bar', h('div.bar-cell',
+      h('div.bar', h('div', { style: `width:${Math.round(((Number(o.participation_rate) || 0) / top) * 100)}%` })),
+      h('span.pct', fmtPct(o.participation_rate)))))));
+  fitRows($('org-fit'));
 }
 
 function renderStats(s) {
