@@ -16,6 +16,7 @@ from contest.appkeys import REDIS, RUNNER, SETTINGS, SMS_CODES, STAFF, STAFF_GAT
 from contest.otp import SmsCodes
 from contest.sms.providers import make_sender
 from contest.staff import StaffDirectory, StaffGate
+from contest.static_assets import assets_for, page_handler
 
 __all__ = ["setup_signin"]
 
@@ -42,3 +43,5 @@ async def _signin_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def setup_signin(app: web.Application) -> None:
     app.cleanup_ctx.append(_signin_ctx)
+    # the page where admins import, find and disable organizer accounts
+    app.router.add_get("/admin/organizers/", page_handler("admin/organizers.html", assets_for()))

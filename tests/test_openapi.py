@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.fixtures.app import admin_headers
 
-PAGES = {"/", "/dashboard/", "/admin/", "/screen/{cid}"}
+PAGES = {"/", "/dashboard/", "/admin/", "/admin/organizers/", "/screen/{cid}"}
 METHODS = {"get", "post", "put", "patch", "delete"}
 ADMIN_H = admin_headers()
 

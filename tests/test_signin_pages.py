@@ -271,3 +271,44 @@ async def test_registration_with_a_code_when_the_campaign_requires_it(sms_server
     finally:
         await ctx.close()
     assert not problems, problems
+
+
+async def test_organizer_accounts_page(sms_server: SmsServer, browser: Any,  # noqa: F811
+                                       sms_receiver: SmsReceiver) -> None:  # noqa: F811
+    base = sms_server.url
+    problems: list[str] = []
+    admin_row = "手机号,姓名,单位编号,角色\n13512340009,省管理员,360000,管理员\n".encode()
+    async with aiohttp.ClientSession() as s, s.post(base + "/api/v1/admin/organizers/import", data=admin_row,
+                                                    headers={**admin_headers(), "Content-Type": "text/csv"}) as r:
+        assert r.status == 200, await r.text()
+    ctx = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    try:
+        page = await ctx.new_page()
+        _watch(page, problems, base)
+        await page.goto(base + "/admin/organizers/")
+        await page.get_by_test_id("staff-phone").fill("13512340009")
+        sent = len(sms_receiver.messages)
+        await page.get_by_test_id("staff-send").click()
+        await page.get_by_test_id("staff-code").fill(await _code(sms_receiver, "13512340009", "staff", sent))
+        await page.get_by_test_id("staff-login").click()
+        await pw.expect(page.get_by_test_id("organizer-row")).to_have_count(1, timeout=10_000)
+        upload = page.locator("#og-file")
+        bad = "手机号,姓名,单位编号\n123,甲,360000\n13512340010,乙,nowhere\n"
+        await upload.set_input_files({"name": "bad.csv", "mimeType": "text/csv", "buffer": bad.encode()})
+        await page.get_by_test_id("organizers-import").locator("button[type=submit]").click()
+        await pw.expect(page.get_by_test_id("organizers-errors").locator("tr")).to_have_count(2, timeout=10_000)
+        good = "phone,name,org_id,role\n13512340010,村组织者,360302002001,organizer\n13512340011,镇组织者,360302002,\n"
+        await upload.set_input_files({"name": "good.csv", "mimeType": "text/csv", "buffer": good.encode()})
+        await page.get_by_test_id("organizers-import").locator("button[type=submit]").click()
+        await pw.expect(page.get_by_test_id("organizers-imported")).to_be_visible(timeout=10_000)
+        await pw.expect(page.get_by_test_id("organizer-row")).to_have_count(3, timeout=10_000)
+        row = page.locator('[data-testid=organizer-row]', has_text="13512340010")
+        await row.get_by_test_id("organizer-toggle").click()
+        await pw.expect(row.get_by_test_id("organizer-state")).to_have_text("已停用", timeout=10_000)
+        await page.get_by_test_id("organizers-q").fill("镇组织者")
+        await pw.expect(page.get_by_test_id("organizer-row")).to_have_count(1, timeout=10_000)
+        await pw.expect(page.get_by_test_id("organizers-audit").locator("tr").first).to_contain_text("停用")
+        await _snapshot(page, "admin-organizers")
+    finally:
+        await ctx.close()
+    assert not problems, problems
