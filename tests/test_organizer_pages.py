@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import openpyxl
+import orjson
 import pytest
 
 from tests.fixtures.waiting import until
@@ -317,8 +318,6 @@ async def test_dashboard_drilldown_scopes_every_figure(live_server: Any, browser
 
 def _perfect(attempt: dict[str, Any]) -> list[dict[str, Any]]:
     """Every answer right: the sample bank's keys, mapped through the shuffled options by text."""
-    import orjson
-
     from tests.fixtures.app import SAMPLE
 
     bank = {q["stem"]: q for q in orjson.loads((SAMPLE / "questions.json").read_bytes())}
@@ -413,6 +412,65 @@ async def test_big_screen_for_a_hall(live_server: Any, browser: Any) -> None:
                              {"user_id": user["user_id"], "token": user["token"], "expires_at": user["expires_at"]})
         await phone.goto(f"{base}/?contest=demo")
         await pw.expect(phone.get_by_test_id("start")).to_be_visible(timeout=10_000)
+        assert not problems, problems
+    finally:
+        await ctx.close()
+
+
+async def test_text_as_written_on_every_page(live_server: Any, browser: Any) -> None:
+    """Issue 16 item 1 on the pages: full-width punctuation and "（　）" shown exactly as written on
+    the H5 list, detail and question, the big screen's headline, the admin bank and the dashboard."""
+    base = live_server.url.rstrip("/")
+    title, description = "全省法律知识竞赛（演示）：第二场", "演示竞赛：每次抽取 1 道题，限时 5 分钟！"
+    stem, person = "宪法规定，（　）是国家的根本任务。", "李　四（Ｌｅｅ）"
+    headers = {"Authorization": f"Bearer {live_server.admin_token}"}
+    now = int(time.time() * 1000)
+    async with aiohttp.ClientSession() as s:
+        bank = [{"id": "tf-page", "type": "single", "stem": stem, "options": ["甲：是", "乙（否）"], "answer": "A",
+                 "category": "原样"}]
+        async with s.post(f"{base}/api/v1/admin/questions/import", data=orjson.dumps(bank),
+                          headers={**headers, "Content-Type": "application/json"}) as r:
+            assert r.status == 200, await r.text()
+        body = {"contest_id": "tf", "title": title, "description": description, "starts_at": now - 60_000,
+                "ends_at": now + 3_600_000, "paper": {"draw": [{"category": "原样", "count": 1}],
+                                                      "shuffle_options": False}}
+        async with s.post(f"{base}/api/v1/admin/contests", json=body, headers=headers) as r:
+            assert r.status == 201, await r.text()
+        async with s.post(f"{base}/api/v1/admin/contests/tf/publish", headers=headers) as r:
+            assert r.status == 200
+        async with s.post(f"{base}/api/v1/auth/register",
+                          json={"name": person, "phone": "13300000001", "org_id": "360302002001"}) as r:
+            user = await r.json()
+    problems: list[str] = []
+    ctx = await browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN")
+    page = await ctx.new_page()
+    _watch(page, problems, base)
+    try:
+        await page.goto(f"{base}/")
+        await page.evaluate("(a) => localStorage.setItem('quiz.auth', JSON.stringify(a))",
+                            {"user_id": user["user_id"], "token": user["token"], "expires_at": user["expires_at"]})
+        await page.goto(f"{base}/")
+        item = page.locator('[data-testid=contest-item][data-contest-id="tf"] .ci-title')
+        await pw.expect(item).to_have_text(title, timeout=10_000)
+        await item.click()
+        await pw.expect(page.get_by_text(description)).to_be_visible(timeout=10_000)
+        await page.get_by_test_id("start").click()
+        await pw.expect(page.get_by_test_id("question-stem")).to_have_text(stem, timeout=10_000)
+        await pw.expect(page.get_by_test_id("option").first).to_contain_text("甲：是")
+        await page.get_by_test_id("option").first.click()
+        await page.get_by_test_id("submit-answer").click()
+        await page.get_by_test_id("finish").click(timeout=10_000)
+        await pw.expect(page.get_by_test_id("score")).to_be_visible(timeout=10_000)
+
+        await page.set_viewport_size({"width": 1920, "height": 1080})
+        await page.goto(f"{base}/screen/tf")
+        await pw.expect(page.get_by_test_id("contest-title")).to_have_text(title, timeout=10_000)
+        await page.goto(f"{base}/admin/?token={live_server.admin_token}#bank")
+        await page.locator("#bank-q").fill("根本任务")
+        await pw.expect(page.locator('[data-testid=bank-row][data-qid="tf-page"] .stem-cell')).to_contain_text(
+            stem, timeout=10_000)
+        await page.goto(f"{base}/dashboard/?token={live_server.organizer_token}&contest=tf")
+        await pw.expect(page.get_by_test_id("leaderboard")).to_contain_text(person, timeout=15_000)
         assert not problems, problems
     finally:
         await ctx.close()
