@@ -53,3 +53,10 @@ async def test_next_attempt_at_is_the_next_contest_day(client: TestClient) -> No
     assert body["next_attempt_at"] == int(tomorrow.timestamp() * 1000)
     resp = await client.post(f"/api/v1/contests/{cid}/attempts", headers=user["headers"])
     assert resp.status == 409
+
+
+async def test_a_stale_token_still_gets_the_public_detail(client: TestClient) -> None:
+    seeded = await seed_contest(client)
+    resp = await client.get(f"/api/v1/contests/{seeded.contest_id}", headers={"Authorization": "Bearer forged.token"})
+    body = await resp.json()
+    assert resp.status == 200 and "attempts_left_today" not in body and body["title"]

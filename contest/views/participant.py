@@ -39,7 +39,10 @@ async def contest_detail(request: web.Request) -> web.Response:
     contest = play.contest(request.match_info["cid"])
     body = contest.public()
     body["phase"] = contest.status_now(int(time.time() * 1000))
-    claims = optional_claims(request)
+    try:
+        claims = optional_claims(request)
+    except ApiError:  # a public page: a stale or bad token only means no personal figures
+        claims = None
     if claims is not None and claims.role == "participant":
         # a signed-in participant also learns what is left to them (issue 15 item 4)
         body.update(await standing(request.config_dict[REDIS], contest, claims.user_id,
