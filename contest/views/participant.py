@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from contest.appkeys import CATALOG, PLAY, REDIS
 from contest.auth import optional_claims, require
@@ -44,9 +46,11 @@ async def contest_detail(request: web.Request) -> web.Response:
     except ApiError:  # a public page: a stale or bad token only means no personal figures
         claims = None
     if claims is not None and claims.role == "participant":
-        # a signed-in participant also learns what is left to them (issue 15 item 4)
-        body.update(await standing(request.config_dict[REDIS], contest, claims.user_id,
-                                   play.shard_of(contest, claims.user_id)))
+        # a signed-in participant also learns what is left to them (issue 15 item 4); with Redis
+        # away the rules are still worth showing, without those figures
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            body.update(await standing(request.config_dict[REDIS], contest, claims.user_id,
+                                       play.shard_of(contest, claims.user_id)))
     return json_response(body)
 
 
