@@ -29,6 +29,7 @@ class Sweeper:
         self.batch = batch
         self.finished = 0
         self.errors = 0  # failed passes (Redis away), for /metrics
+        self.passes = 0  # completed passes: lets a caller wait for "the sweeper has looked"
 
     async def sweep_once(self) -> int:
         """Finish every due attempt of every published contest; returns how many this call finished."""
@@ -67,5 +68,6 @@ class Sweeper:
             except Exception as exc:
                 self.errors += 1
                 log.warning("sweeper pass failed: %s", exc)
+            self.passes += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_s)

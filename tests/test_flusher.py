@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 
 import pytest
 import redis.asyncio as aioredis
@@ -140,8 +141,11 @@ async def test_database_outage_keeps_the_backlog(
         # the loop keeps retrying with backoff and counts the errors meanwhile
         stop = asyncio.Event()
         task = asyncio.create_task(flusher.run(stop))
-        await asyncio.sleep(0.5)
-        assert flusher.errors >= 2
+        deadline = time.monotonic() + 10
+        while flusher.errors < 2:  # the loop keeps failing and counting, without giving up
+            assert time.monotonic() < deadline, flusher.errors
+            await asyncio.sleep(0.01)
+        assert not task.done()
     finally:
         start_postgres(pg_server)
     for _ in range(300):

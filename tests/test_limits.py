@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
 from contest.app import create_app
-from contest.appkeys import CATALOG, PLAY, STORAGE
+from contest.appkeys import CATALOG, PLAY, STORAGE, SWEEPER
 from contest.auth import issue_token
 from contest.sweeper import Sweeper
 from leaderboard import keys
@@ -80,6 +80,16 @@ async def test_401_missing_forged_expired_token(client: TestClient, app_secret: 
     assert status == 200 and body["score"] == 10
 
 
+async def _until_past(instant_ms: int) -> None:
+    """Wait for the clock instant a test is about (a deadline; the server and Redis read the same
+    clock), not for a duration that is hopefully long enough."""
+    for _ in range(100):  # a timer may fire a hair early: look at the clock again
+        if (left_ms := instant_ms + 1 - time.time() * 1000) <= 0:
+            return
+        await asyncio.sleep(left_ms / 1000)
+    raise AssertionError("the clock did not reach the instant")
+
+
 @pytest.fixture
 def app_secret(client: TestClient) -> bytes:
     from contest.appkeys import SETTINGS
@@ -100,7 +110,7 @@ async def test_403_contest_closed_before_and_after_the_window(client: TestClient
     closing = await create_contest(client, ends_at=int(time.time() * 1000) + 1500, time_limit_s=600)
     status, attempt = await start(client, player, closing)
     assert status == 201 and attempt["deadline_at"] <= now + 10_000
-    await asyncio.sleep(max(0.0, (attempt["deadline_at"] - time.time() * 1000) / 1000) + 0.1)
+    await _until_past(attempt["deadline_at"])
     await expect(await client.post(f"{P}/contests/{closing}/attempts", headers=player.headers), 403, "contest_closed")
     status, body = await answer(client, player, attempt["attempt_id"], 0, "B")
     assert status == 410 and body["error"]["code"] == "deadline_passed"
@@ -212,7 +222,8 @@ async def test_410_attempt_deadline_and_question_limit(client: TestClient) -> No
     qaid = qattempt["attempt_id"]
     assert (await answer(client, a, aid, 0, "B"))[0] == 200
     assert (await answer(client, b, qaid, 0, "B"))[0] == 200
-    await asyncio.sleep(1.1)
+    # until both clocks have run out: the attempt's (1 s from its start) and the question's (1 s)
+    await _until_past(max(attempt["deadline_at"], qattempt["started_at"] + 1000))
     # the attempt's clock: answer and finish are late; the finish reports the result anyway
     status, body = await answer(client, a, aid, 1, "B")
     assert status == 410 and body["error"]["code"] == "deadline_passed"
@@ -348,7 +359,7 @@ async def test_auto_finish_exactly_once_across_app_instances(
                     break
                 await asyncio.sleep(0.02)
             assert cid in app[CATALOG].contests
-        await asyncio.sleep(max(0.0, max(a["deadline_at"] for a in attempts) / 1000 - time.time()))
+        await _until_past(max(a["deadline_at"] for a in attempts))
         # racing by hand too: every instance's sweeper and direct auto-finishes at once
         sweeps = [Sweeper(app[PLAY], app[CATALOG]).sweep_once() for app in apps for _ in range(3)]
         direct = [apps[n % 3][PLAY].auto_finish(apps[0][CATALOG].contests[cid], a["attempt_id"], 0)
@@ -395,7 +406,12 @@ async def test_sweeper_keeps_what_redis_says_is_not_due(client: TestClient) -> N
     await redis.zadd(keys.deadlines(cid), {aid: attempt["started_at"] - 1})  # "due" by a skewed clock
     assert await Sweeper(app[PLAY], app[CATALOG]).sweep_once() == 0
     assert await app[PLAY].auto_finish(app[CATALOG].contests[cid], aid, 0) is None
-    await asyncio.sleep(0.3)  # the app's own sweeper (every 100 ms) has looked at it too
+    sweeper = app[SWEEPER]  # the app's own sweeper (every 100 ms) has looked at it too, twice
+    passes = sweeper.passes
+    deadline = time.monotonic() + 10
+    while sweeper.passes < passes + 2:
+        assert time.monotonic() < deadline, "the app's sweeper did not run"
+        await asyncio.sleep(0.01)
     assert await redis.zscore(keys.deadlines(cid), aid) is not None
     state = await (await client.get(f"{P}/attempts/{aid}", headers=player.headers)).json()
     assert state["finished"] is False

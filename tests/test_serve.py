@@ -52,6 +52,18 @@ async def _wait_up(session: aiohttp.ClientSession, base: str, proc: asyncio.subp
     raise AssertionError("quiz serve did not become ready")
 
 
+async def _known_by_every_worker(base: str, path: str, within_s: float = 15.0) -> None:
+    deadline, in_a_row = time.monotonic() + within_s, 0
+    while in_a_row < 20:
+        assert time.monotonic() < deadline, f"{path} not served by every worker"
+        # a connection of its own each time, so the kernel picks a worker each time
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session, \
+                session.get(base + path) as resp:
+            in_a_row = in_a_row + 1 if resp.status == 200 else 0
+        if not in_a_row:
+            await asyncio.sleep(0.05)
+
+
 async def _player(http: _Http, user: dict[str, Any], acked: list[tuple[str, int]], stop: asyncio.Event) -> None:
     """Start attempts and answer until the server goes away."""
     while not stop.is_set():
@@ -95,14 +107,17 @@ async def test_serve_workers_sigterm_flushes_every_acknowledged_answer(redis_url
             await _wait_up(session, base, proc)
             http = _Http(session, base)
             seeded = await seed_contest(http, contest_id="demo", attempts_per_day=0)  # type: ignore[arg-type]
-            # both workers must know the contest before play starts (catalog refresh: 1 s)
-            await asyncio.sleep(1.2)
+            # both workers must know the contest before play starts (catalog refresh: 1 s); new
+            # connections are spread over the workers (SO_REUSEPORT): 20 in a row must find it
+            await _known_by_every_worker(base, "/api/v1/contests/demo")
             users = [await seeded.register(org_id="360302002001", name=f"p{i}") for i in range(24)]
             acked: list[tuple[str, int]] = []
             stop = asyncio.Event()
             players = [asyncio.create_task(_player(http, u, acked, stop)) for u in users]
-            await asyncio.sleep(1.5)
-            assert acked, "no answer was acknowledged before the SIGTERM"
+            deadline = time.monotonic() + 30
+            while len(acked) < 100:  # play under way on both workers
+                assert time.monotonic() < deadline, "no answer was acknowledged before the SIGTERM"
+                await asyncio.sleep(0.01)
             proc.send_signal(signal.SIGTERM)
             code = await asyncio.wait_for(proc.wait(), 30)
             stop.set()
