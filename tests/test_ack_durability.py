@@ -4,6 +4,7 @@ master and replica (the fault tests are tests/test_power_loss.py and tests/test_
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,6 +119,27 @@ async def test_replica_mode_answers_503_then_the_retry_lands(master: EmbeddedVal
         await client.close()
         await admin.aclose()
         replica.stop()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _guarantee_table(doc: Path) -> str:
+    text = doc.read_text()
+    start = text.index("<!-- guarantee-table")
+    return text[start:text.index("<!-- /guarantee-table -->", start)]
+
+
+def test_one_guarantee_table_and_its_proofs_exist() -> None:
+    """docs/security.md and deploy/README.md hold the same table, and every test it cites exists."""
+    table = _guarantee_table(ROOT / "docs" / "security.md")
+    assert _guarantee_table(ROOT / "deploy" / "README.md") == table
+    for mode in ("memory", "fsync", "replica"):
+        assert f"| `{mode}`" in table
+    cited = re.findall(r"`(test_\w+\.py)::(test_\w+)(?:\[[\w-]+\])?`", table)
+    assert len(cited) >= 6, cited
+    for file, name in cited:
+        assert re.search(rf"^(async )?def {name}\(", (ROOT / "tests" / file).read_text(), re.M), (file, name)
 
 
 pytestmark = pytest.mark.timeout(60)
