@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import redis.asyncio as aioredis
 
 from contest.embedded_redis import free_port
 from contest.storage import open_storage
 from tests.fixtures.app import ADMIN, TICKET_SECRET, seed_contest
+from tests.fixtures.postgres import create_database
 
 
 class _Http:
@@ -86,13 +88,19 @@ async def _player(http: _Http, user: dict[str, Any], acked: list[tuple[str, int]
             return  # the server stopped accepting: this player is done
 
 
-async def test_serve_workers_sigterm_flushes_every_acknowledged_answer(redis_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_serve_workers_sigterm_flushes_every_acknowledged_answer(redis_url: str, tmp_path: Path,
+                                                                       database: str,
+                                                                       request: pytest.FixtureRequest) -> None:
     client = aioredis.Redis.from_url(redis_url)
     await client.flushall()
     await client.aclose()
     port = free_port()
-    db = tmp_path / "quiz.db"
-    env = {**os.environ, "QUIZ_REDIS_URL": redis_url, "QUIZ_DATABASE_URL": f"sqlite:///{db}",
+    if database == "postgres":
+        database_url = await create_database(request.getfixturevalue("pg_server"))
+    else:
+        database_url = f"sqlite:///{tmp_path / 'quiz.db'}"
+    env = {**os.environ, "QUIZ_REDIS_URL": redis_url, "QUIZ_DATABASE_URL": database_url,
            "QUIZ_DATA_DIR": str(tmp_path), "QUIZ_ADMIN_TOKEN": ADMIN, "QUIZ_SECRET": "serve-test",
            "QUIZ_TICKET_SECRET": TICKET_SECRET, "QUIZ_MIN_ANSWER_MS": "0", "QUIZ_LOG_LEVEL": "WARNING"}
     log = tmp_path / "serve.log"
@@ -127,10 +135,12 @@ async def test_serve_workers_sigterm_flushes_every_acknowledged_answer(redis_url
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-    storage = open_storage(f"sqlite:///{db}")
+    storage = open_storage(database_url)
     await storage.open()
     try:
-        stored = {(row["attempt_id"], int(row["idx"])) async for row in storage.load_answers("demo")}
+        rows = [(row["attempt_id"], int(row["idx"])) async for row in storage.load_answers("demo")]
+        stored = set(rows)
+        assert len(rows) == len(stored), "an answer was stored twice"
     finally:
         await storage.close()
     missing = set(acked) - stored
