@@ -259,7 +259,7 @@ def localize_error(code: str, message: str, details: Mapping[str, Any], chinese:
         return message, out
     head = ERRORS_ZH.get(code, message)
     if code == "validation_failed" and texts:
-        return f"{head}：{'；'.join(texts)}", out
+        return f"{head}：{'；'.join(dict.fromkeys(texts))}", out  # a range error is one text for two fields
     if code == "validation_failed" and isinstance(rows, list) and rows:
         n = len(rows)
         if n == 1 and rows[0].get("row") == 0:

@@ -35,6 +35,10 @@ ORGANIZER_ROUTES: list[Route] = [
           body=_obj({"name": S, "winners": I, "eligibility": ELIGIBILITY}, ("name", "winners")),
           response=_obj({"lottery_id": S, "commitment": S}, ("lottery_id", "commitment")), status=201,
           errors=(400, 401, 403, 404, 413), tag="admin"),
+    Route("GET", "/api/v1/admin/contests/{cid}/lotteries", lottery.lotteries_list,
+          "A contest's lotteries, newest first (full names; the seed once drawn)", auth=ADM,
+          response=_obj({"contest_id": S, "lotteries": {"type": "array", "items": LOTTERY}}, ("lotteries",)),
+          errors=(401, 403, 404), tag="admin"),
     Route("POST", "/api/v1/admin/contests/{cid}/lotteries/{lid}/draw", lottery.lottery_draw,
           "Draw: freeze the sorted eligible list, draw the winners from the seed, publish seed, count, list hash"
           " and winners (a second draw is 409)", auth=ADM, response=LOTTERY, errors=(401, 403, 404, 409, 503),

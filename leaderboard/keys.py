@@ -26,6 +26,7 @@ __all__ = [
     "dead_letters",
     "deadlines",
     "events",
+    "lotteries",
     "lottery",
     "org_level_rank",
     "org_stat",
@@ -191,6 +192,11 @@ def client_ips(contest_id: str, user_id: str) -> str:
 def lottery(contest_id: str, lottery_id: str) -> str:
     """Hash of one lottery: its document (seed included) and, once drawn, the frozen eligible list."""
     return contest_prefix(contest_id) + "lot:" + lottery_id
+
+
+def lotteries(contest_id: str) -> str:
+    """Sorted set of a contest's lottery ids by creation time."""
+    return contest_prefix(contest_id) + "lots"
 
 
 def client_devices(contest_id: str, user_id: str) -> str:

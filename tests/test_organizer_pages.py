@@ -7,6 +7,7 @@ Same Chromium set-up as tests/test_pages.py (its constants and helpers).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -471,6 +472,52 @@ async def test_text_as_written_on_every_page(live_server: Any, browser: Any) -> 
             stem, timeout=10_000)
         await page.goto(f"{base}/dashboard/?token={live_server.organizer_token}&contest=tf")
         await pw.expect(page.get_by_test_id("leaderboard")).to_contain_text(person, timeout=15_000)
+        assert not problems, problems
+    finally:
+        await ctx.close()
+
+
+async def test_lottery_tab_commits_draws_and_publishes(live_server: Any, browser: Any) -> None:
+    base = live_server.url.rstrip("/")
+    async with aiohttp.ClientSession() as s:
+        for i in range(4):
+            await _api_player(s, base, "360302002001", f"抽奖人{i}", f"1320000{i:04d}", 2 + i)
+    problems: list[str] = []
+    ctx, page = await _admin_page(browser, base, live_server.admin_token, problems, tab="lottery")
+    try:
+        await page.get_by_test_id("lot-contest").select_option("demo")
+        # the form's errors in Chinese, a reversed date range naming both dates
+        await page.get_by_test_id("lot-name").fill("幸运奖")
+        await page.get_by_test_id("lot-from").fill("2030-02-01")
+        await page.get_by_test_id("lot-to").fill("2030-01-01")
+        await page.get_by_test_id("lot-create").click()
+        await pw.expect(page.get_by_test_id("toast").filter(has_text="截止日期必须晚于起始日期").first).to_be_visible(
+            timeout=10_000)
+        await page.get_by_test_id("lot-from").fill("")
+        await page.get_by_test_id("lot-to").fill("")
+        await page.get_by_test_id("lot-winners").fill("2")
+        await page.get_by_test_id("lot-create").click()
+        lottery = page.get_by_test_id("lottery")
+        await pw.expect(lottery).to_have_count(1, timeout=10_000)
+        commitment = (await lottery.get_by_test_id("lot-commitment").inner_text()).strip()
+        assert len(commitment) == 64
+        await pw.expect(lottery.get_by_test_id("lot-seed")).to_have_count(0)
+
+        async def flushed() -> bool:
+            async with aiohttp.ClientSession() as s:
+                async with s.get(f"{base}/api/v1/admin/contests/demo/export",
+                                 headers={"Authorization": f"Bearer {live_server.admin_token}"}) as r:
+                    return len((await r.read()).decode("utf-8-sig").strip().splitlines()) == 5
+
+        await until(flushed, within=10, what="the results in the database")
+        await lottery.get_by_test_id("lot-draw").click()
+        seed = lottery.get_by_test_id("lot-seed")
+        await pw.expect(seed).to_be_visible(timeout=10_000)
+        assert hashlib.sha256((await seed.inner_text()).strip().encode()).hexdigest() == commitment
+        await pw.expect(lottery.get_by_test_id("lot-eligible")).to_contain_text("符合条件 4 人")
+        await pw.expect(lottery.locator("[data-testid=lot-winners] li")).to_have_count(2)
+        await pw.expect(lottery.get_by_test_id("lot-winners")).to_contain_text("抽奖人")  # full names for the admin
+        await _snapshot(page, "organizer-lottery")
         assert not problems, problems
     finally:
         await ctx.close()

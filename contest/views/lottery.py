@@ -20,7 +20,7 @@ from contest.validation import Fields
 from leaderboard import keys
 from leaderboard.boards import mask_name
 
-__all__ = ["lottery_create", "lottery_draw", "lottery_public"]
+__all__ = ["lotteries_list", "lottery_create", "lottery_draw", "lottery_public"]
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -72,8 +72,10 @@ async def lottery_create(request: web.Request) -> web.Response:
            "created_at": int(time.time() * 1000), "created_by": claims.user_id,
            "ranking": contest.ranking, "timezone": contest.config.get("timezone") or "Asia/Shanghai"}
     # the seed stays out of every answer until the draw publishes it
-    await request.config_dict[REDIS].hset(keys.lottery(contest.contest_id, lid),
-                                          mapping={"doc": orjson.dumps(doc), "seed": seed})
+    async with request.config_dict[REDIS].pipeline(transaction=False) as pipe:
+        pipe.hset(keys.lottery(contest.contest_id, lid), mapping={"doc": orjson.dumps(doc), "seed": seed})
+        pipe.zadd(keys.lotteries(contest.contest_id), {lid: doc["created_at"]})
+        await pipe.execute()
     return json_response({"lottery_id": lid, "commitment": doc["commitment"], "lottery": doc}, status=201)
 
 
@@ -125,3 +127,19 @@ async def lottery_public(request: web.Request) -> web.Response:
     if drawn:
         doc["winners"] = [{**w, "name": mask_name(w.get("name") or "")} for w in doc.get("winners") or []]
     return json_response(doc)
+
+
+async def lotteries_list(request: web.Request) -> web.Response:
+    """A contest's lotteries, newest first, as the admin sees them (full names; the seed once drawn)."""
+    require(request, "admin")
+    contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
+    redis = request.config_dict[REDIS]
+    ids = [i.decode() if isinstance(i, bytes) else str(i)
+           for i in await redis.zrevrange(keys.lotteries(contest.contest_id), 0, 199)]
+    docs = []
+    if ids:
+        async with redis.pipeline(transaction=False) as pipe:
+            for lid in ids:
+                pipe.hget(keys.lottery(contest.contest_id, lid), "doc")
+            docs = [orjson.loads(raw) for raw in await pipe.execute() if raw is not None]
+    return json_response({"contest_id": contest.contest_id, "lotteries": docs})

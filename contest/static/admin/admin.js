@@ -4,6 +4,7 @@ import { t, onLangChange } from '/static/common/i18n.js';
 import '/static/common/i18n_campaign.js';
 import { showReview } from '/static/admin/review.js';
 import { openEditor, deleteQuestion } from '/static/admin/editor.js';
+import { showLottery } from '/static/admin/lottery.js';
 import { startStaffPage } from '/static/common/staff.js';
 import {
   h, fill, toast, toastError, errorText, fmtDateTime, statusText, debounce,
@@ -24,7 +25,7 @@ function init() {
 }
 
 function showTab(name) {
-  const tabs = ['import', 'bank', 'contests', 'review'];
+  const tabs = ['import', 'bank', 'contests', 'review', 'lottery'];
   if (!tabs.includes(name)) name = 'import';
   for (const b of document.querySelectorAll('#tabs button')) b.setAttribute('aria-selected', b.dataset.tab === name ? 'true' : 'false');
   for (const id of tabs) $('tab-' + id).hidden = id !== name;
@@ -32,6 +33,7 @@ function showTab(name) {
   if (name === 'bank') loadBank();
   if (name === 'contests') loadContests();
   if (name === 'review') showReview(api);
+  if (name === 'lottery') showLottery(api);
 }
 
 // import templates (Chinese headers, two example rows), fetched with the token and saved
