@@ -50,7 +50,9 @@ async def _contest(client: TestClient, cid: str) -> None:
 
 
 async def _bank(client: TestClient) -> dict[str, Any]:
-    listed = await (await client.get("/api/v1/admin/questions?category=编辑测试&limit=50", headers=admin_headers())).json()
+    resp = await client.get("/api/v1/admin/questions", params={"category": "编辑测试", "limit": 50},
+                            headers=admin_headers())
+    listed = await resp.json()
     return {q["id"]: q for q in listed["questions"]}
 
 
