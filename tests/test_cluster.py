@@ -281,6 +281,11 @@ async def test_failover_with_a_lagging_replica(mode: str, fresh_cluster: ValkeyC
         if mode == "replica":
             assert not lost, report
             assert during == 0 or statuses.get(503, 0) > refused, report
+            # the record: once the flusher has drained the streams (the promoted master's too),
+            # every acknowledged answer is in the database, once
+            await _drained(client, within_s=40)
+            rows = [(r["attempt_id"], int(r["idx"])) async for r in client.server.app[STORAGE].load_answers("lag")]
+            assert len(rows) == len(set(rows)) and set(acked) <= set(rows), report
         else:
             assert lost, f"memory mode should lose what the replica never received: {report}"
     finally:
