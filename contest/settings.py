@@ -265,8 +265,13 @@ class Settings:
         if missing:
             raise SettingsError(f"QUIZ_SMS_PROVIDER={provider} needs {', '.join(missing)}")
         if provider.startswith("webhook:"):
-            if not provider[len("webhook:"):].startswith(("https://", "http://")):
+            url = provider[len("webhook:"):]
+            if not url.startswith(("https://", "http://")):
                 raise SettingsError(f"QUIZ_SMS_PROVIDER=webhook:URL needs an http(s) URL, got {provider!r}")
+            host = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+            # codes cross the network in that request: plain HTTP only to this machine (or in development)
+            if url.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1") and self.env != "dev":
+                raise SettingsError(f"QUIZ_SMS_PROVIDER=webhook:URL must be https:// (codes travel in it), got {url!r}")
             if not self.sms_webhook_secret:
                 raise SettingsError("QUIZ_SMS_PROVIDER=webhook:URL needs QUIZ_SMS_WEBHOOK_SECRET (the HMAC key)")
 

@@ -189,6 +189,10 @@ def test_log_provider_only_in_dev_and_webhook_needs_its_secret() -> None:
     assert Settings.from_env({"QUIZ_SMS_PROVIDER": "log", "QUIZ_ENV": "dev"}).sms_provider == "log"
     with pytest.raises(SettingsError, match="QUIZ_SMS_WEBHOOK_SECRET"):
         Settings.from_env({"QUIZ_SMS_PROVIDER": "webhook:https://sms.example/send"})
+    with pytest.raises(SettingsError, match="https://"):
+        Settings.from_env({"QUIZ_SMS_PROVIDER": "webhook:http://sms.example/send", "QUIZ_SMS_WEBHOOK_SECRET": "k"})
+    assert Settings.from_env({"QUIZ_SMS_PROVIDER": "webhook:http://127.0.0.1:9000/send",
+                              "QUIZ_SMS_WEBHOOK_SECRET": "k"}).sms_webhook_secret == "k"
     with pytest.raises(SettingsError):
         Settings.from_env({"QUIZ_SMS_PROVIDER": "carrier-pigeon"})
     with pytest.raises(SettingsError, match="QUIZ_SMS_ALIYUN_SIGN_NAME"):
