@@ -68,6 +68,11 @@ _ANSWER_SEPARATORS = re.compile(r"[\s,;、/|]+")
 _ID_RE = re.compile(r"[\w.:\-]{1,64}")
 
 
+def _match_key(qtype: str, stem: str, options: Iterable[str]) -> str:
+    fold = lambda text: re.sub(r"\s+", "", unicodedata.normalize("NFKC", text).casefold())  # noqa: E731
+    return make_question_id(qtype, fold(stem), [fold(o) for o in options])
+
+
 def make_question_id(qtype: str, stem: str, options: Iterable[str]) -> str:
     """Stable id for rows without one, so re-importing the same file updates instead of duplicating."""
     digest = hashlib.sha1("\x1f".join([qtype, stem, *options]).encode("utf-8")).hexdigest()
@@ -118,6 +123,10 @@ def validate_rows(
         if question is None:
             continue
         first = seen_ids.setdefault(question.id, number)
+        if first == number and not checker.explicit_id:
+            # rows without an id: the same question typed with full-width or other-case letters is
+            # a duplicate too (folded for matching only; the text is kept as written)
+            first = seen_ids.setdefault("~" + _match_key(question.type, question.stem, question.options), number)
         if first != number:
             what = "duplicate id" if checker.explicit_id else "same type, stem and options as"
             code = "duplicate_id" if checker.explicit_id else "duplicate_question"

@@ -145,3 +145,14 @@ async def test_text_round_trips_through_imports_paper_review_boards_and_exports(
     header, first = list(sheet.iter_rows(values_only=True))[:2]
     assert first[header.index("name")] == PERSON
 
+
+
+def test_duplicates_are_matched_folded_but_kept_as_written() -> None:
+    from question_bank import parse_questions
+
+    rows = [{"type": "single", "stem": "ABC（　）题", "options": ["甲", "乙"], "answer": "A"},
+            {"type": "single", "stem": "ａｂｃ(　)题", "options": ["甲", "乙"], "answer": "A"},
+            {"type": "single", "stem": "另一题（　）", "options": ["甲", "乙"], "answer": "A"}]
+    result = parse_questions(orjson.dumps(rows), filename="bank.json")
+    assert [(e.row, e.code) for e in result.errors] == [(2, "duplicate_question")]
+    assert [q.stem for q in result.questions] == ["ABC（　）题", "另一题（　）"]
