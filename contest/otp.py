@@ -58,11 +58,13 @@ class SmsCodes:
     def _hmac(self, purpose: str, phone: str, code: str) -> str:
         return code_hmac(self.settings.signing_secret, purpose, phone, code)
 
-    async def send(self, phone: str, purpose: str) -> int:
+    async def send(self, phone: str, purpose: str, *, deliver: bool = True) -> int:
         """Send a new code to ``phone``; returns the seconds until the next send is allowed.
 
         429 over the resend or daily cap, 503 when SMS is off or the provider failed (then no
-        code is stored and the send slot is given back).
+        code is stored and the send slot is given back).  ``deliver=False`` (a staff code asked for
+        a phone that is no active account) takes the send slot and answers alike, but sends and
+        stores nothing: the caps and answers cannot tell staff phones from others.
         """
         if self.sender is None:
             raise ApiError(503, "unavailable", "短信服务未配置，暂不能发送验证码", {"reason": "sms_disabled"})
@@ -74,6 +76,8 @@ class SmsCodes:
             if which == "resend":
                 raise _too_many(int(reply[2]), "sms_resend", "验证码发送太频繁，请稍后再试")
             raise _too_many(int(reply[2]), "sms_daily", "今天发送验证码次数已达上限，请明天再试")
+        if not deliver:
+            return s.sms_resend_s
         code = new_code()
         expires_at = int((time.time() + s.sms_code_ttl_s) * 1000)
         try:

@@ -204,10 +204,20 @@ async def test_disabled_organizer_is_refused_on_every_process(staff_settings: Se
                     await asyncio.sleep(0.05)
                 assert resp.status == 401 and (await resp.json())["error"]["code"] == "unauthenticated"
         print(f"refused on both processes {time.monotonic() - disabled_at:.2f} s after the PATCH")
-        # no code is sent to a disabled account, and its sign-in is refused
+        # no code is sent to a disabled account (the answers are those of a real send), and its
+        # sign-in is refused
         before = len(sms_receiver.messages)
+        redis = aioredis.Redis.from_url(staff_settings.redis_url or "")
+        await redis.delete("{sms:13700000001}:cool")
         resp = await staff_client.post("/api/v1/auth/sms/send", json={"phone": "13700000001", "purpose": "staff"})
         assert resp.status == 202 and len(sms_receiver.messages) == before
+        again = await staff_client.post("/api/v1/auth/sms/send", json={"phone": "13700000001", "purpose": "staff"})
+        assert again.status == 429
+        stranger = [await staff_client.post("/api/v1/auth/sms/send", json={"phone": "13799999999", "purpose": "staff"})
+                    for _ in range(2)]
+        assert [r.status for r in stranger] == [202, 429] and len(sms_receiver.messages) == before
+        assert not await redis.exists("{sms:13799999999}:code:staff")
+        await redis.aclose()
         # enabled again: the old tokens stay dead, a new sign-in works
         assert (await staff_client.patch(f"/api/v1/admin/organizers/{sid}", json={"disabled": False},
                                          headers=admin_headers())).status == 200

@@ -53,15 +53,15 @@ async def sms_send(request: web.Request) -> web.Response:
     await limiter.check(("sms_send_ip", limiter.ip_of(request)), ("sms_send_all", "all"))
     codes = request.config_dict[SMS_CODES]
     settings = request.config_dict[SETTINGS]
+    deliver = True
     if purpose == "staff":
         account = await request.config_dict[STAFF].by_phone(phone)
         if account is None or account.disabled:
-            # the same answer as a real send: the page cannot be used to find out who is staff,
-            # and nobody pays for a message to a stranger
+            # the same answers as a real send (caps included): the page cannot be used to find out
+            # who is staff, and nobody pays for a message to a stranger
             log.info("staff code not sent to %s: no active account", mask_phone(phone))
-            return json_response({"resend_after_s": settings.sms_resend_s,
-                                  "expires_in_s": settings.sms_code_ttl_s}, status=202)
-    resend_after = await codes.send(phone, purpose)
+            deliver = False
+    resend_after = await codes.send(phone, purpose, deliver=deliver)
     return json_response({"resend_after_s": resend_after, "expires_in_s": settings.sms_code_ttl_s}, status=202)
 
 
