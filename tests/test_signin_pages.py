@@ -28,6 +28,7 @@ from tests.test_pages import (  # noqa: F401
     VILLAGE,
     VILLAGE_PATH,
     _answer_all,
+    _answer_one,
     _snapshot,
     _start,
     _watch,
@@ -309,6 +310,41 @@ async def test_organizer_accounts_page(sms_server: SmsServer, browser: Any,  # n
         await pw.expect(page.get_by_test_id("organizer-row")).to_have_count(1, timeout=10_000)
         await pw.expect(page.get_by_test_id("organizers-audit").locator("tr").first).to_contain_text("停用")
         await _snapshot(page, "admin-organizers")
+    finally:
+        await ctx.close()
+    assert not problems, problems
+
+
+async def test_token_expiring_mid_attempt_resumes_it_after_sms_sign_in(sms_server: SmsServer, browser: Any,  # noqa: F811
+                                                                       sms_receiver: SmsReceiver) -> None:  # noqa: F811
+    base = sms_server.url
+    problems: list[str] = []
+    ctx = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    try:
+        page = await ctx.new_page()
+        _watch(page, problems, base)
+        await page.goto(base + "/")
+        await page.get_by_test_id("register-name").fill("答到一半")
+        await page.get_by_test_id("register-phone").fill("13912340005")
+        await pick_by_cascade(page, [ROOT, *VILLAGE_PATH, VILLAGE])
+        await page.get_by_test_id("register-submit").click()
+        await pw.expect(page.get_by_test_id("contest-item").first).to_be_visible(timeout=10_000)
+        first = await page.evaluate("JSON.parse(localStorage.getItem('quiz.auth'))")
+        await _start(page)
+        await _answer_one(page)
+        expired, _ = issue_token(sms_server.settings.signing_secret, user_id=first["user_id"], role="participant",
+                                 org_id=VILLAGE, name="答到一半", ttl_s=60, now=time.time() - 3600)
+        await page.evaluate("(t) => localStorage.setItem('quiz.auth', JSON.stringify({user_id: t.u, token: t.t,"
+                            " expires_at: Date.now() + 86400000}))", {"u": first["user_id"], "t": expired})
+        await page.reload()
+        await pw.expect(page.get_by_test_id("sms-phone")).to_have_value("13912340005", timeout=10_000)
+        sent = len(sms_receiver.messages)
+        await page.get_by_test_id("sms-send").click()
+        await page.get_by_test_id("sms-code").fill(await _code(sms_receiver, "13912340005", "login", sent))
+        await page.get_by_test_id("sms-submit").click()
+        # back in the same attempt, the answered question kept
+        await pw.expect(page.get_by_test_id("question-stem")).to_be_visible(timeout=10_000)
+        assert await _answer_all(page) == 9
     finally:
         await ctx.close()
     assert not problems, problems

@@ -143,7 +143,7 @@ function showSignin(phone = '') {
       onSignedIn: async (r) => {
         auth = { user_id: r.user_id, token: r.token, expires_at: r.expires_at, issued_at: Date.now() };
         saveParticipantAuth(auth);
-        storeAttempt(null);
+        // an attempt left open when the token expired is resumed (another user's answers 404: dropped)
         await afterLogin();
       },
       onRegister: (p) => showRegister({ register: true, phone: p }),
