@@ -18,23 +18,28 @@ __all__ = ["ERRORS_ZH", "FIELD_CODES_ZH", "LABELS_EN", "LABELS_ZH", "ROW_CODES_Z
 
 # The form's labels (admin contest form, question editor, import templates, registration page).
 LABELS_ZH: dict[str, str] = {
-    "contest_id": "竞赛编号", "title": "标题", "description": "说明", "timezone": "时区",
+    "contest_id": "竞赛 ID", "title": "标题", "description": "说明", "timezone": "时区",
     "starts_at": "开始时间", "ends_at": "结束时间", "time_limit_s": "答题时限（秒）",
-    "question_time_limit_s": "每题时限（秒）", "attempts_per_day": "每天答题次数", "attempts_total": "总答题次数",
-    "counted_per_day": "每天计分次数", "ranking": "排名方式", "feedback": "答题反馈", "paper": "组卷规则",
+    "question_time_limit_s": "每题时限（秒）", "attempts_per_day": "每日次数", "attempts_total": "总次数",
+    "counted_per_day": "每天计分次数", "ranking": "排名方式", "feedback": "答案反馈", "paper": "组卷规则",
     "paper.draw": "抽题规则", "scoring": "计分规则", "shards": "分片数", "min_answer_ms": "最短答题时间",
-    "name": "姓名", "phone": "手机号", "org_id": "单位编号", "parent_id": "上级单位", "level": "层级",
+    "name": "姓名", "phone": "手机号", "org_id": "所在单位", "parent_id": "上级单位", "level": "层级",
     "members": "应参与人数", "ticket": "登录凭证", "reason": "原因", "action": "操作", "file": "文件",
     "id": "编号", "type": "题型", "stem": "题干", "options": "选项", "answer": "答案", "category": "分类",
     "difficulty": "难度", "points": "分值", "explanation": "解析", "count": "题数", "q": "搜索",
     "offset": "起始位置", "limit": "条数", "board": "榜单", "date": "日期", "winners": "中奖人数",
     "min_score": "最低分", "date_from": "起始日期", "date_to": "截止日期", "exclude_flagged": "排除可疑答卷",
     "code": "验证码", "purpose": "用途", "disabled": "停用",
-    "shuffle_questions": "题目乱序", "shuffle_options": "选项乱序", "partial_credit": "多选部分得分",
+    "shuffle_questions": "打乱题目顺序", "shuffle_options": "打乱选项顺序", "partial_credit": "多选题部分得分",
     "time_bonus": "用时加分", "streak_bonus": "连对加分", "eligibility": "抽奖条件",
     "mode": "竞赛模式", "max_questions": "最多题数", "review_after_end": "结束后公布答案", "certificate": "证书",
     "certificate.min_score": "证书最低分", "certificate.title": "证书标题",
 }
+# Import files name some columns differently from the forms (the templates' headers).
+ROW_LABELS_ZH: dict[str, str] = {"org_id": "单位编号", "name": "单位名称", "parent_id": "上级单位", "level": "层级",
+                                 "members": "应参与人数", "id": "编号"}
+ROW_LABELS_EN: dict[str, str] = {"org_id": "org_id", "name": "name", "parent_id": "parent_id", "level": "level",
+                                 "members": "members", "id": "id"}
 LABELS_EN: dict[str, str] = {
     "contest_id": "Contest ID", "title": "Title", "description": "Description", "timezone": "Timezone",
     "starts_at": "Start time", "ends_at": "End time", "time_limit_s": "Time limit (s)", "name": "Name",
@@ -176,8 +181,11 @@ def prefers_chinese(accept_language: str | None) -> bool:
     return best.startswith("zh")
 
 
-def field_label(name: str, chinese: bool) -> str:
-    """The form's label of a field ("paper.draw[0].count" -> 抽题规则 1：题数)."""
+def field_label(name: str, chinese: bool, *, row: bool = False) -> str:
+    """The form's label of a field ("paper.draw[0].count" -> 抽题规则 1：题数); ``row``: the import
+    template's header of a column instead."""
+    if row and name in ROW_LABELS_ZH:
+        return (ROW_LABELS_ZH if chinese else ROW_LABELS_EN)[name]
     labels = LABELS_ZH if chinese else LABELS_EN
     if name in labels:
         return labels[name]
@@ -220,12 +228,12 @@ def _row_message(item: Mapping[str, Any], chinese: bool) -> str:
         return message
     params = dict(item.get("params") or {})
     if code == "missing_columns":
-        params["columns"] = "、".join(field_label(str(c), True) for c in params.get("columns") or [])
+        params["columns"] = "、".join(field_label(str(c), True, row=True) for c in params.get("columns") or [])
     if code == "answer_not_an_option":
         hint = params.get("hint_kind", "options")
         params["hint"] = _render(HINT_ZH.get(hint, HINT_ZH["options"]), params)
     column = str(item.get("column") or "")
-    return _render(ROW_CODES_ZH[code], {"label": field_label(column, True) if column else "", **params})
+    return _render(ROW_CODES_ZH[code], {"label": field_label(column, True, row=True) if column else "", **params})
 
 
 def localize_error(code: str, message: str, details: Mapping[str, Any], chinese: bool) -> tuple[str, dict[str, Any]]:
@@ -253,7 +261,7 @@ def localize_error(code: str, message: str, details: Mapping[str, Any], chinese:
     rows = details.get("errors")
     if isinstance(rows, list):
         out["errors"] = [{**item, "message": _row_message(item, chinese),
-                          "column_label": field_label(str(item.get("column") or ""), chinese)}
+                          "column_label": field_label(str(item.get("column") or ""), chinese, row=True)}
                          if isinstance(item, Mapping) else item for item in rows]
     if not chinese:
         return message, out

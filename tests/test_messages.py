@@ -81,4 +81,4 @@ async def test_contest_errors_name_the_form_labels_and_both_ends_of_a_range(clie
     resp = await client.post("/api/v1/auth/register", json={"name": "张三", "phone": "12", "org_id": "x"},
                              headers=ZH)
     fields = (await resp.json())["error"]["details"]["fields"]
-    assert fields == {"phone": "手机号必须是 11 位中国大陆手机号", "org_id": "单位编号不存在"}
+    assert fields == {"phone": "手机号必须是 11 位中国大陆手机号", "org_id": "所在单位不存在"}
