@@ -269,3 +269,36 @@ async def test_a_client_that_never_reads_its_responses_is_cut_off(app_factory: C
         writer.close()
         resp = await client.get("/healthz")
         assert resp.status == 200
+
+
+async def test_every_body_route_answers_alike_through_a_phone_network_and_directly(client: TestClient) -> None:
+    """Every POST, PUT and PATCH of the route table, with a body of several segments: through the
+    fragmenting proxy (head, pause, body in pieces) and straight to the server, the same status
+    and error code, never ``invalid_json`` for a valid JSON body, never a 5xx."""
+    from contest.routes import ROUTES
+
+    seeded = await seed_contest(client)
+    user = await seeded.register()
+    resp = await client.post(f"/api/v1/contests/{seeded.contest_id}/attempts", headers=user["headers"])
+    aid = (await resp.json())["attempt_id"]
+    params = {"cid": seeded.contest_id, "aid": aid, "sid": "nobody", "qid": "nope", "lid": "nope"}
+    body = orjson.dumps({"pad": "白" * 3000, "note": "（　）"})  # ~9 KB: several segments, a split character
+    direct = f"http://127.0.0.1:{client.port}"
+    checked = 0
+    async with aiohttp.ClientSession() as session:
+        for route in ROUTES:
+            if route.method not in ("POST", "PUT", "PATCH") or route.body is None:
+                continue
+            path = route.path.format(**params)
+            headers = {"Content-Type": "application/json",
+                       **(user["headers"] if "participant" in route.auth else admin_headers())}
+            replies = []
+            for send in (client.request, lambda m, p, **kw: session.request(m, direct + p, **kw)):
+                async with send(route.method, path, data=body, headers=headers) as reply:
+                    payload = orjson.loads(await reply.read() or b"{}")
+                    replies.append((reply.status, payload.get("error", {}).get("code")))
+            through_proxy, straight = replies
+            assert through_proxy == straight, (route.method, route.path, replies)
+            assert through_proxy[0] < 500 and through_proxy[1] != "invalid_json", (route.method, route.path, replies)
+            checked += 1
+    assert checked >= 15
