@@ -82,19 +82,46 @@ async def read_subtree(storage: Storage, contest_id: str, org_path_prefix: str) 
     """Answers, accuracy, flagged answers, per-question figures and the per-minute timeline of one
     org subtree, from durable storage (the Redis counters are contest-wide only).
 
-    The flusher keeps the database well under a second behind; the work grows with the subtree
-    (a town or a county is quick), and the figures are cached for 3 s per subtree so many open
-    dashboards cost one read.
+    The flusher keeps the database well under a second behind; the database aggregates
+    (``Storage.subtree_figures``: four GROUP BY queries over the subtree's path range), and the
+    figures are cached for 3 s per subtree so many open dashboards cost one read.
     """
     key = (contest_id, org_path_prefix)
     now = time.monotonic()
     cached = _SUBTREE_CACHE.get(key)
     if cached is not None and now - cached[0] < _SUBTREE_TTL_S:
         return cached[1]
+    since_ms = (int(time.time()) - _RATE_WINDOW_S) * 1000
+    try:  # aggregated by the database (GROUP BY), when the backend can
+        agg = await storage.subtree_figures(contest_id, org_path_prefix, since_ms)
+    except NotImplementedError:
+        agg = await _scan_subtree(storage, contest_id, org_path_prefix, since_ms)
+    minutes: dict[int, dict[str, int]] = {}
+    for minute, n in agg["answer_minutes"]:
+        minutes.setdefault(minute, {"answers": 0, "attempts_finished": 0})["answers"] += n
+    for minute, n in agg["finish_minutes"]:
+        minutes.setdefault(minute, {"answers": 0, "attempts_finished": 0})["attempts_finished"] += n
+    answers, correct = agg["answers"], agg["correct"]
+    figures = {
+        "answers": answers, "correct": correct, "flagged_answers": agg["flagged"],
+        "accuracy": round(correct / answers, 4) if answers else 0.0,
+        "answers_per_s": round(agg["recent"] / _RATE_WINDOW_S, 1),
+        "questions": [{"question_id": qid, "answers": n, "correct": c, "accuracy": round(c / n, 4) if n else 0.0}
+                      for qid, n, c in sorted(agg["questions"])],
+        "timeline": [{"at": minute * 60_000, **point} for minute, point in sorted(minutes.items())],
+    }
+    if len(_SUBTREE_CACHE) > 256:
+        _SUBTREE_CACHE.clear()
+    _SUBTREE_CACHE[key] = (now, figures)
+    return figures
+
+
+async def _scan_subtree(storage: Storage, contest_id: str, org_path_prefix: str, since_ms: int) -> dict[str, Any]:
+    """Storage.subtree_figures computed row by row, for a backend without it."""
     answers = correct = flagged = recent = 0
     per_q: dict[str, list[int]] = {}
-    minutes: dict[int, dict[str, int]] = {}
-    since_ms = (int(time.time()) - _RATE_WINDOW_S) * 1000
+    answer_minutes: dict[int, int] = {}
+    finish_minutes: dict[int, int] = {}
     async for row in storage.iter_answers(contest_id, org_path_prefix):
         # attempt_id, user_id, index, question_id, choice, correct, points_awarded, answered_at, flagged
         answers += 1
@@ -106,19 +133,10 @@ async def read_subtree(storage: Storage, contest_id: str, org_path_prefix: str) 
         counts[1] += ok
         at = int(row[7] or 0)
         recent += at >= since_ms
-        minutes.setdefault(at // 60_000, {"answers": 0, "attempts_finished": 0})["answers"] += 1
+        answer_minutes[at // 60_000] = answer_minutes.get(at // 60_000, 0) + 1
     async for row in storage.iter_results(contest_id, org_path_prefix):
-        finished = int(row[9] or 0)
-        minutes.setdefault(finished // 60_000, {"answers": 0, "attempts_finished": 0})["attempts_finished"] += 1
-    figures = {
-        "answers": answers, "correct": correct, "flagged_answers": flagged,
-        "accuracy": round(correct / answers, 4) if answers else 0.0,
-        "answers_per_s": round(recent / _RATE_WINDOW_S, 1),
-        "questions": [{"question_id": qid, "answers": n, "correct": c, "accuracy": round(c / n, 4) if n else 0.0}
-                      for qid, (n, c) in sorted(per_q.items())],
-        "timeline": [{"at": minute * 60_000, **point} for minute, point in sorted(minutes.items())],
-    }
-    if len(_SUBTREE_CACHE) > 256:
-        _SUBTREE_CACHE.clear()
-    _SUBTREE_CACHE[key] = (now, figures)
-    return figures
+        minute = int(row[9] or 0) // 60_000
+        finish_minutes[minute] = finish_minutes.get(minute, 0) + 1
+    return {"answers": answers, "correct": correct, "flagged": flagged, "recent": recent,
+            "questions": [(qid, n, c) for qid, (n, c) in per_q.items()],
+            "answer_minutes": list(answer_minutes.items()), "finish_minutes": list(finish_minutes.items())}

@@ -56,3 +56,18 @@ async def test_stats_and_timeline_are_scoped_to_the_subtree(client: TestClient) 
 async def _when(value: Any, test: Any) -> Any:
     got = await value
     return got if test(got) else None
+
+
+async def test_the_database_aggregates_what_a_scan_counts(storage: Any) -> None:
+    """SQLite and PostgreSQL: Storage.subtree_figures equals the row-by-row scan it replaces."""
+    from contest.stats import _scan_subtree
+    from tests.test_storage import seed_export_data
+
+    await seed_export_data(storage)
+    for prefix in ("/p1/", "/p1/c1/", "/p10/", "/nowhere/"):
+        agg = await storage.subtree_figures("c1", prefix, 0)
+        scan = await _scan_subtree(storage, "c1", prefix, 0)
+        for key in ("questions", "answer_minutes", "finish_minutes"):
+            agg[key], scan[key] = sorted(agg[key]), sorted(scan[key])
+        assert agg == scan, prefix
+    assert (await storage.subtree_figures("c1", "/p1/", 0))["answers"] > 0

@@ -366,6 +366,13 @@ class Storage(abc.ABC):
         """The review audit log of a contest (REVIEW_COLUMNS), oldest first."""
         raise NotImplementedError
 
+    # the dashboard's figures of an org subtree (contest/stats.py); not abstract: stats scans instead
+    async def subtree_figures(self, contest_id: str, org_path_prefix: str, since_ms: int) -> dict:
+        """Answers of the subtree aggregated by the database: ``answers``, ``correct``, ``flagged``,
+        ``recent`` (answered at or after ``since_ms``), ``questions`` [(question_id, answers,
+        correct)], ``answer_minutes`` and ``finish_minutes`` [(minute since the epoch, count)]."""
+        raise NotImplementedError
+
     # a participant's own review and certificates (contest/recap.py, contest/certificates.py)
     async def load_attempt_answers(self, attempt_id: str) -> list[dict]:
         """The answers of one attempt (idx, question_id, choice, correct, points_awarded), by index."""
