@@ -105,6 +105,9 @@ async def test_templates_download_and_reimport_and_chinese_errors(live_server: A
         toast = page.get_by_test_id("toast").filter(has_text="结束时间必须晚于开始时间")
         await pw.expect(toast.first).to_be_visible(timeout=10_000)
         assert "填写的内容有误" in await toast.first.inner_text()
+        # both ends of the range are marked in the form
+        for name in ("starts_at", "ends_at"):
+            await pw.expect(form.locator(f"#cf-{name}")).to_have_attribute("aria-invalid", "true")
         assert not problems, problems
     finally:
         await ctx.close()

@@ -333,6 +333,7 @@ function openForm(existing) {
     };
     if (!body.title) { toast(`${t('err.validation_failed')}：${t('admin.f.title')}`, 'error'); v('title').focus(); return; }
     submitBtn.disabled = true;
+    for (const el of form.querySelectorAll('[aria-invalid]')) { el.removeAttribute('aria-invalid'); el.title = ''; }
     try {
       if (existing) {
         await api.patch(`/api/v1/admin/contests/${encodeURIComponent(existing.contest_id)}`, body);
@@ -347,6 +348,12 @@ function openForm(existing) {
       loadContests();
     } catch (err) {
       toastError(err);
+      // mark every field the server named (a date range marks both ends), its message as the tooltip
+      const fields = (err.details && err.details.fields) || {};
+      for (const [name, message] of Object.entries(fields)) {
+        const el = form.querySelector('#cf-' + CSS.escape(name));
+        if (el) { el.setAttribute('aria-invalid', 'true'); el.title = String(message); }
+      }
     } finally {
       submitBtn.disabled = false;
     }
