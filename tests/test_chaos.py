@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from contest.appkeys import STORAGE
+from contest.appkeys import FLUSHER, STORAGE, SWEEPER
 from contest.embedded_redis import EmbeddedValkey
 from contest.flusher import Flusher
 from contest.redis_client import RedisConnectionError, connect_redis
@@ -77,7 +77,12 @@ async def test_redis_outage_gives_503_changes_nothing_and_recovers_without_resta
             ready = await client.get("/readyz")
             assert ready.status == 503 and (await ready.json())["redis"] != "ok"
             assert (await client.get("/healthz")).status == 200  # the process itself is fine
-            await asyncio.sleep(0.3)  # the flusher, sweeper and live ticker hit the outage too
+            # the background workers hit the outage too (and must come back by themselves below)
+            flusher, sweeper = client.server.app[FLUSHER], client.server.app[SWEEPER]
+            deadline = time.monotonic() + 10
+            while flusher.errors < 1 or sweeper.errors < 1:
+                assert time.monotonic() < deadline, (flusher.errors, sweeper.errors)
+                await asyncio.sleep(0.01)
 
             valkey.start()  # same port, same data directory: no app restart
             await wait_for(lambda: _ready(client))

@@ -159,7 +159,10 @@ async def test_failover_during_play_loses_nothing_acknowledged(fresh_cluster: Va
         before = len(acked)
         fresh_cluster.kill(victim)
         # Its replica takes over; with no replica of its own it can acknowledge nothing (503) until
-        # the operator restarts the dead node, which rejoins as the new master's replica.
+        # the operator restarts the dead node, which rejoins as the new master's replica.  Restart
+        # it only once the failover has happened: back at once, it would still be the master.
+        slot = _slot(keys.contest_prefix("fo", shard))
+        await _until(lambda: _server_of(fresh_cluster, slot) not in (None, victim.port), 20, "no failover")
         await asyncio.to_thread(fresh_cluster.wait_ok)
         await asyncio.to_thread(fresh_cluster.restart, victim)
         await asyncio.gather(*play)
@@ -202,6 +205,14 @@ def _partitioned(cluster: ValkeyCluster, master: int) -> Iterator[None]:
         yield
     finally:
         subprocess.run(["iptables", "-D", *rule], check=True, capture_output=True)
+
+
+def _server_of(cluster: ValkeyCluster, slot: int) -> int | None:
+    """The port of the master serving ``slot``, None while nobody does (mid-failover)."""
+    try:
+        return cluster.master_of_slot(slot).port
+    except LookupError:
+        return None
 
 
 async def _until(condition: Any, within_s: float, what: str) -> None:
@@ -368,7 +379,7 @@ async def test_live_resharding_under_load(mode: str, fresh_cluster: ValkeyCluste
         target = next(m for m in fresh_cluster.masters if m.port != source.port)
         others = [m.port for m in fresh_cluster.masters if m.port not in (source.port, target.port)]
         began = time.monotonic()
-        migration = await asyncio.to_thread(_migrate_slot, slot, source.port, target.port, others, 2)
+        migration = await asyncio.to_thread(_migrate_slot, slot, source.port, target.port, others, 1)
         ended = time.monotonic()
         before = len(acked)
         await _until(lambda: len(acked) >= before + 60, 30, "play did not go on after the migration")
@@ -386,7 +397,7 @@ async def test_live_resharding_under_load(mode: str, fresh_cluster: ValkeyCluste
         # the load overlapped the migration and the runner worked through it (ASK, TRYAGAIN or
         # MOVED each depend on which keys had moved when a call came; test_runner_follows_ask_
         # tryagain_and_moved goes through each on purpose)
-        assert len(during) >= 30 and runner.asked + runner.retried + runner.moved > 0, report
+        assert len(during) >= 10 and runner.asked + runner.retried + runner.moved > 0, report
         assert refused < 0.01 * len(during), report
         # nothing acknowledged was lost, and the board equals a recount of the finished attempts
         redis = RedisCluster(startup_nodes=fresh_cluster.startup_nodes())
