@@ -1,68 +1,38 @@
 """Evidence for the review of a flagged attempt: per-answer times against the human minimum,
 answers per second, and how many client IPs and devices the member started attempts from.
 
-IPs and devices are noted when an attempt starts (one pipelined round trip, off the answer
-path) in two small sets per member under the contest's hash tag, kept 40 days; a device is
-the hash of its User-Agent (coarse, but two phones sharing one account show up as two).
+IPs and devices are noted by the START script itself, in the start's one round trip, in two
+small sets per member under the member's shard hash tag, kept 40 days; a device is the hash
+of its User-Agent (coarse, but two phones sharing one account show up as two).
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import orjson
-
-from contest.errors import REDIS_UNAVAILABLE
 from contest.play import parse_attempt_id
 from contest.storage.base import Storage
 from leaderboard import keys
 
-__all__ = ["attempt_evidence", "client_counts", "note_start"]
-
-log = logging.getLogger(__name__)
-_TTL_S = 40 * 86_400
+__all__ = ["attempt_evidence", "client_counts"]
 
 
-def _keys(contest_id: str, user_id: str) -> tuple[str, str]:
-    return keys.client_ips(contest_id, user_id), keys.client_devices(contest_id, user_id)
+
+def _keys(contest_id: str, user_id: str, shard: int) -> tuple[str, str]:
+    return keys.client_ips(contest_id, user_id, shard), keys.client_devices(contest_id, user_id, shard)
 
 
-async def note_start(redis: Any, contest_id: str, attempt_id: str | None, new: bool, user_id: str, ip: str,
-                     user_agent: str) -> None:
-    """After an attempt start: the IP and device it came from and, for a new attempt, the
-    questions it drew (a drawn question is never changed again, question_bank.versions).
-    A Redis hiccup here never fails the start."""
-    ip_key, dev_key = _keys(contest_id, user_id)
-    device = hashlib.sha1(user_agent.encode("utf-8", "replace")).hexdigest()[:12]
-    try:
-        drawn: list[str] = []
-        if new and attempt_id:
-            _, shard = parse_attempt_id(attempt_id)
-            paper = await redis.hget(keys.attempt(contest_id, attempt_id, shard), "paper")
-            drawn = [item[0] for item in orjson.loads(paper)] if paper else []
-        pipe = redis.pipeline(transaction=False)
-        if drawn:
-            pipe.sadd(keys.bank_drawn(), *drawn)
-        pipe.sadd(ip_key, ip or "?")
-        pipe.expire(ip_key, _TTL_S)
-        pipe.sadd(dev_key, device)
-        pipe.expire(dev_key, _TTL_S)
-        await pipe.execute()
-    except (*REDIS_UNAVAILABLE, ValueError) as exc:
-        log.warning("could not note the start of %s in %s: %r", user_id, contest_id, exc)
-
-
-async def client_counts(redis: Any, contest_id: str, user_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """user id -> (distinct IPs, distinct devices) seen at attempt starts."""
+async def client_counts(redis: Any, contest_id: str, user_ids: Iterable[str],
+                        shard_of: Callable[[str], int] = lambda _uid: 0) -> dict[str, tuple[int, int]]:
+    """user id -> (distinct IPs, distinct devices) seen at attempt starts (``shard_of``: the
+    member's shard in a sharded contest, where START keeps them)."""
     ids = list(dict.fromkeys(user_ids))
     if not ids:
         return {}
     pipe = redis.pipeline(transaction=False)
     for uid in ids:
-        ip_key, dev_key = _keys(contest_id, uid)
+        ip_key, dev_key = _keys(contest_id, uid, shard_of(uid))
         pipe.scard(ip_key)
         pipe.scard(dev_key)
     counts = await pipe.execute()
@@ -89,7 +59,9 @@ async def attempt_evidence(storage: Storage, redis: Any, contest_id: str, attemp
                         "correct": bool(a[5]), "flagged": bool(a[8])})
         previous = at
     span_ms = (previous - started) if answers else 0
-    ips, devices = (await client_counts(redis, contest_id, [str(row["user_id"])])).get(str(row["user_id"]), (0, 0))
+    _, shard = parse_attempt_id(attempt_id)
+    uid = str(row["user_id"])
+    ips, devices = (await client_counts(redis, contest_id, [uid], lambda _uid: shard)).get(uid, (0, 0))
     return {"attempt_id": attempt_id, "user_id": row["user_id"], "started_at": started,
             "finished_at": row.get("finished_at"), "min_answer_ms": min_answer_ms, "answers": answers,
             "fast_answers": sum(1 for a in answers if a["elapsed_ms"] < min_answer_ms),

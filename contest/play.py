@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -69,6 +70,10 @@ def normalize_choice(value: Any) -> tuple[str, bool]:
     return "".join(sorted(keys_)), as_list
 
 
+# review evidence (the IPs and devices of a member's starts) is kept this long after the last start
+_EVIDENCE_TTL_S = 40 * 86_400
+
+
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -81,6 +86,22 @@ class Play:
     redis: Any
     catalog: Catalog
     settings: Settings
+    # question ids this process has marked drawn (keys.bank_drawn), for the bank it holds
+    drawn: set[str] = field(default_factory=set)
+    drawn_bank: Any = None
+
+    async def _note_drawn(self, paper: list[list[str]]) -> None:
+        """Mark a paper's questions drawn before any attempt holds them, so an edit makes a new
+        version instead of changing them (question_bank.versions).  Each process remembers what
+        it has marked for the bank it holds: after warm-up a start costs no extra round trip."""
+        bank = self.catalog.bank
+        if bank is not self.drawn_bank:
+            self.drawn_bank = bank
+            self.drawn.clear()
+        new = [qid for qid, _ in paper if qid not in self.drawn]
+        if new:
+            await self.redis.sadd(keys.bank_drawn(), *new)
+            self.drawn.update(new)
 
     # ---- helpers ------------------------------------------------------------------------
     def contest(self, contest_id: str, *, published: bool = True) -> Contest:
@@ -104,7 +125,10 @@ class Play:
         return out
 
     # ---- start --------------------------------------------------------------------------
-    async def start(self, claims: Claims, contest_id: str) -> tuple[int, dict[str, Any]]:
+    async def start(self, claims: Claims, contest_id: str, *, ip: str = "", user_agent: str = "") -> tuple[
+            int, dict[str, Any]]:
+        """Start an attempt, or hand back the unfinished one (200).  ``ip`` and ``user_agent`` are
+        noted for the review of flagged attempts by the START script itself, in the same call."""
         contest = self.contest(contest_id)
         now_ms = int(time.time() * 1000)
         # A cheap early refusal far outside the window only: near its edges the START script
@@ -134,16 +158,22 @@ class Play:
         path = orgs.path(org_id) if org_id in orgs else ((org_id,) if org_id else ())
         members = ",".join(str(orgs.members_total(o)) if o in orgs else "0" for o in path)
         prefix = keys.contest_prefix(contest_id, shard)
+        await self._note_drawn(paper)
+        # the IP and device of this start, for the review of flagged attempts: noted by START itself
+        evidence_keys = (keys.client_ips(contest_id, claims.user_id, shard),
+                         keys.client_devices(contest_id, claims.user_id, shard))
+        device = hashlib.sha1(user_agent.encode("utf-8", "replace")).hexdigest()[:12]
+        evidence_args = (ip or "?", device, _EVIDENCE_TTL_S)
         reply = await self.runner.run(
             START,
             (keys.user_contest(contest_id, claims.user_id, shard), keys.attempt(contest_id, attempt_id, shard),
              keys.deadlines(contest_id, shard), keys.events(contest_id, shard), keys.stats(contest_id, shard),
-             keys.names(contest_id, shard)),
+             keys.names(contest_id, shard), *evidence_keys),
             (claims.user_id, attempt_id, contest.starts_at, contest.ends_at, contest.time_limit_ms,
              contest.attempts_per_day, contest.attempts_total, contest.tz_offset_ms(), prefix + keys.SUFFIX_ATTEMPT,
              _KEEP_AFTER_DEADLINE_S, contest_id, org_id, ",".join(path), members,
              f"{claims.name}\t{org_id}", orjson.dumps(paper), len(fields), *fields,
-             "c" if contest.mode == "challenge" else ""),
+             "c" if contest.mode == "challenge" else "", *evidence_args),
         )
         status = _s(reply[0])
         if status == "closed":

@@ -184,9 +184,10 @@ def bank_drawn() -> str:
     return f"{GLOBAL_TAG}:bank_drawn"
 
 
-def client_ips(contest_id: str, user_id: str) -> str:
-    """Set of the client IPs a member started attempts from (review evidence)."""
-    return contest_prefix(contest_id) + "seen:ip:" + user_id
+def client_ips(contest_id: str, user_id: str, shard: int = 0) -> str:
+    """Set of the client IPs a member started attempts from (review evidence); in the member's
+    shard, so the START script notes it in the same call."""
+    return contest_prefix(contest_id, shard) + "seen:ip:" + user_id
 
 
 def lottery(contest_id: str, lottery_id: str) -> str:
@@ -199,9 +200,9 @@ def lotteries(contest_id: str) -> str:
     return contest_prefix(contest_id) + "lots"
 
 
-def client_devices(contest_id: str, user_id: str) -> str:
+def client_devices(contest_id: str, user_id: str, shard: int = 0) -> str:
     """Set of the devices (User-Agent hashes) a member started attempts from (review evidence)."""
-    return contest_prefix(contest_id) + "seen:dev:" + user_id
+    return contest_prefix(contest_id, shard) + "seen:dev:" + user_id
 
 
 def orgs_snapshot() -> str:

@@ -256,7 +256,8 @@ return {'new', uid, now}
 START = Script("start", _COMMON + r"""
 -- Start an attempt, or hand back the user's unfinished one.
 -- KEYS: 1 user-in-contest hash, 2 the new attempt's hash, 3 deadlines zset, 4 contest events
---       stream, 5 contest stats hash, 6 names hash
+--       stream, 5 contest stats hash, 6 names hash, 7 the member's client IPs set, 8 their devices
+--       set (review evidence; optional: a caller without them passes no KEYS 7-8)
 -- ARGV: 1 uid, 2 new attempt id, 3 contest starts_at ms, 4 ends_at ms, 5 time limit ms (0: none),
 --       6 attempts per day (0: unlimited), 7 attempts in total (0: unlimited),
 --       8 timezone offset ms, 9 attempt key prefix ('{c:x}:a:'), 10 seconds the attempt is kept
@@ -264,15 +265,28 @@ START = Script("start", _COMMON + r"""
 --       14 members per path org 'm1,...', 15 'name\torg', 16 paper JSON for the record,
 --       17 question count, 18.. one field per question: 'type|shown key|points|question id|options',
 --       18 + question count: 'c' for a challenge (the attempt serves one question at a time: field
---       'cur' is the one being served; ANSWER moves it on), absent or '' for a paper
+--       'cur' is the one being served; ANSWER moves it on), absent or '' for a paper,
+--       19 + qc: client IP, 20 + qc: device (User-Agent hash), 21 + qc: seconds the evidence sets
+--       are kept (with KEYS 7-8: noted at every start or resume, in the same round trip)
 -- Returns {'closed'} | {'limit', 'total'|'day'} | {'resume', {hash...}, attempt id} | {'new', now, deadline, day}
 local now = now_ms()
 if now < tonumber(ARGV[3]) or now >= tonumber(ARGV[4]) then return {'closed'} end
+local function note_client()
+  if not KEYS[8] then return end
+  local base = 18 + tonumber(ARGV[17])
+  local ttl = tonumber(ARGV[base + 3] or '0')
+  if ttl <= 0 then return end
+  redis.call('SADD', KEYS[7], ARGV[base + 1] ~= '' and ARGV[base + 1] or '?')
+  redis.call('EXPIRE', KEYS[7], ttl)
+  redis.call('SADD', KEYS[8], ARGV[base + 2])
+  redis.call('EXPIRE', KEYS[8], ttl)
+end
 local active = redis.call('HGET', KEYS[1], 'active')
 if active then
   local akey = ARGV[9] .. active
   local st = redis.call('HMGET', akey, 'fin', 'dl')
   if st[1] == '0' and tonumber(st[2]) > now then
+    note_client()
     return {'resume', redis.call('HGETALL', akey), active}
   end
 end
@@ -313,6 +327,7 @@ local slash_path = ''
 if ARGV[13] ~= '' then slash_path = '/' .. (string.gsub(ARGV[13], ',', '/')) .. '/' end
 redis.call('XADD', KEYS[4], '*', 't', 'start', 'cid', ARGV[11], 'aid', ARGV[2], 'uid', ARGV[1],
   'org', ARGV[12], 'path', slash_path, 'at', now, 'dl', dl, 'day', day, 'paper', ARGV[16])
+note_client()
 return {'new', now, dl, day}
 """)
 

@@ -13,8 +13,9 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from contest.appkeys import SETTINGS, STORAGE
+from contest.appkeys import PLAY, SETTINGS, STORAGE
 from contest.auth import b64d, b64e
+from contest.evidence import client_counts
 from contest.routes import ROUTES
 from leaderboard import keys
 from tests.fixtures.app import Seeded, admin_headers, seed_contest
@@ -339,3 +340,24 @@ async def test_a_worker_clock_off_by_minutes_changes_nothing(client: TestClient,
     await seed_contest(client, contest_id="edge_over", starts_at=now - 60_000, ends_at=now - 1_000)
     resp = await client.post("/api/v1/contests/edge_over/attempts", headers=user["headers"])
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "contest_closed"
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+async def test_starts_note_ips_and_devices_in_the_same_call(client: TestClient, redis_client: Any,
+                                                            shards: int) -> None:
+    """The START script notes the IP and device of every start and resume (review evidence), in
+    the member's shard; the review reads them back from there."""
+    seeded = await seed_contest(client, shards=shards)
+    user = await seeded.register()
+    url = f"/api/v1/contests/{seeded.contest_id}/attempts"
+    for agent in ("Mozilla/5.0 (iPhone) MicroMessenger/8.0", "Mozilla/5.0 (Linux; Android 14) MicroMessenger/8.0"):
+        resp = await client.post(url, headers={**user["headers"], "User-Agent": agent})
+        assert resp.status in (200, 201), await resp.text()
+    play = client.server.app[PLAY]
+    contest = play.contest(seeded.contest_id)
+    shard = play.shard_of(contest, user["user_id"])
+    assert await redis_client.scard(keys.client_devices(seeded.contest_id, user["user_id"], shard)) == 2
+    assert await redis_client.scard(keys.client_ips(seeded.contest_id, user["user_id"], shard)) == 1
+    counts = await client_counts(redis_client, seeded.contest_id, [user["user_id"]],
+                                 lambda uid: play.shard_of(contest, uid))
+    assert counts[user["user_id"]] == (1, 2)

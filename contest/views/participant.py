@@ -12,7 +12,6 @@ from redis.exceptions import RedisError
 from contest.appkeys import CATALOG, PLAY, REDIS
 from contest.auth import optional_claims, require
 from contest.errors import ApiError
-from contest.evidence import note_start
 from contest.jsonio import json_response, read_json
 from contest.play import normalize_choice
 from contest.ratelimit import limiter_of
@@ -58,11 +57,9 @@ async def start_attempt(request: web.Request) -> web.Response:
     claims = require(request, "participant")
     limiter = limiter_of(request)
     await limiter.check(("start_user", claims.user_id), ("start_ip", limiter.ip_of(request)))
-    status, body = await request.config_dict[PLAY].start(claims, request.match_info["cid"])
-    # evidence for the review of flagged attempts: which IPs and devices this member plays from,
-    # and which questions were drawn (those are versioned, never changed, when edited)
-    await note_start(request.config_dict[REDIS], request.match_info["cid"], body.get("attempt_id"), status == 201,
-                     claims.user_id, limiter.ip_of(request), request.headers.get("User-Agent", ""))
+    # the IP and device go along for the review of flagged attempts (noted by the START script)
+    status, body = await request.config_dict[PLAY].start(claims, request.match_info["cid"], ip=limiter.ip_of(request),
+                                                         user_agent=request.headers.get("User-Agent", ""))
     return json_response(body, status=status)
 
 

@@ -34,7 +34,9 @@ async def flagged(request: web.Request) -> web.Response:
         entries = [e for e in entries if e["review"] is None]
     elif status == "decided":
         entries = [e for e in entries if e["review"] is not None]
-    counts = await client_counts(request.config_dict[REDIS], contest.contest_id, (e["user_id"] for e in entries))
+    play = request.config_dict[PLAY]
+    counts = await client_counts(request.config_dict[REDIS], contest.contest_id, (e["user_id"] for e in entries),
+                                 lambda uid: play.shard_of(contest, uid))
     for e in entries:
         e["ip_count"], e["device_count"] = counts.get(e["user_id"], (0, 0))
         duration, n = e.get("duration_ms") or 0, e.get("question_count") or 0
