@@ -209,7 +209,15 @@ class Flusher:
     async def flush_once(self) -> int:
         """Commit what the streams hold now; returns the number of entries committed."""
         committed = 0
-        for stream in await self.streams():
+        try:
+            streams = await self.streams()
+        except BaseException:
+            # Redis away (a failover, say) before any stream was read: an XACK of the last pass may
+            # be lost with the old master on any stream, so each is re-read from id 0 next time
+            # instead of waiting claim_idle_ms (30 s) for XAUTOCLAIM
+            self._maybe_pending |= self._known
+            raise
+        for stream in streams:
             try:
                 committed += await self._drain(stream)
             except BaseException:

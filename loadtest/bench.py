@@ -350,7 +350,7 @@ def bench_durability(cfg: Config, procs: Processes, workdir: Path, stack: contex
     and pays its mode's fsync / replica wait: idempotent repeats write nothing."""
     if not shutil.which("wrk"):
         return [Row("durability", "answer endpoint per QUIZ_ACK_DURABILITY", "n/a: wrk not installed")]
-    always = ("--appendfsync", "always")
+    always = ("--appendfsync", "always", "--repl-diskless-sync-delay", "0")  # sync the replica at once
     servers = {
         "memory": stack.enter_context(EmbeddedValkey(workdir / "valkey-memory", appendonly=True)),
         "fsync": stack.enter_context(EmbeddedValkey(workdir / "valkey-fsync", appendonly=True, extra_args=always)),

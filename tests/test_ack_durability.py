@@ -20,7 +20,9 @@ from contest.settings import Settings, SettingsError
 from tests.fixtures.app import LaneTestServer, make_settings
 from tests.fixtures.play import choice_for, register, seed_custom, start
 
-ALWAYS = ("--appendfsync", "always")
+# what fsync/replica modes require; and a master that starts a replica's sync at once (by default
+# it waits 5 s for more replicas to share a diskless sync with)
+ALWAYS = ("--appendfsync", "always", "--repl-diskless-sync-delay", "0")
 
 
 def test_the_setting_is_validated() -> None:
@@ -77,11 +79,14 @@ async def test_replica_mode_acknowledges_only_what_a_replica_has(master: Embedde
         assert all(isinstance(r, NotDurable) for r in results), results
         assert 0.15 < time.monotonic() - started < 3.0
         assert runner.refused >= 1
-        with _replica_of(master, tmp_path / "replica"):
+        replica = _replica_of(master, tmp_path / "replica").start()
+        try:
             await _wait_replicas(admin, 1)
             replies = await asyncio.gather(*(runner.execute("INCR", "n") for _ in range(500)))
             assert sorted(int(r) for r in replies) == list(range(41, 541))
             assert runner.writes < 500  # many calls per WAIT (group commit)
+        finally:
+            replica.kill()  # SIGTERM: a replica here takes 5 s to go (the fixture's stop timeout)
     finally:
         await runner.aclose()
         await admin.aclose()
@@ -103,7 +108,7 @@ async def test_replica_mode_answers_503_then_the_retry_lands(master: EmbeddedVal
         status, attempt = await start(client, player, cid)
         assert status == 201, attempt
         q = attempt["questions"][0]
-        replica.stop()
+        replica.kill()  # the replica is gone (SIGTERM: it takes 5 s to go here)
         await _wait_replicas(admin, 0)
         resp = await client.post(f"/api/v1/attempts/{attempt['attempt_id']}/answers", headers=player.headers,
                                  json={"index": q["index"], "choice": choice_for(q)})
@@ -118,7 +123,7 @@ async def test_replica_mode_answers_503_then_the_retry_lands(master: EmbeddedVal
     finally:
         await client.close()
         await admin.aclose()
-        replica.stop()
+        replica.kill()
 
 
 ROOT = Path(__file__).resolve().parents[1]
