@@ -222,7 +222,10 @@ class Flusher:
                 committed += await self._drain(stream)
             except BaseException:
                 # Redis may have delivered entries whose reply never arrived, or lost an XACK after
-                # the commit: they are pending on this (live) consumer, which must re-read them
+                # the commit: they are pending on this (live) consumer, which must re-read them.
+                # The other streams too: the pass stops here, and a failover may have taken an
+                # XACK of any of them with the old master
+                self._maybe_pending |= self._known
                 self._maybe_pending.add(stream)
                 raise
         return committed

@@ -215,6 +215,22 @@ def _server_of(cluster: ValkeyCluster, slot: int) -> int | None:
         return None
 
 
+def _all_agree(cluster: ValkeyCluster, slot: int, port: int) -> bool:
+    """Every live node's CLUSTER NODES names the master on ``port`` as the server of ``slot``."""
+    for node in cluster.nodes:
+        if not node.alive:
+            continue
+        for line in cluster.command(node.port, "CLUSTER", "NODES").decode().splitlines():
+            parts = line.split()
+            if "master" not in parts[2] or "fail" in parts[2]:
+                continue
+            for rng in parts[8:]:
+                lo, _, hi = rng.partition("-")
+                if lo.isdigit() and int(lo) <= slot <= int(hi or lo) and f":{port}@" not in parts[1]:
+                    return False
+    return True
+
+
 async def _until(condition: Any, within_s: float, what: str) -> None:
     deadline = time.monotonic() + within_s
     while not condition():
@@ -279,6 +295,9 @@ async def test_failover_with_a_lagging_replica(mode: str, fresh_cluster: ValkeyC
                 assert time.monotonic() < deadline, "the replica was not promoted"
                 await asyncio.sleep(0.1)
         await asyncio.to_thread(fresh_cluster.wait_ok)
+        # every node must know the promotion before a new client's slot map can be trusted
+        slot = _slot(keys.contest_prefix("lag", 0))
+        await _until(lambda: _all_agree(fresh_cluster, slot, replica.port), 20, "the promotion did not spread")
         redis = RedisCluster(startup_nodes=fresh_cluster.startup_nodes())
         try:
             lost = [(aid, i) for aid, i in acked
