@@ -117,8 +117,9 @@ async def _challenge_cases(client: TestClient, user: dict[str, Any]) -> list[tup
         return list(shown[i][1]) if shown[i][0] == "m" else shown[i][1]
 
     def wrong(i: int) -> Any:
-        letter = next(k for k in "ABCD" if k not in shown[i][1])
-        return [letter] if shown[i][0] == "m" else letter
+        if shown[i][0] == "m":  # a multiple choice is wrong without one of its keys (it may use all four)
+            return list(shown[i][1][:-1]) if len(shown[i][1]) > 1 else [next(k for k in "ABCD" if k != shown[i][1])]
+        return next(k for k in "ABCD" if k not in shown[i][1])
 
     url = f"{A}/{aid}/answers"
     cases = [

@@ -176,13 +176,18 @@ class SqliteStorage(Storage):
             if version in done:
                 continue
 
-            def apply(conn: sqlite3.Connection, sql: str = sql, version: int = version) -> None:
+            def apply(conn: sqlite3.Connection, sql: str = sql, version: int = version) -> bool:
+                # `quiz serve --workers N` opens the file in N processes at once: under the write
+                # lock (BEGIN IMMEDIATE) the version is checked again, so only one applies it
+                if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
+                    return False
                 for stmt in render(sql, "sqlite"):
                     conn.execute(stmt)
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+                return True
 
-            self._transaction(apply)
-            log.info("sqlite: applied migration %s", version)
+            if self._transaction(apply):
+                log.info("sqlite: applied migration %s", version)
 
     async def close(self) -> None:
         if self._executor is None:
