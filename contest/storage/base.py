@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "subtree_result",
+    "subtree_sql",
     "ANSWER_COLUMNS",
     "ATTEMPT_COLUMNS",
     "CERTIFICATE_COLUMNS",
@@ -392,3 +394,34 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]: ...
+
+
+# the dashboard's figures of an org subtree, aggregated by the database (not row by row in
+# Python); ``{arg}`` is the backend's first-parameter placeholder ($1 or ?), ``{path}`` and
+# ``{since}`` the caller's
+_SUBTREE_FROM = " FROM attempts t JOIN answers a ON a.attempt_id = t.attempt_id WHERE t.contest_id = {arg}{path}"
+_SUBTREE_TEMPLATES = {
+    "totals": "SELECT count(*) AS n, coalesce(sum(a.correct), 0) AS c, coalesce(sum(a.flagged), 0) AS f,"
+              " coalesce(sum(CASE WHEN a.answered_at >= {since} THEN 1 ELSE 0 END), 0) AS r" + _SUBTREE_FROM,
+    "questions": "SELECT a.question_id AS q, count(*) AS n, coalesce(sum(a.correct), 0) AS c" + _SUBTREE_FROM
+                 + " GROUP BY a.question_id",
+    "answer_minutes": "SELECT a.answered_at / 60000 AS m, count(*) AS n" + _SUBTREE_FROM
+                      + " AND a.answered_at IS NOT NULL GROUP BY a.answered_at / 60000",
+    "finish_minutes": "SELECT t.finished_at / 60000 AS m, count(*) AS n FROM attempts t WHERE t.contest_id = {arg}"
+                      " AND t.finished_at IS NOT NULL{path} GROUP BY t.finished_at / 60000",
+}
+
+
+def subtree_sql(arg: str) -> dict[str, str]:
+    """The subtree queries with ``arg`` as the contest id's placeholder; ``{path}``/``{since}`` left to fill."""
+    return {name: sql.replace("{arg}", arg) for name, sql in _SUBTREE_TEMPLATES.items()}
+
+
+def subtree_result(rows: dict[str, Any]) -> dict[str, Any]:
+    """The subtree queries' rows (by name) as the dashboard's figures."""
+    totals = rows["totals"][0]
+    return {"answers": int(totals["n"]), "correct": int(totals["c"]), "flagged": int(totals["f"]),
+            "recent": int(totals["r"]),
+            "questions": [(str(r["q"]), int(r["n"]), int(r["c"])) for r in rows["questions"]],
+            "answer_minutes": [(int(r["m"]), int(r["n"])) for r in rows["answer_minutes"]],
+            "finish_minutes": [(int(r["m"]), int(r["n"])) for r in rows["finish_minutes"]]}

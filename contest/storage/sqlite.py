@@ -29,6 +29,8 @@ from contest.storage.base import (
     find_poison,
     parse_events,
     prefix_upper_bound,
+    subtree_result,
+    subtree_sql,
 )
 from contest.storage.migrations import MIGRATIONS, render
 
@@ -93,27 +95,7 @@ def _path_filter(sql: str, contest_id: str, prefix: str | None) -> tuple[str, tu
     return sql.format(path=_PATH), (contest_id, prefix, prefix_upper_bound(prefix))
 
 
-# the dashboard's figures of an org subtree: aggregated here, not row by row in Python
-_SUBTREE_FROM = " FROM attempts t JOIN answers a ON a.attempt_id = t.attempt_id WHERE t.contest_id = ?{path}"
-_SUBTREE_SQL = {
-    "totals": "SELECT count(*) AS n, coalesce(sum(a.correct), 0) AS c, coalesce(sum(a.flagged), 0) AS f,"
-              " coalesce(sum(CASE WHEN a.answered_at >= {since} THEN 1 ELSE 0 END), 0) AS r" + _SUBTREE_FROM,
-    "questions": "SELECT a.question_id AS q, count(*) AS n, coalesce(sum(a.correct), 0) AS c" + _SUBTREE_FROM
-                 + " GROUP BY a.question_id",
-    "answer_minutes": "SELECT a.answered_at / 60000 AS m, count(*) AS n" + _SUBTREE_FROM
-                      + " AND a.answered_at IS NOT NULL GROUP BY a.answered_at / 60000",
-    "finish_minutes": "SELECT t.finished_at / 60000 AS m, count(*) AS n FROM attempts t WHERE t.contest_id = ?"
-                      " AND t.finished_at IS NOT NULL{path} GROUP BY t.finished_at / 60000",
-}
-
-
-def _subtree_result(rows: dict) -> dict:
-    totals = rows["totals"][0]
-    return {"answers": int(totals["n"]), "correct": int(totals["c"]), "flagged": int(totals["f"]),
-            "recent": int(totals["r"]),
-            "questions": [(str(r["q"]), int(r["n"]), int(r["c"])) for r in rows["questions"]],
-            "answer_minutes": [(int(r["m"]), int(r["n"])) for r in rows["answer_minutes"]],
-            "finish_minutes": [(int(r["m"]), int(r["n"])) for r in rows["finish_minutes"]]}
+_SUBTREE_SQL = subtree_sql("?")
 
 
 class _Rollback(Exception):
@@ -418,7 +400,7 @@ class SqliteStorage(Storage):
         for name, template in _SUBTREE_SQL.items():
             sql, args = _path_filter(template.replace("{since}", str(int(since_ms))), contest_id, org_path_prefix)
             rows[name] = await self._run(self._select, sql, args)
-        return _subtree_result(rows)
+        return subtree_result(rows)
 
     async def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]:
         sql, args = _path_filter(_ANSWERS, contest_id, org_path_prefix)
