@@ -80,15 +80,21 @@ async def _profile(request: web.Request, user_id: str) -> tuple[str, str]:
     raise ApiError(503, "unavailable", "账号资料正在同步，请稍后再试", {"reason": "profile_pending"})
 
 
-async def sms_login(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    f = Fields(body)
+async def _login_request(request: web.Request) -> tuple[str, str, str]:
+    """(phone, code, client IP) of a sign-in by code, the IP's sign-in limit checked."""
+    f = Fields(await read_json(request))
     phone = read_phone(f, request)
     code = _read_code(f)
     f.done()
     assert phone and code
     limiter = limiter_of(request)
-    await limiter.check(("sms_login_ip", limiter.ip_of(request)))
+    ip = limiter.ip_of(request)
+    await limiter.check(("sms_login_ip", ip))
+    return phone, code, ip
+
+
+async def sms_login(request: web.Request) -> web.Response:
+    phone, code, _ = await _login_request(request)
     # the code first: without it, the answer must not tell whether the phone is registered
     await request.config_dict[SMS_CODES].check(phone, "login", code)
     uid = await request.config_dict[REDIS].hget(keys.user_phones(), phone)
@@ -117,15 +123,7 @@ async def refresh(request: web.Request) -> web.Response:
 
 
 async def staff_login(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    f = Fields(body)
-    phone = read_phone(f, request)
-    code = _read_code(f)
-    f.done()
-    assert phone and code
-    limiter = limiter_of(request)
-    ip = limiter.ip_of(request)
-    await limiter.check(("sms_login_ip", ip))
+    phone, code, ip = await _login_request(request)
     directory = request.config_dict[STAFF]
     try:
         await request.config_dict[SMS_CODES].check(phone, "staff", code)
