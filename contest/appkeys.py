@@ -8,15 +8,14 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from contest.catalog import Catalog
-    from contest.flusher import Flusher
-    from contest.live import LiveHub
     from contest.metrics import Metrics
     from contest.redis_client import ScriptRunner
     from contest.settings import Settings
     from contest.storage.base import Storage
-    from contest.sweeper import Sweeper
+    from contest.workers.flusher import Flusher
+    from contest.workers.sweeper import Sweeper
 
-__all__ = ["CATALOG", "FLUSHER", "LIVE", "METRICS", "REDIS", "RUNNER", "SETTINGS", "STORAGE", "SWEEPER", "TASKS"]
+__all__ = ["CATALOG", "FLUSHER", "METRICS", "REDIS", "RUNNER", "SETTINGS", "STORAGE", "SWEEPER", "TASKS"]
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 REDIS: web.AppKey[Any] = web.AppKey("redis")  # redis.asyncio.Redis or RedisCluster
@@ -24,7 +23,6 @@ RUNNER: web.AppKey[ScriptRunner] = web.AppKey("runner")
 STORAGE: web.AppKey[Storage] = web.AppKey("storage")
 CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")
 FLUSHER: web.AppKey[Flusher | None] = web.AppKey("flusher")
-LIVE: web.AppKey[LiveHub] = web.AppKey("live")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 TASKS: web.AppKey[list[Any]] = web.AppKey("tasks")
 SWEEPER: web.AppKey[Sweeper | None] = web.AppKey("sweeper")

@@ -62,8 +62,8 @@ class Metrics:
         self.buckets: dict[str, list[int]] = defaultdict(lambda: [0] * (len(_BUCKETS) + 1))
         self.sums: dict[str, float] = defaultdict(float)
         self.errors: dict[str, int] = defaultdict(int)
-        self.lane_requests = 0  # answer requests served by the answer lane (contest/answer_lane.py)
-        # connections the front door closed on its own, by reason (contest/front_door.py):
+        self.lane_requests = 0  # answer requests served by the answer lane (contest/web/answer_lane.py)
+        # connections the front door closed on its own, by reason (contest/web/front_door.py):
         # header_timeout, body_timeout, idle, evicted, malformed
         self.connections_closed: dict[str, int] = defaultdict(int)
         self.connections_open = 0

@@ -208,7 +208,7 @@ LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter", RateLimiter)
 
 
 def limiter_of(request: web.Request) -> RateLimiter:
-    """The app's limiter (made with the Redis runner in ``contest.app``)."""
+    """The app's limiter (made with the Redis runner in ``contest.web.app``)."""
     return request.config_dict[LIMITER]
 
 

@@ -101,7 +101,7 @@ class ReplyWaiter:
     """The callback flavour of ``run``: ``send`` queues the call and the reply (or error) is handed
     to ``on_reply`` / ``on_error`` straight from the Redis connection's ``data_received``.
 
-    No future and no task per call: the answer lane (contest/answer_lane.py) writes the HTTP
+    No future and no task per call: the answer lane (contest/web/answer_lane.py) writes the HTTP
     response from ``on_reply``.  A NOSCRIPT reply (Redis restarted or flushed its script cache)
     is retried once through ``run``, which loads the script.  Both hooks must not raise: they run
     inside the connection's reply loop.

@@ -118,14 +118,14 @@ class Settings:
     run_flusher: bool = True
     run_sweeper: bool = True
     rate_limits: bool = True
-    # serve plain answers straight from the protocol (contest/answer_lane.py); 0: aiohttp serves all
+    # serve plain answers straight from the protocol (contest/web/answer_lane.py); 0: aiohttp serves all
     answer_lane: bool = True
     # when a start/answer/finish is acknowledged (contest/redis_client.py, docs/security.md):
     # memory | fsync | replica; "" = fsync with the embedded Valkey, memory with QUIZ_REDIS_URL
     ack_durability: str = ""
     ack_timeout_ms: int = 1000  # fsync / replica wait per batch before the batch's calls get 503
     trusted_proxies: tuple[str, ...] = ()
-    # the front door's read clocks (contest/front_door.py): a head within header_timeout_s, a body
+    # the front door's read clocks (contest/web/front_door.py): a head within header_timeout_s, a body
     # within body_timeout_s plus its length at body_min_rate bytes/s, an idle keep-alive connection
     # closed after keepalive_timeout_s; above max_connections the longest-idle one makes room
     header_timeout_s: float = 10.0

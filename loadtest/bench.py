@@ -246,7 +246,7 @@ def bench_answers(cfg: Config, procs: Processes, workdir: Path, stack: contextli
     env = server_env(valkey.url, workdir)
     targets: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
     # "nolane": the same service with QUIZ_ANSWER_LANE=0 (aiohttp serves the answers too), so every
-    # run shows what the answer lane (contest/answer_lane.py) is worth, side by side
+    # run shows what the answer lane (contest/web/answer_lane.py) is worth, side by side
     for name, workers, extra in (("one", 1, {}), ("two", 2, {}), ("nolane", 1, {"QUIZ_ANSWER_LANE": "0"})):
         port = free_port()
         proc = procs.start(f"serve-{name}", [sys.executable, "-m", "contest.cli", "serve", "--host", "127.0.0.1",
@@ -651,8 +651,8 @@ async def leaderboard_section(cfg: Config, valkey: EmbeddedValkey, members: int,
 async def flusher_rate(redis_url: str, storage_url: str, rows: int, first: int) -> float:
     from bench_flusher import STREAM, fill
 
-    from contest.flusher import Flusher
     from contest.storage import open_storage
+    from contest.workers.flusher import Flusher
 
     redis = aioredis.Redis.from_url(redis_url)
     storage = open_storage(storage_url)

@@ -32,8 +32,8 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from contest.embedded_redis import EmbeddedValkey, free_port
-from contest.flusher import Flusher, relax_gc
 from contest.storage import Storage, open_storage
+from contest.workers.flusher import Flusher, relax_gc
 from leaderboard import keys
 
 __all__ = ["main"]

@@ -13,10 +13,10 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from contest.app import create_app
 from contest.embedded_redis import EmbeddedValkey
 from contest.redis_client import DurabilityError, NotDurable, PipelinedScripts, check_durability
 from contest.settings import Settings, SettingsError
+from contest.web.app import create_app
 from tests.fixtures.app import LaneTestServer, make_settings
 from tests.fixtures.play import choice_for, register, seed_custom, start
 

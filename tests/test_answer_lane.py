@@ -1,7 +1,7 @@
-"""The answer lane (contest/answer_lane.py) against aiohttp serving the same requests.
+"""The answer lane (contest/web/answer_lane.py) against aiohttp serving the same requests.
 
 Parity: the contract's answer cases give the same status and body through the lane and through
-aiohttp (QUIZ_ANSWER_LANE=0).  Framing (contest/front_door.py): requests split anywhere,
+aiohttp (QUIZ_ANSWER_LANE=0).  Framing (contest/web/front_door.py): requests split anywhere,
 pipelined, of every shape the lane leaves to aiohttp, on one connection, are all answered, in
 order; the lane serves exactly the plain ones, and keeps serving them on a connection that also
 carries other requests.
@@ -20,8 +20,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from contest.app import create_app
 from contest.appkeys import METRICS, SETTINGS
+from contest.web.app import create_app
 from leaderboard import keys
 from tests.fixtures.app import LaneTestServer, Seeded, bearer, make_settings, seed_contest
 from tests.fixtures.waiting import until

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from contest.appkeys import PLAY, SETTINGS, STORAGE
 from contest.auth import b64d, b64e
 from contest.evidence import client_counts
-from contest.routes import ROUTES
+from contest.web.routes import ROUTES
 from leaderboard import keys
 from tests.fixtures.app import Seeded, admin_headers, seed_contest
 from tests.test_attempts import VILLAGE_A, key_of, play

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio.cluster import RedisCluster
 
-from contest.app import create_app
+from contest.web.app import create_app
 from tests.fixtures.app import LaneTestServer, make_settings
 from tests.fixtures.cluster import ValkeyCluster
 from tests.fixtures.play import finish, register, seed_custom

@@ -17,9 +17,9 @@ from aiohttp.test_utils import TestClient
 
 from contest.appkeys import FLUSHER, STORAGE, SWEEPER
 from contest.embedded_redis import EmbeddedValkey
-from contest.flusher import Flusher
 from contest.redis_client import RedisConnectionError, connect_redis
 from contest.storage.base import Storage
+from contest.workers.flusher import Flusher
 from leaderboard import keys
 from tests.fixtures.app import admin_headers, seed_contest
 from tests.fixtures.postgres import PgServer, create_database, start_postgres, stop_postgres

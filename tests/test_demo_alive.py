@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from aiohttp.test_utils import TestClient
 
-from contest.demo import simulate_players
+from contest.cli.demo import simulate_players
 from tests.fixtures.app import TICKET_SECRET, admin_headers, seed_contest
 from tests.fixtures.waiting import until
 

@@ -167,9 +167,9 @@ async def test_answers_through_the_nginx_config_take_the_answer_lane(redis_url: 
     import redis.asyncio as aioredis
     from aiohttp.test_utils import TestClient
 
-    from contest.app import create_app
     from contest.appkeys import METRICS
     from contest.embedded_redis import free_port
+    from contest.web.app import create_app
     from tests.fixtures.app import LaneTestServer, admin_headers, make_settings, seed_contest
 
     flush = aioredis.Redis.from_url(redis_url)

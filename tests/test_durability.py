@@ -25,11 +25,11 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from contest.app import create_app
 from contest.appkeys import CATALOG, STORAGE
 from contest.embedded_redis import EmbeddedValkey, free_port
-from contest.flusher import GROUP
 from contest.settings import Settings
+from contest.web.app import create_app
+from contest.workers.flusher import GROUP
 from leaderboard import keys
 from tests.fixtures.app import ADMIN, SAMPLE, LaneTestServer, admin_headers, make_settings
 from tests.fixtures.play import (

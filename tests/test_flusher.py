@@ -10,10 +10,10 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from contest.flusher import GROUP, Flusher, consumer_name
 from contest.storage import Storage, StorageUnavailable
 from contest.storage.base import ANSWER_COLUMNS, parse_events
 from contest.storage.postgres import PostgresStorage
+from contest.workers.flusher import GROUP, Flusher, consumer_name
 from leaderboard import keys
 from tests.fixtures.postgres import PgServer, start_postgres, stop_postgres
 from tests.test_storage import ans_ev, attempt_events, start_ev, user_ev

@@ -1,4 +1,4 @@
-"""The front door (contest/front_door.py) against clients on real networks: bodies in pieces, bodies
+"""The front door (contest/web/front_door.py) against clients on real networks: bodies in pieces, bodies
 that never complete, clients that trickle or idle, heads over aiohttp's limits.
 
 Every other test's client already goes through ``FragmentingProxy`` (tests/fixtures/app.py);
@@ -98,7 +98,7 @@ async def test_a_client_trickling_its_head_is_cut_off_and_logged(app_factory: Ca
     async with app_factory(header_timeout_s=0.6) as client:
         reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
         raw = b"GET /healthz HTTP/1.1\r\nHost: quiz\r\nUser-Agent: " + b"s" * 200 + b"\r\n\r\n"
-        caplog.set_level(logging.WARNING, "contest.front_door")
+        caplog.set_level(logging.WARNING, "contest.web.front_door")
         closed = False
         for byte in raw:  # one byte every 50 ms: 11 s for the whole head
             try:
@@ -275,7 +275,7 @@ async def test_every_body_route_answers_alike_through_a_phone_network_and_direct
     """Every POST, PUT and PATCH of the route table, with a body of several segments: through the
     fragmenting proxy (head, pause, body in pieces) and straight to the server, the same status
     and error code, never ``invalid_json`` for a valid JSON body, never a 5xx."""
-    from contest.routes import ROUTES
+    from contest.web.routes import ROUTES
 
     seeded = await seed_contest(client)
     user = await seeded.register()

@@ -30,9 +30,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from contest.app import create_app
-from contest.openapi import build_spec
 from contest.orgtree import parse_orgs
+from contest.web.app import create_app
+from contest.web.openapi import build_spec
 from leaderboard.encoding import SCORE_MAX, decode, encode
 from leaderboard.scripts import _COMMON
 from question_bank import ImportFormatError, parse_questions

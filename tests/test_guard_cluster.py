@@ -10,9 +10,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio.cluster import RedisCluster
 
-from contest.app import create_app
 from contest.appkeys import REDIS
 from contest.play import parse_attempt_id
+from contest.web.app import create_app
 from leaderboard import keys
 from tests.fixtures.app import LaneTestServer, admin_headers, make_settings, seed_contest
 from tests.fixtures.cluster import ValkeyCluster

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
-from contest.jsonio import MAX_JSON_DEPTH, MAX_JSON_STRING
 from contest.orgtree import parse_orgs
+from contest.web.jsonio import MAX_JSON_DEPTH, MAX_JSON_STRING
 from question_bank import parse_questions
 from tests.fixtures.app import admin_headers, seed_contest
 from tests.test_attempts import play

@@ -10,9 +10,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from contest.app import create_app
 from contest.auth import b64e, issue_token, sign_ticket
 from contest.settings import Settings
+from contest.web.app import create_app
 from tests.fixtures.app import TICKET_SECRET, LaneTestServer, admin_headers, bearer, make_settings, seed_contest
 
 ORG = "360302002001"

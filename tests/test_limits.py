@@ -15,10 +15,10 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from contest.app import create_app
 from contest.appkeys import CATALOG, PLAY, STORAGE, SWEEPER
 from contest.auth import issue_token
-from contest.sweeper import Sweeper
+from contest.web.app import create_app
+from contest.workers.sweeper import Sweeper
 from leaderboard import keys
 from tests.fixtures.app import LaneTestServer, admin_headers, bearer, make_settings
 from tests.fixtures.play import answer, create_contest, finish, register, seed_custom, start

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
-from contest.app import create_app
 from contest.appkeys import LIVE
-from contest.live import LiveHub
+from contest.web.app import create_app
+from contest.web.live import LiveHub
 from tests.fixtures.app import LaneTestServer, make_settings, seed_contest
 
 

@@ -23,12 +23,12 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from contest.app import create_app
 from contest.appkeys import CATALOG
 from contest.embedded_redis import EmbeddedValkey
 from contest.orggen import generate_orgs, orgs_csv
 from contest.orgsearch import initials
 from contest.settings import Settings
+from contest.web.app import create_app
 from tests.fixtures.app import SAMPLE, admin_headers, make_settings, seed_contest
 from tests.orgpick import pick_by_cascade, pick_by_search
 

@@ -16,8 +16,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from contest.app import create_app
 from contest.settings import Settings
+from contest.web.app import create_app
 from tests.fixtures.app import SAMPLE, LaneTestServer, admin_headers, bearer, make_settings, seed_contest
 from tests.fixtures.sms_receiver import WEBHOOK_SECRET, SmsReceiver, sms_receiver  # noqa: F401
 

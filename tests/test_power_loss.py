@@ -23,10 +23,10 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from contest.app import create_app
 from contest.appkeys import STORAGE
 from contest.embedded_redis import EmbeddedValkey
 from contest.play import parse_attempt_id
+from contest.web.app import create_app
 from leaderboard import keys
 from tests.fixtures.app import LaneTestServer, make_settings
 from tests.fixtures.lazyfs import LazyFS

@@ -150,7 +150,7 @@ async def test_serve_workers_sigterm_flushes_every_acknowledged_answer(redis_url
 async def test_serve_freezes_startup_objects_and_relaxes_gc() -> None:
     """``quiz serve``'s startup hook: what is alive after startup leaves the collector's scans
     (full collections over it paused the loop 30-60 ms under load) and collections get rarer."""
-    from contest.cli import _freeze_gc
+    from contest.cli.main import _freeze_gc
 
     threshold = gc.get_threshold()
     try:

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio.cluster import RedisCluster
 
-from contest.app import create_app
+from contest.web.app import create_app
 from tests.fixtures.app import LaneTestServer, admin_headers, bearer, make_settings, seed_contest
 from tests.fixtures.cluster import ValkeyCluster
 from tests.fixtures.sms_receiver import WEBHOOK_SECRET, SmsReceiver, sms_receiver  # noqa: F401

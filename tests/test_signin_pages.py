@@ -15,9 +15,9 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from contest.app import create_app
 from contest.auth import issue_token
 from contest.settings import Settings
+from contest.web.app import create_app
 from tests.fixtures.app import LaneTestServer, admin_headers, make_settings, seed_contest
 from tests.fixtures.sms_receiver import WEBHOOK_SECRET, SmsReceiver, sms_receiver  # noqa: F401
 from tests.orgpick import pick_by_cascade

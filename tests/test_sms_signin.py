@@ -14,12 +14,12 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from contest.app import create_app
 from contest.appkeys import CATALOG, REDIS, STORAGE
 from contest.auth import issue_token
-from contest.rebuild import rebuild_users
 from contest.settings import Settings, SettingsError
 from contest.sms.signing import acs3_authorization, tc3_authorization
+from contest.web.app import create_app
+from contest.workers.rebuild import rebuild_users
 from tests.fixtures.app import SAMPLE, LaneTestServer, admin_headers, bearer, make_settings, seed_contest
 from tests.fixtures.sms_receiver import WEBHOOK_SECRET, SmsReceiver, sms_receiver  # noqa: F401
 

@@ -16,8 +16,8 @@ import brotli
 import pytest
 from aiohttp.test_utils import TestClient
 
-from contest.compression import negotiate
-from contest.static_assets import IMMUTABLE, Assets, assets_for
+from contest.web.compression import negotiate
+from contest.web.static_assets import IMMUTABLE, Assets, assets_for
 from tests.fixtures.app import seed_contest
 
 BR = {"Accept-Encoding": "gzip, deflate, br"}

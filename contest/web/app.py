@@ -11,21 +11,21 @@ from typing import Any
 
 from aiohttp import web
 
-from contest.appkeys import CATALOG, FLUSHER, LIVE, METRICS, PLAY, REDIS, RUNNER, SETTINGS, STORAGE, SWEEPER
+from contest.appkeys import CATALOG, FLUSHER, METRICS, PLAY, REDIS, RUNNER, SETTINGS, STORAGE, SWEEPER
 from contest.catalog import Catalog
-from contest.compression import compression_middleware
 from contest.errors import error_middleware
-from contest.flusher import Flusher
-from contest.front_door import front_door_middleware
-from contest.live import LiveHub
 from contest.metrics import Metrics, metrics_middleware
 from contest.play import Play
 from contest.ratelimit import LIMITER, RateLimiter
 from contest.redis_client import check_durability, connect_redis, make_runner
-from contest.routes import setup_routes
 from contest.settings import Settings
 from contest.storage import open_storage
-from contest.sweeper import Sweeper
+from contest.web.compression import compression_middleware
+from contest.web.front_door import front_door_middleware
+from contest.web.live import LIVE, LiveHub
+from contest.web.routes import setup_routes
+from contest.workers.flusher import Flusher
+from contest.workers.sweeper import Sweeper
 
 __all__ = ["create_app"]
 
@@ -86,7 +86,7 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(sweeper.run(stop, settings.sweep_interval_ms / 1000), name="sweeper"))
 
     async def snapshot(contest_id: str) -> dict[str, object]:
-        from contest.views.boards import live_snapshot
+        from contest.web.views.boards import live_snapshot
 
         return await live_snapshot(app, contest_id)
 
@@ -122,7 +122,7 @@ def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     app = web.Application(
         # the front door's middleware is outermost: it finishes each response and lets the
-        # connection's next request go (contest/front_door.py); compression is innermost, so it
+        # connection's next request go (contest/web/front_door.py); compression is innermost, so it
         # sees the handlers' own responses (JSON over 1 KB leaves compressed)
         middlewares=[front_door_middleware, metrics_middleware(metrics), error_middleware, _fresh_catalog,
                      compression_middleware],

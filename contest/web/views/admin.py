@@ -15,10 +15,10 @@ from contest.auth import Claims, require
 from contest.contests import validate_contest
 from contest.errors import ApiError
 from contest.export import HEADERS, export_rows
-from contest.jsonio import json_response, read_body, read_json
 from contest.orgtree import parse_orgs
 from contest.stats import read_counters, read_question_stats, read_subtree, read_timeline
 from contest.validation import Fields
+from contest.web.jsonio import json_response, read_body, read_json
 from leaderboard import keys
 from leaderboard.orgs import org_counters
 from question_bank import DrawRule, ImportFormatError, check_rules, draw_paper, render_question, shown_answer
@@ -409,7 +409,7 @@ async def template(request: web.Request) -> web.Response:
 
 
 async def rebuild(request: web.Request) -> web.Response:
-    from contest.rebuild import rebuild_contest
+    from contest.workers.rebuild import rebuild_contest
 
     require(request, "admin")
     # Not looked up in this process's catalog first: after Redis lost its data the catalog has

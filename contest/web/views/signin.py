@@ -9,12 +9,12 @@ from aiohttp import web
 from contest.appkeys import CATALOG, REDIS, SETTINGS, SMS_CODES, STAFF, STORAGE
 from contest.auth import issue_token, require
 from contest.errors import ApiError
-from contest.jsonio import json_response, read_json
 from contest.otp import CODE_RE, PURPOSES
 from contest.phones import mask_phone, normalize_phone
 from contest.ratelimit import limiter_of
 from contest.validation import Fields
-from contest.views.identity import PHONE_MESSAGE
+from contest.web.jsonio import json_response, read_json
+from contest.web.views.identity import PHONE_MESSAGE
 from leaderboard import keys
 
 __all__ = ["read_phone", "refresh", "sms_login", "sms_send", "staff_login"]

@@ -8,8 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from contest.signin import setup_signin
-from contest.views import admin, boards, campaign, identity, ops, organizers, participant, review, signin
+from contest.web.signin import setup_signin
+from contest.web.views import admin, boards, campaign, identity, ops, organizers, participant, review, signin
 
 __all__ = ["ROUTES", "Route", "setup_routes"]
 
@@ -264,7 +264,7 @@ ROUTES: list[Route] = [
 
 
 # the organizers' campaign tools (issue 16) live in their own module, imported here once Route exists
-from contest.organizer_routes import ORGANIZER_ROUTES  # noqa: E402
+from contest.web.organizer_routes import ORGANIZER_ROUTES  # noqa: E402
 
 ROUTES.extend(ORGANIZER_ROUTES)
 

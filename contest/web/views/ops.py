@@ -7,9 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
-from contest.appkeys import FLUSHER, LIVE, METRICS, REDIS, RUNNER, STORAGE, SWEEPER
-from contest.jsonio import json_response
-from contest.static_assets import STATIC_ROOT, assets_for, page_handler, serve_static
+from contest.appkeys import FLUSHER, METRICS, REDIS, RUNNER, STORAGE, SWEEPER
+from contest.web.jsonio import json_response
+from contest.web.live import LIVE
+from contest.web.static_assets import STATIC_ROOT, assets_for, page_handler, serve_static
 
 __all__ = ["healthz", "metrics", "openapi", "readyz", "setup_pages"]
 
@@ -87,13 +88,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    from contest.openapi import build_spec
+    from contest.web.openapi import build_spec
 
     return json_response(build_spec())
 
 
 def setup_pages(app: web.Application) -> None:
-    """The pages and /static/: content-hashed asset URLs, compressed once (contest/static_assets.py)."""
+    """The pages and /static/: content-hashed asset URLs, compressed once (contest/web/static_assets.py)."""
     assets = assets_for(STATIC)
     app.router.add_get("/", page_handler("h5/index.html", assets))
     app.router.add_get("/dashboard/", page_handler("dashboard/index.html", assets))

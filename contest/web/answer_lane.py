@@ -6,7 +6,7 @@ several times what the answer itself does in Python; a bare aiohttp handler spen
 CPU per request on the development VM where a plain asyncio protocol spends ~16 µs.  An answer is
 small, frequent and always the same shape, so it gets a lane of its own.
 
-The front door (contest/front_door.py) frames every request with llhttp and hands a plain answer
+The front door (contest/web/front_door.py) frames every request with llhttp and hands a plain answer
 (a Content-Length body within the limit, no Expect or Content-Encoding, a well-formed attempt id,
 no query string) here as whole parts.  This module runs the same checks the web layer does: the
 token (same cache), the body (same validation), the per-IP limit, ``Play.prepare_answer``, then
@@ -33,13 +33,13 @@ from contest.appkeys import METRICS, PLAY, RUNNER, SETTINGS
 from contest.auth import claims_of_header, require_role
 from contest.contests import Contest
 from contest.errors import error_of, localized_error_body
-from contest.jsonio import parse_json_object
 from contest.metrics import Metrics
 from contest.play import Play
 from contest.ratelimit import LIMITER, RateLimiter, client_ip
 from contest.redis_client import ReplyWaiter, ScriptRunner
 from contest.settings import Settings
-from contest.views.participant import answer_fields
+from contest.web.jsonio import parse_json_object
+from contest.web.views.participant import answer_fields
 from leaderboard.guard_scripts import RATE_LIMIT
 from leaderboard.scripts import Script
 
@@ -83,7 +83,7 @@ def is_answer_target(target: bytes) -> bool:
 
 
 class Responder(Protocol):
-    """The connection an answer's response goes back to (contest/front_door.py)."""
+    """The connection an answer's response goes back to (contest/web/front_door.py)."""
 
     def lane_respond(self, status: int, body: bytes, headers: dict[str, str] | None) -> None: ...
 

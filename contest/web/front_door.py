@@ -8,7 +8,7 @@ Why a door of our own in front of aiohttp:
   its length at ``QUIZ_BODY_MIN_RATE`` bytes/s, an idle keep-alive connection is closed after
   ``QUIZ_KEEPALIVE_TIMEOUT_S``, and above ``QUIZ_MAX_CONNECTIONS`` the longest-idle connection
   makes room for a new one.  A trickling or stalled client is cut off and logged, unanswered.
-- Answers take the lane (contest/answer_lane.py) on every connection, mixed with any other
+- Answers take the lane (contest/web/answer_lane.py) on every connection, mixed with any other
   requests: a phone's keep-alive connection and nginx's upstream connections carry both.
 - Everything else reaches aiohttp through public interfaces only: each connection gets, when it
   first needs one, a protocol from ``AppRunner.server`` (the factory aiohttp hands to
@@ -38,11 +38,11 @@ from typing import Any, cast
 import httptools
 from aiohttp import web
 
-from contest.answer_lane import AnswerLane, is_answer_target, response_bytes
 from contest.appkeys import METRICS, SETTINGS
 from contest.errors import error_body
 from contest.metrics import Metrics
 from contest.settings import Settings
+from contest.web.answer_lane import AnswerLane, is_answer_target, response_bytes
 
 __all__ = ["FrontDoor", "FrontDoorServer", "InnerTransport", "front_door_middleware", "serve"]
 
@@ -425,7 +425,7 @@ class FrontDoor(asyncio.Protocol):
             self.resume("queue")
 
     def lane_respond(self, status: int, body: bytes, headers: dict[str, str] | None) -> None:
-        """The answer lane's response to the oldest request (contest/answer_lane.py)."""
+        """The answer lane's response to the oldest request (contest/web/answer_lane.py)."""
         transport = self.transport
         if transport is None or not self.queue:
             return  # the client left; the answer itself is recorded

@@ -26,7 +26,7 @@ from question_bank import parse_questions
 __all__ = ["run_demo", "seed_sample", "simulate_players"]
 
 log = logging.getLogger(__name__)
-SAMPLE = Path(__file__).resolve().parent / "sample"
+SAMPLE = Path(__file__).resolve().parents[1] / "sample"
 # the demo's staff accounts: they sign in by SMS, the code printed in the demo's log
 DEMO_ORGANIZER_PHONE, DEMO_ADMIN_PHONE = "13800138000", "13800138001"
 
@@ -148,9 +148,9 @@ async def simulate_players(base: str, contest_id: str, org_ids: list[str], count
 
 
 def run_demo(settings: Settings, *, simulate: int = 0) -> int:
-    from contest.app import create_app
-    from contest.cli import _use_uvloop, _with_embedded_redis
-    from contest.front_door import serve
+    from contest.cli.main import _use_uvloop, _with_embedded_redis
+    from contest.web.app import create_app
+    from contest.web.front_door import serve
 
     if not settings.admin_token:
         settings = settings.replace(admin_token=f"demo-admin-{secrets.token_hex(8)}")

@@ -16,7 +16,7 @@ from contest.appkeys import REDIS, RUNNER, SETTINGS, SMS_CODES, STAFF, STAFF_GAT
 from contest.otp import SmsCodes
 from contest.sms.providers import make_sender
 from contest.staff import StaffDirectory, StaffGate
-from contest.static_assets import assets_for, page_handler
+from contest.web.static_assets import assets_for, page_handler
 
 __all__ = ["setup_signin"]
 

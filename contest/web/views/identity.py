@@ -11,13 +11,13 @@ from aiohttp import web
 from contest.appkeys import CATALOG, RUNNER, SETTINGS, SMS_CODES
 from contest.auth import issue_token, require, verify_ticket
 from contest.errors import ApiError
-from contest.jsonio import json_response, read_json
 from contest.orgsearch import MAX_QUERY_CHARS
 from contest.orgtree import OrgTree
 from contest.otp import CODE_RE
 from contest.phones import normalize_phone
 from contest.ratelimit import limiter_of
 from contest.validation import Fields
+from contest.web.jsonio import json_response, read_json
 from leaderboard import keys
 from leaderboard.scripts import REGISTER
 from leaderboard.signin_scripts import USER_PROFILE

@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from aiohttp import web
 
-__all__ = ["HEARTBEAT", "LiveHub"]
+__all__ = ["HEARTBEAT", "LIVE", "LiveHub"]
 
 log = logging.getLogger(__name__)
 
@@ -117,3 +118,7 @@ class LiveHub:
             await self.tick()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.tick_s)
+
+
+# The app slot holding this process's hub; defined here so the domain never imports the web layer.
+LIVE: web.AppKey[LiveHub] = web.AppKey("live")

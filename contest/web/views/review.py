@@ -8,9 +8,9 @@ from contest.appkeys import CATALOG, PLAY, REDIS, RUNNER, STORAGE
 from contest.auth import require
 from contest.errors import ApiError
 from contest.evidence import attempt_evidence, client_counts
-from contest.jsonio import json_response, read_json
 from contest.review import ACTIONS, Reviewer
 from contest.validation import Fields
+from contest.web.jsonio import json_response, read_json
 
 __all__ = ["evidence", "flagged", "review", "reviews_log"]
 

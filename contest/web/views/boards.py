@@ -9,13 +9,13 @@ from typing import Any
 
 from aiohttp import web
 
-from contest.appkeys import CATALOG, LIVE, PLAY, REDIS, RUNNER
+from contest.appkeys import CATALOG, PLAY, REDIS, RUNNER
 from contest.auth import Claims, optional_claims, require
 from contest.contests import Contest
 from contest.errors import ApiError
-from contest.jsonio import json_response
-from contest.live import HEARTBEAT
 from contest.validation import Fields
+from contest.web.jsonio import json_response
+from contest.web.live import HEARTBEAT, LIVE
 from leaderboard import keys
 from leaderboard.boards import Entry, ShardKeys, mask_name, read_board_me, read_board_page
 from leaderboard.orgs import SORTS, OrgInfo, rank_children, rank_level

@@ -12,11 +12,11 @@ from redis.exceptions import RedisError
 from contest.appkeys import CATALOG, PLAY, REDIS
 from contest.auth import optional_claims, require
 from contest.errors import ApiError
-from contest.jsonio import json_response, read_json
 from contest.play import normalize_choice
 from contest.ratelimit import limiter_of
 from contest.standing import standing
 from contest.validation import Fields
+from contest.web.jsonio import json_response, read_json
 
 __all__ = ["answer", "answer_fields", "contest_detail", "contests_list", "finish", "get_attempt", "start_attempt",
            "submit"]
@@ -75,7 +75,7 @@ def _index(f: Fields) -> int:
 
 def answer_fields(body: dict[str, Any]) -> tuple[int, Any]:
     """(index, choice as sent) of an answer body; 400 validation_failed naming every bad field.
-    (The answer lane, contest/answer_lane.py, validates with this too.)"""
+    (The answer lane, contest/web/answer_lane.py, validates with this too.)"""
     f = Fields(body)
     index = _index(f)
     if "choice" not in body or body["choice"] is None:

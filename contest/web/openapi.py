@@ -55,7 +55,7 @@ def _operation(route: Any) -> dict[str, Any]:
 
 
 def build_spec() -> dict[str, Any]:
-    from contest.routes import ROUTES
+    from contest.web.routes import ROUTES
 
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:

@@ -12,9 +12,9 @@ from contest.appkeys import CATALOG, PLAY, REDIS, STORAGE
 from contest.auth import require
 from contest.certificates import Certificates
 from contest.errors import ApiError
-from contest.jsonio import json_response
 from contest.play import parse_attempt_id
 from contest.recap import Recap
+from contest.web.jsonio import json_response
 
 __all__ = ["attempt_review", "certificate_png", "certificate_verify", "verify_page"]
 

@@ -5,7 +5,7 @@ answer's reply is ~100 bytes) are sent as they are, because compressing them sav
 costs CPU on the hottest path. Streams (the SSE live feed, CSV exports) are ``StreamResponse``s
 and never pass through here: compressing a stream buffers its events.
 
-Static files are compressed once per content hash by ``contest.static_assets``, which uses the
+Static files are compressed once per content hash by ``contest.web.static_assets``, which uses the
 same negotiation and codecs.
 """
 

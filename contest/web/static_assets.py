@@ -30,12 +30,12 @@ from pathlib import Path
 
 from aiohttp import hdrs, web
 
-from contest.compression import add_vary, compress, is_compressible, negotiate
+from contest.web.compression import add_vary, compress, is_compressible, negotiate
 
 __all__ = ["IMMUTABLE", "STATIC_ROOT", "Asset", "AssetResponse", "Assets", "assets_for", "page_handler",
            "serve_static"]
 
-STATIC_ROOT = Path(__file__).resolve().parent / "static"
+STATIC_ROOT = Path(__file__).resolve().parents[1] / "static"
 IMMUTABLE = "public, max-age=31536000, immutable"
 _TEXT_EXT = frozenset({".html", ".js", ".mjs", ".css"})  # files whose /static/ references are rewritten
 _REF = re.compile(r"/static/([A-Za-z0-9_\-./]+)")

@@ -89,8 +89,8 @@ def _serve_worker(settings: Settings, reuse_port: bool, own_group: bool = False)
     """One aiohttp process with the answer lane.  ``serve`` turns SIGTERM/SIGINT into a graceful
     shutdown: the listening socket closes, requests in flight finish (up to 10 s), then the
     cleanup contexts run, the flusher's final flush among them."""
-    from contest.app import create_app
-    from contest.front_door import serve
+    from contest.web.app import create_app
+    from contest.web.front_door import serve
 
     if own_group:
         # A terminal's Ctrl-C reaches the whole foreground group; the supervisor forwards one
@@ -115,7 +115,7 @@ async def _freeze_gc(_app: Any) -> None:
     """
     import gc
 
-    from contest.flusher import relax_gc
+    from contest.workers.flusher import relax_gc
 
     gc.collect()
     gc.freeze()
@@ -217,7 +217,7 @@ async def _contest_create(settings: Settings, path: Path, publish: bool) -> int:
 
 
 async def _flush(settings: Settings, once: bool) -> int:
-    from contest.flusher import Flusher, consumer_name
+    from contest.workers.flusher import Flusher, consumer_name
 
     async with services(settings) as svc:
         flusher = Flusher(svc.redis, svc.storage, consumer=consumer_name(), batch=settings.flush_batch)
@@ -238,7 +238,7 @@ async def _flush(settings: Settings, once: bool) -> int:
 
 async def _rebuild(settings: Settings, contest_id: str) -> int:
     from contest.errors import ApiError
-    from contest.rebuild import rebuild_with
+    from contest.workers.rebuild import rebuild_with
 
     async with services(settings) as svc:
         try:
@@ -378,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "serve":
         return cmd_serve(settings)
     if command == "demo":
-        from contest.demo import run_demo
+        from contest.cli.demo import run_demo
 
         return run_demo(settings, simulate=args.simulate)
     if command == "token":
@@ -405,7 +405,7 @@ def _bench(argv: list[str]) -> int:
     """``quiz bench``: runs loadtest/bench.py of the source checkout (it starts its own servers)."""
     import importlib.util
 
-    path = Path(__file__).resolve().parent.parent / "loadtest" / "bench.py"
+    path = Path(__file__).resolve().parents[2] / "loadtest" / "bench.py"
     spec = importlib.util.spec_from_file_location("quiz_loadtest_bench", path)
     if not path.exists() or spec is None or spec.loader is None:
         print(f"quiz bench needs the source checkout's loadtest/ directory ({path} is missing)", file=sys.stderr)

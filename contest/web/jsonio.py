@@ -25,7 +25,7 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     Whole means exactly ``Content-Length`` bytes, or every chunk up to the last one, however the
     client's network split them: a phone sends the head and the body of a POST in separate
     segments, and ``content.read(n)`` returns only what has arrived so far.  A body that stops
-    short is the front door's to time out (contest/front_door.py); nothing here acts on a part.
+    short is the front door's to time out (contest/web/front_door.py); nothing here acts on a part.
     """
     if limit is None:
         limit = request.config_dict[SETTINGS].max_body_bytes

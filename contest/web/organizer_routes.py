@@ -1,11 +1,11 @@
 """Routes of the organizers' campaign tools (issue 16): import templates, the question editor,
-lotteries.  Kept apart from contest/routes.py, which appends them to ROUTES, so that the route
+lotteries.  Kept apart from contest/web/routes.py, which appends them to ROUTES, so that the route
 table, the handlers and /api/openapi.json stay one list."""
 
 from __future__ import annotations
 
-from contest.routes import ADM, Route, _obj
-from contest.views import admin, lottery, review, screen
+from contest.web.routes import ADM, Route, _obj
+from contest.web.views import admin, lottery, review, screen
 
 __all__ = ["ORGANIZER_ROUTES"]
 

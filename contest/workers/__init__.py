@@ -1,0 +1,1 @@
+"""Background workers: the flusher, the deadline sweeper and the rebuild from the database."""
