@@ -72,7 +72,7 @@ def safe_text(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def _rows(storage: Storage, what: str, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]:
+def _rows(storage: Storage, what: str, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple[Any, ...]]:
     if what == "results":
         return storage.iter_results(contest_id, org_path_prefix)
     if what == "answers":
@@ -125,7 +125,7 @@ class _XlsxWriter:
             self.sheet.write_string(0, col, name)
         self.row = 1
 
-    def write(self, rows: list[tuple]) -> None:
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
         for values in rows:
             if self.row >= _XLSX_MAX_ROWS:
                 self._new_sheet()
@@ -160,7 +160,7 @@ async def iter_xlsx(
 
     try:
         book: _XlsxWriter = await call(_XlsxWriter, path, HEADERS[what])
-        chunk: list[tuple] = []
+        chunk: list[tuple[Any, ...]] = []
         async for row in rows:
             chunk.append(row)
             if len(chunk) >= _ROWS_PER_XLSX_CALL:
