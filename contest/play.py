@@ -315,7 +315,7 @@ class Play:
             raise ApiError(410, "deadline_passed", "the time for this answer has run out")
         ok, pts, score, shown, qtype = int(reply[1]), int(reply[2]), int(reply[3]), _s(reply[4]), _s(reply[6])
         if contest.feedback == "immediate":
-            result = {"index": index, "correct": ok == 1, "points_awarded": pts, "score": score,
+            result: dict[str, Any] = {"index": index, "correct": ok == 1, "points_awarded": pts, "score": score,
                       "correct_choice": list(shown) if qtype == "m" else shown}
         else:
             # The key stays secret until the end: the answer is accepted, its worth is not told.
@@ -407,10 +407,11 @@ class Play:
         # one submit is one request: its answers are not counted against the per-answer limit
         calls = [self._answer_call(contest, claims, attempt_id, shard, i, c, limited=False) for i, c in answers]
         calls.append(self._finish_call(contest, claims.user_id, attempt_id, shard, auto=False))
-        replies = await asyncio.gather(*calls, return_exceptions=True)
-        for reply in replies:
+        replies: list[Any] = []
+        for reply in await asyncio.gather(*calls, return_exceptions=True):
             if isinstance(reply, BaseException):
                 raise reply
+            replies.append(reply)
         result = self._finish_result(attempt_id, await self._global_rank(contest, shard, replies[-1]))
         results = []
         for (index, _), reply in zip(answers, replies[:-1], strict=True):

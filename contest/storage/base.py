@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "subtree_result",
@@ -158,7 +158,7 @@ def _flag(e: Mapping[str, str], key: str, default: str = "0") -> int:
     return 1 if (e.get(key) or default) == "1" else 0
 
 
-def parse_events(events: list[Mapping[str, str]]) -> EventBatch:
+def parse_events(events: Sequence[Mapping[str, str]]) -> EventBatch:
     """Rows for every table; raises PoisonEvent(index) for the first invalid event."""
     batch = EventBatch()
     seen_users: set[str] = set()
@@ -280,6 +280,14 @@ async def find_poison(
         else:
             return None
     return lo
+
+
+class ResultRows(Protocol):
+    """What exports and lottery draws read rows from: a Storage, or review.FilteredResults over one."""
+
+    def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple[Any, ...]]: ...
+
+    def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple[Any, ...]]: ...
 
 
 class Storage(abc.ABC):

@@ -184,11 +184,17 @@ def _path_filter(sql: str, contest_id: str, prefix: str | None) -> tuple[str, tu
 
 _SUBTREE_SQL = subtree_sql("$1")
 
+# what pool.acquire() yields: a proxy forwarding to the Connection it holds
+_Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
-async def _copy_answers(conn: asyncpg.Connection, table: str, answers: list[tuple[Any, ...]] | bytes) -> None:
+
+async def _copy_answers(conn: _Conn, table: str, answers: list[tuple[Any, ...]] | bytes) -> None:
     if isinstance(answers, bytes):
         # a memoryview: asyncpg would take plain bytes for a file name
-        await conn.copy_to_table(table, source=memoryview(answers), columns=ANSWER_COLUMNS)
+        # asyncpg takes any buffer too (Connection._copy_in); its stubs list only files and iterables
+        await conn.copy_to_table(
+            table, source=memoryview(answers), columns=ANSWER_COLUMNS,  # type: ignore[arg-type]  # a buffer
+        )
     else:
         await conn.copy_records_to_table(table, records=answers, columns=ANSWER_COLUMNS)
 
@@ -405,7 +411,7 @@ class PostgresStorage(Storage):
         except (*_DATA_ERRORS, PoisonEvent):
             return True
 
-    async def _write_batch(self, conn: asyncpg.Connection, batch: EventBatch, answers_text: bytes = b"") -> None:
+    async def _write_batch(self, conn: _Conn, batch: EventBatch, answers_text: bytes = b"") -> None:
         if batch.users:
             rows = [(index, *row) for index, row in zip(batch.user_index, batch.users, strict=True)]
             await conn.copy_records_to_table("stage_users", records=rows, columns=("ord", *USER_COLUMNS))
@@ -430,7 +436,7 @@ class PostgresStorage(Storage):
             await conn.execute(_MOVE_REVIEWS)
             await conn.execute(_APPLY_REVIEWS)
 
-    async def _write_answers(self, conn: asyncpg.Connection, answers: list[tuple[Any, ...]] | bytes) -> None:
+    async def _write_answers(self, conn: _Conn, answers: list[tuple[Any, ...]] | bytes) -> None:
         """COPY straight into answers; through staging + ON CONFLICT only when that collides.
 
         A replay (a crash between COMMIT and XACK) is rare, and the direct COPY skips a whole
@@ -515,6 +521,7 @@ class PostgresStorage(Storage):
             args = (contest_id,)
         with _guard():
             row = await self.pool.fetchrow(sql, *args)
+        assert row is not None  # an aggregate-only SELECT returns exactly one row
         return dict(zip(("users", "attempts", "finished", "answers"), row, strict=True))
 
     # exports ----------------------------------------------------------------------------------
