@@ -308,8 +308,9 @@ class Play:
             raise ApiError(410, "deadline_passed", "the time for this answer has run out")
         if contest.feedback == "immediate":
             shown = reply.shown
-            result = {"index": index, "correct": reply.correct == 1, "points_awarded": reply.points,
-                      "score": reply.score, "correct_choice": list(shown) if reply.qtype == "m" else shown}
+            result: dict[str, Any] = {
+                "index": index, "correct": reply.correct == 1, "points_awarded": reply.points, "score": reply.score,
+                "correct_choice": list(shown) if reply.qtype == "m" else shown}
         else:
             # The key stays secret until the end: the answer is accepted, its worth is not told.
             result = {"index": index, "correct": None, "points_awarded": None, "score": None}
@@ -401,10 +402,12 @@ class Play:
         # one submit is one request: its answers are not counted against the per-answer limit
         calls = [self._answer_call(contest, claims, attempt_id, shard, i, c, limited=False) for i, c in answers]
         calls.append(self._finish_call(contest, claims.user_id, attempt_id, shard, auto=False))
-        *answer_replies, finished = await asyncio.gather(*calls, return_exceptions=True)
-        for outcome in (*answer_replies, finished):
-            if isinstance(outcome, BaseException):
-                raise outcome
+        replies: list[Any] = []
+        for reply in await asyncio.gather(*calls, return_exceptions=True):
+            if isinstance(reply, BaseException):
+                raise reply
+            replies.append(reply)
+        *answer_replies, finished = replies
         result = self._finish_result(attempt_id, await self._global_rank(contest, shard, finished))
         results = []
         for (index, _), reply in zip(answers, answer_replies, strict=True):

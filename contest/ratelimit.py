@@ -118,7 +118,8 @@ class RateLimiter:
         return client_ip(request.remote, request.headers.get("X-Forwarded-For"), self.networks)
 
     def _rule(self, scope: str) -> tuple[int, int]:
-        return getattr(self.settings, f"rl_{scope}")
+        rule: tuple[int, int] = getattr(self.settings, f"rl_{scope}")
+        return rule
 
     def _limit_call(self, scope: str, subject: str, cost: int = 1) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
         """The RATE_LIMIT script's (keys, args) counting ``cost`` requests; None with the limit off."""

@@ -110,18 +110,18 @@ class FilteredResults:
         self.storage = storage
         self.cleared = cleared
 
-    def keep(self, row: tuple) -> bool:
+    def keep(self, row: tuple[Any, ...]) -> bool:
         if row[_COL_VOIDED]:
             return False
         return int(row[_COL_FLAGGED] or 0) == 0 or row[_COL_ATTEMPT] in self.cleared
 
-    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]:
-        keep: Callable[[tuple], bool] = self.keep
+    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple[Any, ...]]:
+        keep: Callable[[tuple[Any, ...]], bool] = self.keep
         async for row in self.storage.iter_results(contest_id, org_path_prefix):
             if keep(row):
                 yield row
 
-    def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]:
+    def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple[Any, ...]]:
         return self.storage.iter_answers(contest_id, org_path_prefix)
 
     @classmethod

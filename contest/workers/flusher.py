@@ -60,7 +60,7 @@ def _raw_reader(redis: Any) -> Any:
     return reader
 
 
-def _flat(fields: Any) -> list:
+def _flat(fields: Any) -> list[Any]:
     """The flat [name, value, ...] list storage.write_raw takes (the parsed path gives dicts)."""
     if isinstance(fields, dict):
         return [x for item in fields.items() for x in item]
@@ -236,7 +236,7 @@ class Flusher:
         """
         committed = 0
         writers = max(1, int(getattr(self.storage, "parallel_writes", 1)))
-        inflight: set[asyncio.Future] = set()
+        inflight: set[asyncio.Future[Any]] = set()
         try:
             entries = await self._read(stream, ">")
             for round_no in range(_MAX_ROUNDS):
@@ -324,7 +324,7 @@ class Flusher:
         # ids stay bytes on the raw path: the ack script takes them as they came
         ids: list[Any] = []
         live_ids: list[Any] = []
-        events: list[list] = []
+        events: list[list[Any]] = []
         for entry_id, fields in entries:
             ids.append(entry_id)
             if fields:  # None: the entry was deleted while pending; just acknowledge it
@@ -344,7 +344,7 @@ class Flusher:
         self.lags.observe(self.last_lag_ms)
         return len(events)
 
-    async def _write(self, stream: str, ids: list[Any], events: list[list]) -> None:
+    async def _write(self, stream: str, ids: list[Any], events: list[list[Any]]) -> None:
         """write_raw, dead-lettering (and acknowledging) each entry the storage calls poison."""
         while events:
             try:
@@ -354,7 +354,7 @@ class Flusher:
                 entry_id, event = ids.pop(exc.index), events.pop(exc.index)
                 await self._dead_letter(stream, entry_id, event, exc.message)
 
-    async def _dead_letter(self, stream: str, entry_id: Any, event: list, error: str) -> None:
+    async def _dead_letter(self, stream: str, entry_id: Any, event: list[Any], error: str) -> None:
         entry_id = _text(entry_id)
         # bytes as they came: the entry may be poison because it is not valid UTF-8
         names = [_text(k) for k in event[::2]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import unicodedata
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -179,7 +180,7 @@ async def _all_orgs(orgs: OrgTree) -> bytes:
 
 
 def _encode_all(orgs: OrgTree) -> bytes:
-    out = []
+    out: list[dict[str, Any]] = []
     for org in orgs:
         path = [orgs[p].name for p in orgs.path(org.org_id)]
         out.append({"org_id": org.org_id, "name": org.name, "level": org.level, "path": path,
