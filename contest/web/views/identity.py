@@ -20,7 +20,7 @@ from contest.ratelimit import limiter_of
 from contest.validation import Fields
 from contest.web.jsonio import json_response, read_json
 from leaderboard import keys
-from leaderboard.scripts import REGISTER
+from leaderboard.scripts import REGISTER, RegisterReply
 from leaderboard.signin_scripts import USER_PROFILE
 
 __all__ = ["me", "orgs_public", "register", "ticket"]
@@ -59,15 +59,15 @@ async def _register(request: web.Request, mode: str, ident: str, name: str, org_
     if mode == "phone":
         # the profile an SMS sign-in on another phone reads, sent in the same write right after
         # REGISTER (USER_PROFILE only writes for the user the phone now belongs to)
-        reply, _ = await asyncio.gather(registering, runner.run(USER_PROFILE, (keys.user_phones(),
-                                                                              keys.user_profiles()),
-                                                                (phone, name, org_id)))
+        raw, _ = await asyncio.gather(registering, runner.run(USER_PROFILE, (keys.user_phones(),
+                                                                            keys.user_profiles()),
+                                                              (phone, name, org_id)))
     else:
-        reply = await registering
-    status = reply[0].decode()
-    if status == "dup":
+        raw = await registering
+    reply = RegisterReply.from_reply(raw)
+    if reply.status == "dup":
         raise ApiError(409, "already_registered", "this phone number is already registered")
-    return reply[1].decode(), status == "new"
+    return reply.user_id, reply.status == "new"
 
 
 def _token_response(request: web.Request, user_id: str, name: str, org_id: str, status: int) -> web.Response:
