@@ -11,13 +11,14 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from contest.appkeys import CATALOG, PLAY, REDIS, SETTINGS, STORAGE
-from contest.auth import Claims, require
+from contest.auth import Claims
 from contest.contests import validate_contest
 from contest.errors import ApiError
 from contest.export import HEADERS, export_rows
 from contest.orgtree import parse_orgs
 from contest.stats import read_counters, read_question_stats, read_subtree, read_timeline
 from contest.validation import Fields
+from contest.web.access import require
 from contest.web.jsonio import json_response, read_body, read_json
 from leaderboard import keys
 from leaderboard.orgs import org_counters
