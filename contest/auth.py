@@ -54,9 +54,6 @@ class Claims:
     name: str
     expires_at: int  # unix seconds
     version: int = 0  # staff accounts' token version (contest/staff.py); 0: not a staff account
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 def _sign(secret: bytes, payload: str) -> str:

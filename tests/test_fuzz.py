@@ -100,7 +100,7 @@ def fuzz_server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     client.close()
     data_dir: Path = tmp_path_factory.mktemp("fuzz")
     # rate limits off: the fuzzer is one client hammering one attempt on purpose
-    app = create_app(make_settings(redis_url, data_dir, rate_limits=False, cache_ttl_ms=0))
+    app = create_app(make_settings(redis_url, data_dir, rate_limits=False))
     with ThreadedServer(app) as server:
         yield {"url": server.url, **_seed(server.url)}
 

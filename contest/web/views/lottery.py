@@ -14,6 +14,7 @@ from aiohttp import web
 from contest.appkeys import CATALOG, PLAY, REDIS, STORAGE
 from contest.errors import ApiError
 from contest.lottery import Eligibility, commitment_of, draw_winners, eligible_users, list_hash, new_seed
+from contest.review import FilteredResults
 from contest.validation import Fields
 from contest.web.access import require
 from contest.web.jsonio import json_response, read_json
@@ -94,8 +95,6 @@ async def lottery_draw(request: web.Request) -> web.Response:
         storage = request.config_dict[STORAGE]
         await storage.ping()
         if rule.exclude_flagged:
-            from contest.review import FilteredResults
-
             storage = await FilteredResults.for_contest(storage, contest.contest_id)
         orgs = request.config_dict[CATALOG].orgs
         prefix = orgs.path_string(rule.org_id) if rule.org_id else None
