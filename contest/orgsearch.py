@@ -127,7 +127,7 @@ class _Level:
         return found
 
 
-def _joined(lines: Iterable[str]) -> tuple[str, array]:
+def _joined(lines: Iterable[str]) -> tuple[str, array[int]]:
     """The lines joined by newlines, and where each starts."""
     starts = array("l")
     parts: list[str] = []

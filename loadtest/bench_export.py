@@ -116,7 +116,7 @@ async def time_export(storage: PostgresStorage, what: str, prefix: str, full: bo
             first_row = time.perf_counter() - started
             break
     started = time.perf_counter()
-    chunks = export_rows(storage, what, CONTEST, prefix, "csv")  # type: ignore[arg-type]
+    chunks = export_rows(storage, what, CONTEST, prefix, "csv")
     n_bytes, first_data = 0, None
     async with contextlib.aclosing(chunks):
         async for chunk in chunks:

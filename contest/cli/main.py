@@ -236,7 +236,7 @@ async def _export(settings: Settings, contest_id: str, what: str, fmt: str, org:
         prefix = svc.catalog.orgs.path_string(org) if org else None
         target = out or Path(f"{contest_id}-{what}.{fmt}")
         with target.open("wb") as fh:
-            async for chunk in export_rows(svc.storage, what, contest_id, prefix, fmt):  # type: ignore[arg-type]
+            async for chunk in export_rows(svc.storage, what, contest_id, prefix, fmt):
                 await asyncio.to_thread(fh.write, chunk)
         print(f"wrote {target}")
     return 0

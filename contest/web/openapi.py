@@ -70,7 +70,7 @@ def build_spec(routes: Sequence[Route]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Quiz contest engine", "version": "1.0.0",
-                 "description": "HTTP API of the quiz-competition engine (see API.md)."},
+                 "description": "HTTP API of the quiz-competition engine (the contract: docs/api.md)."},
         "paths": paths,
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
                        "schemas": {"Error": _ERROR}},

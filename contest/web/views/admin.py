@@ -8,7 +8,7 @@ import unicodedata
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from contest.appkeys import CATALOG, PLAY, REDIS, SETTINGS, STORAGE
@@ -19,6 +19,7 @@ from contest.export import HEADERS, export_rows
 from contest.orgtree import parse_orgs
 from contest.review import FilteredResults
 from contest.stats import read_counters, read_question_stats, read_subtree, read_timeline
+from contest.storage.base import ResultRows
 from contest.templates import TEMPLATES, render_template
 from contest.validation import Fields
 from contest.web.access import require
@@ -63,13 +64,13 @@ async def _upload(request: web.Request) -> tuple[bytes, str | None, str | None]:
 async def _multipart_file(request: web.Request, limit: int) -> tuple[bytes, str | None, str | None]:
     reader = await request.multipart()
     async for part in reader:
-        if getattr(part, "name", None) == "file":
+        if isinstance(part, BodyPartReader) and part.name == "file":
             data = bytearray()
-            while chunk := await part.read_chunk(1 << 16):  # type: ignore[union-attr]
+            while chunk := await part.read_chunk(1 << 16):
                 data.extend(chunk)
                 if len(data) > limit:
                     raise ApiError(413, "payload_too_large", f"the file is larger than {limit} bytes")
-            return bytes(data), part.filename, part.headers.get("Content-Type")  # type: ignore[union-attr]
+            return bytes(data), part.filename, part.headers.get("Content-Type")
     raise ApiError(400, "validation_failed", "multipart upload needs a field named file",
                    {"fields": {"file": "is required"}})
 
@@ -382,8 +383,9 @@ async def export(request: web.Request) -> web.StreamResponse:
     prefix = request.config_dict[CATALOG].orgs.path_string(org_id) if org_id else None
     storage = request.config_dict[STORAGE]
     await storage.ping()
+    source: ResultRows = storage
     if exclude:
-        storage = await FilteredResults.for_contest(storage, contest.contest_id)  # type: ignore[assignment]
+        source = await FilteredResults.for_contest(storage, contest.contest_id)
     ctype = "text/csv; charset=utf-8" if fmt == "csv" else \
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     filename = f"{contest.contest_id}-{what}{'-' + org_id if org_id else ''}.{fmt}"
@@ -391,7 +393,7 @@ async def export(request: web.Request) -> web.StreamResponse:
                                            "Content-Disposition": f'attachment; filename="{filename}"',
                                            "X-Columns": ",".join(HEADERS[what])})
     await response.prepare(request)
-    async for chunk in export_rows(storage, what, contest.contest_id, prefix, fmt):  # type: ignore[arg-type]
+    async for chunk in export_rows(source, what, contest.contest_id, prefix, fmt):
         await response.write(chunk)
     await response.write_eof()
     return response
