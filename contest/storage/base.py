@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -282,12 +282,16 @@ async def find_poison(
     return lo
 
 
+# rows streamed from the database as they are read; a generator, so a reader that stops early can aclose() it
+RowStream = AsyncGenerator[tuple[Any, ...], None]
+
+
 class ResultRows(Protocol):
     """What exports and lottery draws read rows from: a Storage, or review.FilteredResults over one."""
 
-    def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple[Any, ...]]: ...
+    def iter_results(self, contest_id: str, org_path_prefix: str | None) -> RowStream: ...
 
-    def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple[Any, ...]]: ...
+    def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> RowStream: ...
 
 
 class Storage(abc.ABC):
@@ -398,10 +402,10 @@ class Storage(abc.ABC):
 
     # exports
     @abc.abstractmethod
-    def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple[Any, ...]]: ...
+    def iter_results(self, contest_id: str, org_path_prefix: str | None) -> RowStream: ...
 
     @abc.abstractmethod
-    def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple[Any, ...]]: ...
+    def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> RowStream: ...
 
 
 # the dashboard's figures of an org subtree, aggregated by the database (not row by row in

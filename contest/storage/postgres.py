@@ -33,6 +33,7 @@ from contest.storage.base import (
     USER_COLUMNS,
     EventBatch,
     PoisonEvent,
+    RowStream,
     Storage,
     StorageUnavailable,
     event_from_fields,
@@ -525,7 +526,7 @@ class PostgresStorage(Storage):
         return dict(zip(("users", "attempts", "finished", "answers"), row, strict=True))
 
     # exports ----------------------------------------------------------------------------------
-    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple[Any, ...]]:
+    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
         sql, args = _path_filter(_RESULTS, contest_id, org_path_prefix)
         async for row in self._stream(sql, args):
             yield row
@@ -537,7 +538,7 @@ class PostgresStorage(Storage):
             rows[name] = await self._fetch(sql, *args)
         return subtree_result(rows)
 
-    async def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple[Any, ...]]:
+    async def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
         sql, args = _path_filter(_ANSWERS, contest_id, org_path_prefix)
         async for row in self._stream(sql, args):
             yield row

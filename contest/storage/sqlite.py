@@ -24,6 +24,7 @@ from contest.storage.base import (
     CERTIFICATE_SELECT,
     EventBatch,
     PoisonEvent,
+    RowStream,
     Storage,
     StorageUnavailable,
     find_poison,
@@ -390,7 +391,7 @@ class SqliteStorage(Storage):
         return rows[0] if rows else None
 
     # exports ----------------------------------------------------------------------------------
-    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple[Any, ...]]:
+    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
         sql, args = _path_filter(_RESULTS, contest_id, org_path_prefix)
         async for row in self._stream(sql, args):
             yield row
@@ -402,7 +403,7 @@ class SqliteStorage(Storage):
             rows[name] = await self._run(self._select, sql, args)
         return subtree_result(rows)
 
-    async def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple[Any, ...]]:
+    async def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
         sql, args = _path_filter(_ANSWERS, contest_id, org_path_prefix)
         async for row in self._stream(sql, args):
             yield row
