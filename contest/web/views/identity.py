@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from contest.appkeys import CATALOG, RUNNER, SETTINGS, SMS_CODES
-from contest.auth import issue_token, require, verify_ticket
+from contest.auth import issue_token, verify_ticket
 from contest.errors import ApiError
 from contest.orgsearch import MAX_QUERY_CHARS
 from contest.orgtree import OrgTree
@@ -18,6 +18,7 @@ from contest.otp import CODE_RE
 from contest.phones import normalize_phone
 from contest.ratelimit import limiter_of
 from contest.validation import Fields
+from contest.web.access import require
 from contest.web.jsonio import json_response, read_json
 from leaderboard import keys
 from leaderboard.scripts import REGISTER, RegisterReply
