@@ -439,7 +439,7 @@ def shifted(contest: Contest, days: int) -> DayContest:
 
 def choice_for(question: dict[str, Any], rng: random.Random) -> str | list[str]:
     """A random choice the question takes: one key, or a list of keys for a multiple choice."""
-    letters = [o["key"] for o in question["options"]]
+    letters: list[str] = [str(o["key"]) for o in question["options"]]
     if question["type"] == "multiple":
         return sorted(rng.sample(letters, rng.randint(1, len(letters))))
     return rng.choice(letters)
@@ -598,10 +598,12 @@ async def timed_reads(host: str, cfg: Config, players: list[tuple[str, str, str]
         "rank (me)": lambda: (f"{base}/leaderboard/me?around=0", member_token(*rng.choice(players))),
         "around-me (±5)": lambda: (f"{base}/leaderboard/me?around=5", member_token(*rng.choice(players))),
     }
+    def org_ranking(level: int) -> Callable[[], tuple[str, str | None]]:
+        return lambda: (f"{base}/orgs?level={level}&sort={rng.choice(['participation_rate', 'avg_score'])}"
+                        f"&limit=50", None)
+
     for level in range(1, 6):
-        kinds[f"org ranking, level {level}"] = (
-            lambda lv=level: (f"{base}/orgs?level={lv}&sort={rng.choice(['participation_rate', 'avg_score'])}"
-                              f"&limit=50", None))
+        kinds[f"org ranking, level {level}"] = org_ranking(level)
     out: dict[str, dict[str, float]] = {}
     async with aiohttp.ClientSession() as session:
         for kind, make in kinds.items():
@@ -656,29 +658,33 @@ def _volatile_prefixes() -> tuple[str, ...]:
         keys.client_devices(CONTEST, marker), keys.events(CONTEST), keys.deadlines(CONTEST)))
 
 
+def _b(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
 async def _content(redis: aioredis.Redis, key: bytes, kind: bytes) -> bytes:
     """The full contents of one key, canonical (sorted where Redis has no order), read in chunks."""
     if kind == b"zset":
         digest = hashlib.sha256()
         start = 0
         while True:
-            chunk = await redis.zrange(key, start, start + 9_999, withscores=True)
-            for member, score in chunk:
-                digest.update(member + b"\0" + repr(score).encode() + b"\n")
+            chunk: list[Any] = await redis.zrange(key, start, start + 9_999, withscores=True)
+            for member, score in chunk:  # (member, score) pairs with WITHSCORES
+                digest.update(_b(member) + b"\0" + repr(score).encode() + b"\n")
             if len(chunk) < 10_000:
                 return digest.digest()
             start += 10_000
     if kind == b"hash":
         items: list[tuple[bytes, bytes]] = []
-        async for pair in redis.hscan_iter(key, count=10_000):
-            items.append(pair)
+        async for field_name, value in redis.hscan_iter(key, count=10_000):
+            items.append((_b(field_name), _b(value)))
         return hashlib.sha256(b"\n".join(k + b"\0" + v for k, v in sorted(items))).digest()
     if kind == b"set":
-        return hashlib.sha256(b"\n".join(sorted(await redis.smembers(key)))).digest()
+        return hashlib.sha256(b"\n".join(sorted(_b(m) for m in await redis.smembers(key)))).digest()
     if kind == b"string":
-        return hashlib.sha256(await redis.get(key) or b"").digest()
+        return hashlib.sha256(_b(await redis.get(key) or b"")).digest()
     if kind == b"list":
-        return hashlib.sha256(b"\n".join(await redis.lrange(key, 0, -1))).digest()
+        return hashlib.sha256(b"\n".join(_b(v) for v in await redis.lrange(key, 0, -1))).digest()
     return hashlib.sha256(kind).digest()
 
 
