@@ -107,11 +107,12 @@ class Config:
     pg_url: str | None = None
     seed: int = 2026
     keep: bool = False
+    small: bool = False  # --quick: the answers' XLSX is left out (results XLSX still runs)
 
     @classmethod
     def quick(cls) -> Config:
         return cls(participants=10_000, attempts=10_000, days=3, concurrency=64, fanout=QUICK_FANOUT,
-                   http_clients=2, reads=40)
+                   http_clients=2, reads=40, small=True)
 
 
 def log(message: str) -> None:
@@ -699,23 +700,47 @@ async def contest_state(redis: aioredis.Redis, progress_label: str = "") -> dict
     names += [k.encode() for k in (keys.user_phones(), keys.user_profiles(), keys.user_registrations())]
     progress = Progress(progress_label or "state", len(names))
     out: dict[str, bytes] = {}
-    gate = asyncio.Semaphore(16)  # the client's connection pool is bounded
-
-    async def content(key: bytes, kind: bytes) -> bytes:
-        async with gate:
-            return await _content(redis, key, kind)
-
-    for first in range(0, len(names), 500):
-        batch = names[first:first + 500]
+    for first in range(0, len(names), 1_000):
+        batch = names[first:first + 1_000]
         async with redis.pipeline(transaction=False) as pipe:
             for key in batch:
                 pipe.type(key)
-            kinds = await pipe.execute()
-        contents = await asyncio.gather(*(content(k, t) for k, t in zip(batch, kinds, strict=True)))
-        out.update((k.decode(), t + b":" + c) for k, t, c in zip(batch, kinds, contents, strict=True))
+            kinds: list[bytes] = [_b(t) for t in await pipe.execute()]
+        # small keys (most: members' hashes, org boards) are read whole in one pipeline; big ones
+        # (the total board, the names hash) in chunks by _content
+        sizes = {b"zset": "zcard", b"hash": "hlen", b"set": "scard"}
+        async with redis.pipeline(transaction=False) as pipe:
+            for key, kind in zip(batch, kinds, strict=True):
+                getattr(pipe, sizes.get(kind, "exists"))(key)
+            lengths = await pipe.execute()
+        small = [(k, t) for k, t, n in zip(batch, kinds, lengths, strict=True) if int(n) <= 5_000 and t in sizes]
+        async with redis.pipeline(transaction=False) as pipe:
+            for key, kind in small:
+                if kind == b"zset":
+                    pipe.zrange(key, 0, -1, withscores=True)
+                elif kind == b"hash":
+                    pipe.hgetall(key)
+                else:
+                    pipe.smembers(key)
+            replies = await pipe.execute()
+        for (key, kind), reply in zip(small, replies, strict=True):
+            out[key.decode()] = kind + b":" + _digest(kind, reply)
+        for key, kind in zip(batch, kinds, strict=True):
+            if key.decode() not in out:
+                out[key.decode()] = kind + b":" + await _content(redis, key, kind)
         progress.update(first + len(batch))
     progress.close()
     return out
+
+
+def _digest(kind: bytes, reply: Any) -> bytes:
+    """The digest _content makes, from a whole reply (ZRANGE WITHSCORES, HGETALL or SMEMBERS)."""
+    if kind == b"zset":
+        return hashlib.sha256(b"".join(_b(m) + b"\0" + repr(score).encode() + b"\n" for m, score in reply)).digest()
+    if kind == b"hash":
+        items = sorted((_b(k), _b(v)) for k, v in reply.items())
+        return hashlib.sha256(b"\n".join(k + b"\0" + v for k, v in items)).digest()
+    return hashlib.sha256(b"\n".join(sorted(_b(m) for m in reply))).digest()
 
 
 def compare_states(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -1026,7 +1051,7 @@ async def run_async(cfg: Config, workdir: Path, redis_url: str, pg_url: str, sam
         # -- 8. exports
         figures["export"] = {}
         for what in ("answers", "results"):
-            for fmt in ("csv", "xlsx") if cfg.xlsx else ("csv",):
+            for fmt in ("csv", "xlsx") if cfg.xlsx and (what == "results" or not cfg.small) else ("csv",):
                 out = workdir / f"{what}.{fmt}"
                 child = quiz.run(f"export-{what}-{fmt}", "export", CONTEST, "--what", what, "--format", fmt,
                                  "--out", str(out))

@@ -68,7 +68,8 @@ async def test_rehearse_quick_keeps_every_board_and_every_answer(pg_server: PgSe
 async def test_state_comparison_catches_one_altered_score(redis_client: aioredis.Redis) -> None:
     total = keys.board(CONTEST)
     daily = keys.board(CONTEST, "2026-12-03", "510101001001")
-    await redis_client.zadd(total, {f"u{i}": i * 2**32 + 4_000_000_000 - i for i in range(5_000)})
+    # 6,000 members: read in chunks; the daily board and smaller keys are read whole
+    await redis_client.zadd(total, {f"u{i}": i * 2**32 + 4_000_000_000 - i for i in range(6_000)})
     await redis_client.zadd(daily, {f"u{i}": i for i in range(0, 5_000, 7)})
     await redis_client.hset(keys.names(CONTEST), mapping={f"u{i}": f"n{i}\t510101001001" for i in range(5_000)})
     await redis_client.xadd(keys.events(CONTEST), {"t": "ans"})  # streams are not compared
@@ -78,7 +79,7 @@ async def test_state_comparison_catches_one_altered_score(redis_client: aioredis
     await redis_client.xadd(keys.events(CONTEST), {"t": "ans"})
     assert compare_states(before, await contest_state(redis_client))["equal"]
 
-    await redis_client.zincrby(total, 1, "u4321")  # one score, deep in a 5,000-member board
+    await redis_client.zincrby(total, 1, "u4321")  # one score, deep in a 6,000-member board
     moved = compare_states(before, await contest_state(redis_client))
     assert not moved["equal"] and moved["differ"] == 1 and moved["examples"] == [total], moved
     await redis_client.zincrby(total, -1, "u4321")
