@@ -327,6 +327,11 @@ class Storage(abc.ABC):
     def _stream(self, sql: str, args: tuple[Any, ...]) -> AsyncIterator[tuple[Any, ...]]:
         """The rows of a large read (an export, a rebuild) in chunks, without loading them all."""
 
+    async def _records(self, sql: str, args: tuple[Any, ...], columns: Sequence[str]) -> AsyncIterator[dict[str, Any]]:
+        """``_stream``'s rows as dicts by column name."""
+        async for row in self._stream(sql, args):
+            yield dict(zip(columns, row, strict=True))
+
     def _sql(self, template: str, **parts: str) -> str:
         """``template`` with ``{a1}``, ``{a2}``... as this backend's placeholders, ``parts`` filled in."""
         return template.format(**{f"a{n}": self._arg(n) for n in range(1, _MAX_ARGS + 1)}, **parts)
@@ -400,8 +405,14 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def load_answers(self, contest_id: str) -> AsyncIterator[dict[str, Any]]: ...
 
-    @abc.abstractmethod
-    async def count_rows(self, contest_id: str | None = None) -> dict[str, int]: ...
+    async def count_rows(self, contest_id: str | None = None) -> dict[str, int]:
+        """Rows in the database: users, attempts, finished attempts, answers; of one contest, its
+        participants as users."""
+        if contest_id is None:
+            rows = await self._query(_COUNT_ALL)
+        else:
+            rows = await self._query(self._sql(_COUNT_CONTEST), (contest_id,) * 4)
+        return {name: int(rows[0][name]) for name in ("users", "attempts", "finished", "answers")}
 
     # reviews (contest/review.py)
     async def load_attempt(self, attempt_id: str) -> dict[str, Any] | None:
@@ -512,6 +523,19 @@ _ANSWERS = (
     " WHERE t.contest_id = {a1}{path} ORDER BY t.org_path, t.attempt_id, a.idx"
 )
 _PATH = " AND t.org_path >= {a2} AND t.org_path < {a3}"
+_COUNT_ALL = (
+    "SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM attempts) AS attempts,"
+    " (SELECT count(*) FROM attempts WHERE finished_at IS NOT NULL) AS finished,"
+    " (SELECT count(*) FROM answers) AS answers"
+)
+# the answers through attempts: PostgreSQL's answers carry no contest id of their own
+_COUNT_CONTEST = (
+    "SELECT (SELECT count(DISTINCT user_id) FROM attempts WHERE contest_id = {a1}) AS users,"
+    " (SELECT count(*) FROM attempts WHERE contest_id = {a2}) AS attempts,"
+    " (SELECT count(*) FROM attempts WHERE contest_id = {a3} AND finished_at IS NOT NULL) AS finished,"
+    " (SELECT count(*) FROM answers a JOIN attempts t ON t.attempt_id = a.attempt_id"
+    "  WHERE t.contest_id = {a4}) AS answers"
+)
 
 
 # the dashboard's figures of an org subtree, aggregated by the database (not row by row in

@@ -362,42 +362,18 @@ class PostgresStorage(Storage):
         await conn.execute(_MOVE_ANSWERS)
 
     # rebuild support --------------------------------------------------------------------------
-    async def load_attempts(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
+    def load_attempts(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
         sql = f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE contest_id = $1 ORDER BY started_at"
-        async for row in self._stream(sql, (contest_id,)):
-            yield dict(zip(ATTEMPT_COLUMNS, row, strict=True))
+        return self._records(sql, (contest_id,), ATTEMPT_COLUMNS)
 
-    async def load_answers(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
+    def load_answers(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
         # through attempts: answers carry no contest index of their own (it would slow every insert)
         cols = ", ".join(f"a.{c}" for c in ANSWER_COLUMNS)
         sql = (
             f"SELECT {cols} FROM attempts t JOIN answers a ON a.attempt_id = t.attempt_id"
             " WHERE t.contest_id = $1 ORDER BY t.attempt_id, a.idx"
         )
-        async for row in self._stream(sql, (contest_id,)):
-            yield dict(zip(ANSWER_COLUMNS, row, strict=True))
-
-    async def count_rows(self, contest_id: str | None = None) -> dict[str, int]:
-        if contest_id is None:
-            sql = (
-                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM attempts),"
-                " (SELECT count(*) FROM attempts WHERE finished_at IS NOT NULL), (SELECT count(*)"
-                " FROM answers)"
-            )
-            args: tuple[Any, ...] = ()
-        else:
-            sql = (
-                "SELECT (SELECT count(DISTINCT user_id) FROM attempts WHERE contest_id = $1),"
-                " (SELECT count(*) FROM attempts WHERE contest_id = $1),"
-                " (SELECT count(*) FROM attempts WHERE contest_id = $1 AND finished_at IS NOT NULL),"
-                " (SELECT count(*) FROM answers a JOIN attempts t ON t.attempt_id = a.attempt_id"
-                "  WHERE t.contest_id = $1)"
-            )
-            args = (contest_id,)
-        with _guard():
-            row = await self.pool.fetchrow(sql, *args)
-        assert row is not None  # an aggregate-only SELECT returns exactly one row
-        return dict(zip(("users", "attempts", "finished", "answers"), row, strict=True))
+        return self._records(sql, (contest_id,), ANSWER_COLUMNS)
 
     async def _stream(self, sql: str, args: tuple[Any, ...]) -> AsyncIterator[tuple[Any, ...]]:
         """Rows through a server-side cursor fetched in chunks.

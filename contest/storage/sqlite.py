@@ -229,37 +229,16 @@ class SqliteStorage(Storage):
                 raise PoisonEvent(index, f"phone or ext_id of user {row[0]} belongs to another user")
 
     # rebuild support --------------------------------------------------------------------------
-    async def load_attempts(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
+    def load_attempts(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
         sql = (
             f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE contest_id = ?"
             " ORDER BY started_at IS NULL, started_at, attempt_id"
         )
-        async for row in self._stream(sql, (contest_id,)):
-            yield dict(zip(ATTEMPT_COLUMNS, row, strict=True))
+        return self._records(sql, (contest_id,), ATTEMPT_COLUMNS)
 
-    async def load_answers(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
+    def load_answers(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
         sql = f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers WHERE contest_id = ? ORDER BY attempt_id, idx"
-        async for row in self._stream(sql, (contest_id,)):
-            yield dict(zip(ANSWER_COLUMNS, row, strict=True))
-
-    async def count_rows(self, contest_id: str | None = None) -> dict[str, int]:
-        if contest_id is None:
-            sql = (
-                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM attempts),"
-                " (SELECT count(*) FROM attempts WHERE finished_at IS NOT NULL), (SELECT count(*)"
-                " FROM answers)"
-            )
-            args: tuple[Any, ...] = ()
-        else:
-            sql = (
-                "SELECT (SELECT count(DISTINCT user_id) FROM attempts WHERE contest_id = ?),"
-                " (SELECT count(*) FROM attempts WHERE contest_id = ?),"
-                " (SELECT count(*) FROM attempts WHERE contest_id = ? AND finished_at IS NOT NULL),"
-                " (SELECT count(*) FROM answers WHERE contest_id = ?)"
-            )
-            args = (contest_id,) * 4
-        row = await self._run(lambda: self._db.execute(sql, args).fetchone())
-        return dict(zip(("users", "attempts", "finished", "answers"), row, strict=True))
+        return self._records(sql, (contest_id,), ANSWER_COLUMNS)
 
     async def _stream(self, sql: str, args: tuple[Any, ...]) -> AsyncIterator[tuple[Any, ...]]:
         """Rows in chunks from a reader connection of its own (a WAL snapshot; writers go on)."""
