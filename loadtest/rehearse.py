@@ -72,7 +72,7 @@ import redis.asyncio as aioredis  # noqa: E402
 
 from contest.auth import Claims, issue_token  # noqa: E402
 from contest.contests import Contest  # noqa: E402
-from contest.embedded_redis import EmbeddedValkey, free_port  # noqa: E402
+from contest.embedded_redis import EmbeddedValkey, _die_with_parent, free_port  # noqa: E402
 from contest.errors import ApiError  # noqa: E402
 from contest.play import Play  # noqa: E402
 from contest.settings import Settings  # noqa: E402
@@ -96,7 +96,10 @@ class Config:
     attempts: int = 1_000_000
     days: int = 5
     workers: int = 2
-    concurrency: int = 192
+    # players in flight per process: at most ~100, because a start that draws a question the
+    # process has not marked yet awaits one command on redis-py's pool, which refuses a 101st
+    # concurrent command (MaxConnectionsError); 192 made every start of a cold process fail
+    concurrency: int = 96
     fanout: tuple[int, ...] | None = None  # None: contest/orggen.py's province (~130,000 units)
     http_clients: int = 4
     http_think_s: float = 0.02
@@ -286,9 +289,10 @@ class Quiz:
         self.count += 1
         log_path = self.workdir / f"{self.count:02d}-{name}.log"
         with log_path.open("wb") as out:
+            # its own process group (stopped group-wide), and killed by the kernel if this run dies
             proc = subprocess.Popen([sys.executable, "-m", "contest.cli", *args], env={**self.env, **(env or {})},
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, cwd=str(self.workdir))
+                                    preexec_fn=_die_with_parent, cwd=str(self.workdir))
         child = Child(name, proc, log_path)
         self.children.append(child)
         return child
@@ -1130,6 +1134,11 @@ def run(cfg: Config, json_path: Path | None) -> int:
     sampler = Sampler()
     load0 = os.getloadavg()[0]
     failed: BaseException | None = None
+
+    def interrupted(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")  # so the servers this run started are stopped
+
+    signal.signal(signal.SIGTERM, interrupted)
     try:
         with contextlib.ExitStack() as stack:
             redis_url = cfg.redis_url
@@ -1146,7 +1155,7 @@ def run(cfg: Config, json_path: Path | None) -> int:
             finally:
                 sampler.sample()
                 sampler.stop.set()
-    except Exception as exc:  # the table shows what was measured before the failure
+    except (Exception, KeyboardInterrupt) as exc:  # the table shows what was measured before the failure
         failed = exc
         traceback.print_exc()
     finally:
@@ -1192,7 +1201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attempts", type=int, help="attempts of 10 questions (default 1,000,000)")
     p.add_argument("--days", type=int, help="contest days the attempts spread over (default 5)")
     p.add_argument("--workers", type=int, help="bulk processes (default 2)")
-    p.add_argument("--concurrency", type=int, help="players in flight per bulk process (default 192)")
+    p.add_argument("--concurrency", type=int, help="players in flight per bulk process (default 96)")
     p.add_argument("--flushers", type=int, help="flusher processes sharing the consumer group (default 1)")
     p.add_argument("--http-clients", type=int, help="participants playing through quiz serve (default 4)")
     p.add_argument("--reads", type=int, help="requests per read kind (default 300)")
