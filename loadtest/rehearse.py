@@ -504,7 +504,7 @@ async def _play(settings: Settings, concurrency: int, users: list[tuple[str, str
                     except Exception as exc:  # counted and shown: a rehearsal reports, it does not stop
                         note(exc)
                     done += 1
-                    if done >= 50:
+                    if done >= 10:
                         _tick(done)
                         done = 0
             _tick(done)
