@@ -23,6 +23,7 @@ __all__ = [
     "contest_prefix",
     "contests_snapshot",
     "contests_version",
+    "daily_expiry",
     "dead_letters",
     "deadlines",
     "events",
@@ -68,6 +69,16 @@ SUFFIX_EVENTS = "events"
 SUFFIX_DEADLINES = "deadlines"
 SUFFIX_TIMELINE = "tl:"  # + "s" (per second) | "m" (per minute)
 SUFFIX_NAMES = "names"
+SUFFIX_DAILY_EXPIRY = "lb:x"
+
+# Review evidence (issue 18: two sets per member with a TTL cost ~170 B per participant): the
+# user-in-contest hash holds the distinct client IPs and devices of the member's starts as
+# fixed-width tokens (keyed hashes, contest.evidence), concatenated in the fields below, at most
+# EVIDENCE_MAX of each; a count at the cap means "that many or more".
+USER_FIELD_IPS = "ip"
+USER_FIELD_DEVICES = "dv"
+EVIDENCE_TOKEN_CHARS = 6
+EVIDENCE_MAX = 16  # the START script's cap, keep in step
 
 
 def contest_prefix(contest_id: str, shard: int = 0) -> str:
@@ -86,15 +97,31 @@ def attempt(contest_id: str, attempt_id: str, shard: int = 0) -> str:
 
 
 def user_contest(contest_id: str, user_id: str, shard: int = 0) -> str:
+    """Hash of one member in one contest: ``n`` / ``n:<day>`` starts, ``active`` attempt, ``c:<day>``
+    counted finishes, ``p:<day>`` / ``part`` participant marks, ``r:<aid>`` 'score|dur|day' of each
+    counted attempt (review), ``v:<aid>`` voids, ``ss``/``sd``/``ds:<day>``/``dd:<day>`` sums (ranking
+    'sum'), and the review evidence ``ip`` / ``dv`` (USER_FIELD_IPS, USER_FIELD_DEVICES)."""
     return contest_prefix(contest_id, shard) + SUFFIX_USER + user_id
 
 
-def board(contest_id: str, day: str | None = None, org_id: str | None = None, shard: int = 0) -> str:
-    """Total board (day None) or daily board of ``day`` (YYYY-MM-DD); per org subtree if org_id."""
+def board(contest_id: str, day: str | None = None, org_id: str | None = None, shard: int = 0,
+          lone_root: str | None = None) -> str:
+    """Total board (day None) or daily board of ``day`` (YYYY-MM-DD); per org subtree if org_id.
+
+    The tree's lone root (``lone_root``: OrgTree.lone_root()) has no boards of its own: its subtree
+    is every member, so its boards are the contest's (FINISH skips it when the attempt's ``lr``
+    field says so).  Daily boards expire ``QUIZ_DAILY_BOARD_KEEP_S`` after their day (attempt field
+    ``dx``, kept per day in ``daily_expiry``)."""
     name = "t" if day is None else f"d:{day}"
-    if org_id is not None:
+    if org_id is not None and org_id != lone_root:
         name += f":o:{org_id}"
     return contest_prefix(contest_id, shard) + SUFFIX_BOARD + name
+
+
+def daily_expiry(contest_id: str, shard: int = 0) -> str:
+    """Hash day -> ms at which that day's daily boards expire (FINISH writes it; REVIEW leaves a day
+    past it alone instead of bringing its boards back without an expiry)."""
+    return contest_prefix(contest_id, shard) + SUFFIX_DAILY_EXPIRY
 
 
 def names(contest_id: str, shard: int = 0) -> str:
@@ -185,8 +212,9 @@ def bank_drawn() -> str:
 
 
 def client_ips(contest_id: str, user_id: str, shard: int = 0) -> str:
-    """Set of the client IPs a member started attempts from (review evidence); in the member's
-    shard, so the START script notes it in the same call."""
+    """Legacy (before issue 18): set of the client IPs a member started attempts from, kept 40
+    days; only read, so counts noted before an upgrade still show until they expire.  New starts
+    note evidence in the user-in-contest hash (USER_FIELD_IPS)."""
     return contest_prefix(contest_id, shard) + "seen:ip:" + user_id
 
 
@@ -201,7 +229,7 @@ def lotteries(contest_id: str) -> str:
 
 
 def client_devices(contest_id: str, user_id: str, shard: int = 0) -> str:
-    """Set of the devices (User-Agent hashes) a member started attempts from (review evidence)."""
+    """Legacy (before issue 18): set of the devices a member started attempts from; read only."""
     return contest_prefix(contest_id, shard) + "seen:dev:" + user_id
 
 

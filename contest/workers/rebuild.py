@@ -9,6 +9,7 @@ already past it.  Users' phone and gateway indexes and the registrant counters c
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import defaultdict
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from contest.appkeys import CATALOG, REDIS, RUNNER, STORAGE
+from contest.appkeys import CATALOG, REDIS, RUNNER, SETTINGS, STORAGE
 from contest.catalog import Catalog
 from contest.contests import Contest
 from contest.play import question_field
@@ -29,7 +30,8 @@ _PAGE = 10_000
 
 
 async def rebuild_contest(app: web.Application, contest_id: str) -> dict[str, Any]:
-    return await rebuild_with(app[REDIS], app[RUNNER], app[STORAGE], app[CATALOG], contest_id)
+    return await rebuild_with(app[REDIS], app[RUNNER], app[STORAGE], app[CATALOG], contest_id,
+                              daily_board_keep_s=app[SETTINGS].daily_board_keep_s)
 
 
 async def rebuild_users(redis: Any, storage: Any, catalog: Catalog) -> dict[str, str]:
@@ -89,8 +91,17 @@ async def _clear(redis: Any, contest: Contest) -> int:
     return deleted
 
 
+def _daily_expiry_ms(contest: Contest, day: str, keep_s: int) -> int | None:
+    """When the daily boards of ``day`` expire: the next midnight in the contest's timezone plus the
+    keep period, as the START script computes it (None: they never expire)."""
+    if keep_s <= 0:
+        return None
+    midnight = dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1), dt.time(0), tzinfo=contest.tz)
+    return int(midnight.timestamp() * 1000) + keep_s * 1000
+
+
 def _attempt_fields(row: dict[str, Any], answers: list[dict[str, Any]], catalog: Catalog,
-                    challenge: bool = False) -> dict[str, Any]:
+                    challenge: bool = False, daily_expiry: int | None = None) -> dict[str, Any]:
     paper = orjson.loads(row["paper"]) if row.get("paper") else []
     path = [p for p in (row.get("org_path") or "").split("/") if p]
     orgs = catalog.orgs
@@ -100,6 +111,12 @@ def _attempt_fields(row: dict[str, Any], answers: list[dict[str, Any]], catalog:
         "path": ",".join(path), "mem": ",".join(str(orgs.members_total(o)) if o in orgs else "0" for o in path),
         "org": row.get("org_id") or "", "paper": orjson.dumps(paper),
     }
+    # the layout START writes (leaderboard.keys.board): FINISH's replay then rebuilds exactly it, a
+    # day past its expiry included (its boards are created and expire at once)
+    if daily_expiry is not None:
+        fields["dx"] = daily_expiry
+    if path and path[0] == orgs.lone_root():
+        fields["lr"] = 1
     for i, (qid, perm) in enumerate(paper):
         q = catalog.bank.get(qid)
         if q is None:
@@ -147,7 +164,8 @@ async def _replay_voids(redis: Any, runner: Any, storage: Any, catalog: Catalog,
     return voided
 
 
-async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, contest_id: str) -> dict[str, Any]:
+async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, contest_id: str, *,
+                       daily_board_keep_s: int = 2 * 86_400) -> dict[str, Any]:
     started = time.monotonic()
     await catalog.bootstrap()
     contest = catalog.contests.get(contest_id)
@@ -172,7 +190,8 @@ async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, 
         shard = 0 if aid.count(".") < 2 else int(aid.split(".")[1])
         uid = str(row["user_id"])
         answers = answers_by_attempt.get(aid, [])
-        fields = _attempt_fields(row, answers, catalog, contest.mode == "challenge")
+        fields = _attempt_fields(row, answers, catalog, contest.mode == "challenge",
+                                 _daily_expiry_ms(contest, row["day"], daily_board_keep_s))
         ukey = keys.user_contest(contest_id, uid, shard)
         deadline = int(row["deadline_at"])
         async with redis.pipeline(transaction=False) as pipe:
