@@ -109,6 +109,13 @@ async def _used(runner: PipelinedScripts) -> int:
     return int(next(x for x in text.splitlines() if x.startswith("used_memory:")).split(":")[1])
 
 
+async def _usec(runner: PipelinedScripts) -> float:
+    """Server-side µs per EVALSHA since the last CONFIG RESETSTAT."""
+    text = (await runner.execute("INFO", "commandstats")).decode()
+    line = next((x for x in text.splitlines() if x.startswith("cmdstat_evalsha:")), "")
+    return float(dict(kv.split("=") for kv in line.split(":", 1)[1].split(","))["usec_per_call"]) if line else 0.0
+
+
 async def _scan(runner: PipelinedScripts) -> list[bytes]:
     cursor: Any = b"0"
     names: list[bytes] = []
@@ -156,10 +163,12 @@ async def measure(url: str, participants: int = 20_000, days: int = 1) -> dict[s
 
     prefix = keys.contest_prefix(CONTEST)
     aids: list[str] = []
+    usec: dict[str, list[float]] = {"start": [], "answer": [], "finish": []}
     for day in range(days):
         # each day's attempts run with the clock of that day (FINISH's replay time sets the day's board)
         day_aids = [f"{CONTEST}.{secrets.token_urlsafe(12)}" for _ in uids]  # as contest.play makes them
         aids += day_aids
+        await runner.execute("CONFIG", "RESETSTAT")
         await _batched([lambda uid=uid, aid=aid, u=u, day=day: runner.run(
             START,
             (keys.user_contest(CONTEST, uid), keys.attempt(CONTEST, aid), keys.deadlines(CONTEST),
@@ -169,16 +178,21 @@ async def measure(url: str, participants: int = 20_000, days: int = 1) -> dict[s
              *FIELDS, "", evidence_token("s", "ip", f"10.{int(uid) % 250}.{int(uid) // 250 % 250}.7"),
              evidence_token("s", "ua", f"ua{int(uid) % 40}"), _KEEP_MS, "1"))
             for uid, aid, u in zip(uids, day_aids, users, strict=True)])
+        usec["start"].append(await _usec(runner))
+        await runner.execute("CONFIG", "RESETSTAT")
         await _batched([lambda uid=uid, aid=aid, i=i: runner.run(
             ANSWER, (keys.attempt(CONTEST, aid), keys.stats(CONTEST), keys.qstats(CONTEST), keys.events(CONTEST),
                      keys.timeline(CONTEST, "")),
             (uid, i, "B" if (int(uid) + i) % 3 else "C", 0, 0, 0, 0, 0, 0, 0, 0, CONTEST, aid, "0", 0))
             for uid, aid in zip(uids, day_aids, strict=True) for i in range(QUESTIONS)], 1024)
+        usec["answer"].append(await _usec(runner))
+        await runner.execute("CONFIG", "RESETSTAT")
         await _batched([lambda uid=uid, aid=aid: runner.run(
             FINISH, (keys.attempt(CONTEST, aid), keys.user_contest(CONTEST, uid), keys.stats(CONTEST),
                      keys.events(CONTEST), keys.deadlines(CONTEST), keys.timeline(CONTEST, ""), keys.board(CONTEST),
                      keys.names(CONTEST)),
             (uid, prefix, "best", 0, 0, CONTEST, aid, "", 0)) for uid, aid in zip(uids, day_aids, strict=True)])
+        usec["finish"].append(await _usec(runner))
     playing = await _used(runner)
     # the day after: the flusher has drained the stream, the attempt hashes have expired
     await runner.execute("DEL", keys.events(CONTEST))
@@ -201,6 +215,7 @@ async def measure(url: str, participants: int = 20_000, days: int = 1) -> dict[s
         "bytes_per_participant": (steady - registered) / participants,
         "bytes_per_participant_daily_boards_live": (on_day - registered) / participants,
         "bytes_per_participant_playing": (playing - registered) / participants,
+        "usec_per_call": {k: sum(v) / len(v) for k, v in usec.items()},
         "families": _per_participant(families, participants),
         "families_daily_boards_live": _per_participant(families_on_day, participants),
     }
@@ -219,6 +234,7 @@ def report(result: dict[str, Any]) -> str:
              "(streams flushed, attempt hashes and past days' daily boards expired); "
              f"{result['bytes_per_participant_daily_boards_live']:.0f} B while the day's daily boards live; "
              f"{result['bytes_per_participant_playing']:.0f} B before the attempt hashes expire",
+             "Redis µs per call: " + ", ".join(f"{k} {v:.1f}" for k, v in result["usec_per_call"].items()),
              "MEMORY USAGE per participant, by key family (steady; daily boards live):"]
     live = result["families_daily_boards_live"]
     for name in live:
