@@ -31,7 +31,7 @@ async def client_counts(redis: Any, contest_id: str, user_ids: Iterable[str],
     pipe = redis.pipeline(transaction=False)
     for uid in ids:
         shard = shard_of(uid)
-        pipe.hmget(keys.user_contest(contest_id, uid, shard), keys.USER_FIELD_IPS, keys.USER_FIELD_DEVICES)
+        pipe.hmget(keys.user_contest(contest_id, uid, shard), keys.USER_IPS, keys.USER_DEVICES)
         pipe.scard(keys.client_ips(contest_id, uid, shard))
         pipe.scard(keys.client_devices(contest_id, uid, shard))
     replies = await pipe.execute()

@@ -358,7 +358,7 @@ async def test_starts_note_ips_and_devices_in_the_same_call(client: TestClient, 
     shard = play.shard_of(contest, user["user_id"])
     # noted as fixed-width keyed tokens in the member's own hash (issue 18): no address is stored
     ips, devices = await redis_client.hmget(keys.user_contest(seeded.contest_id, user["user_id"], shard),
-                                            keys.USER_FIELD_IPS, keys.USER_FIELD_DEVICES)
+                                            keys.USER_IPS, keys.USER_DEVICES)
     assert len(devices) == 2 * keys.EVIDENCE_TOKEN_CHARS and len(ips) == keys.EVIDENCE_TOKEN_CHARS
     assert b"127.0.0.1" not in ips
     counts = await client_counts(redis_client, seeded.contest_id, [user["user_id"]],
