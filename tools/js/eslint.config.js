@@ -33,6 +33,17 @@ export default [
       eqeqeq: ['error', 'always', { null: 'ignore' }],
       'no-var': 'error',
       'prefer-const': 'error',
+      // calls of methods newer than the list, which eslint-plugin-compat cannot see on an object of
+      // unknown type (`at` is also a field name here, so only calls are refused)
+      'no-restricted-syntax': ['error',
+        ...[
+          ['replaceChildren', 'Chromium 86+, iOS 14+: clear with textContent, then append'],
+          ['replaceAll', 'Chromium 85+, iOS 13.4+: use replace() with a /g regex'],
+          ['at', 'Chromium 92+, iOS 15.4+: index with [i] or [length - 1]'],
+          ['findLast', 'Chromium 97+, iOS 15.4+'],
+          ['findLastIndex', 'Chromium 97+, iOS 15.4+'],
+        ].map(([name, why]) => ({ selector: `CallExpression[callee.property.name='${name}']`, message: `${name}(): ${why}` })),
+      ],
     },
   },
   {
