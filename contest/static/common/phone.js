@@ -3,8 +3,9 @@
 
 /** The phone as the server stores it (spaces, dashes, +86/86 removed), or '' when not a mainland mobile. */
 export function normalizePhone(raw) {
-  let s = String(raw || '').replace(/[\s\-()\u00a0\u3000]/g, '')
-    .replace(/[\uff10-\uff19]/g, (d) => String.fromCharCode(d.charCodeAt(0) - 0xfee0));
+  // NFKC folds full-width digits, plus and dash, and the ideographic and no-break spaces, as the
+  // server does; then the same separators go (tests/test_pages_js.py compares the two)
+  let s = String(raw || '').normalize('NFKC').replace(/[ \-()]/g, '');
   if (s.startsWith('+86')) s = s.slice(3);
   else if (s.startsWith('0086')) s = s.slice(4);
   else if (s.startsWith('86') && s.length === 13) s = s.slice(2);
