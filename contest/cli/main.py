@@ -215,7 +215,8 @@ async def _rebuild(settings: Settings, contest_id: str) -> int:
 
     async with services(settings) as svc:
         try:
-            report = await rebuild_with(svc.redis, svc.runner, svc.storage, svc.catalog, contest_id)
+            report = await rebuild_with(svc.redis, svc.runner, svc.storage, svc.catalog, contest_id,
+                                        daily_board_keep_s=settings.daily_board_keep_s)
         except ApiError as exc:
             print(f"rebuild {contest_id}: {exc.message}", file=sys.stderr)
             return 1
