@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import secrets
 import time
 import zlib
@@ -25,7 +26,7 @@ from leaderboard.scripts import ANSWER, ANSWER_CHALLENGE, FINISH, START, AnswerR
 from leaderboard.scripts import text as _s
 from question_bank import PaperError, Question, draw_paper, render_question, shown_answer
 
-__all__ = ["Play", "normalize_choice", "parse_attempt_id", "question_field"]
+__all__ = ["Play", "evidence_token", "normalize_choice", "parse_attempt_id", "question_field"]
 
 _TYPE_CODES = {"single": "s", "multiple": "m", "judge": "j"}
 _KEEP_AFTER_DEADLINE_S = 86_400
@@ -71,8 +72,14 @@ def normalize_choice(value: Any) -> tuple[str, bool]:
     return "".join(sorted(keys_)), as_list
 
 
-# review evidence (the IPs and devices of a member's starts) is kept this long after the last start
-_EVIDENCE_TTL_S = 40 * 86_400
+
+
+def evidence_token(secret: str, kind: str, value: str) -> str:
+    """The fixed-width token START notes for a client IP (kind ``ip``) or User-Agent (``ua``): 24
+    bits of an HMAC, enough to tell a member's few clients apart (keys.EVIDENCE_TOKEN_CHARS), and
+    no address is kept (contest/evidence.py)."""
+    digest = hmac.new(secret.encode(), f"{kind}:{value}".encode("utf-8", "replace"), hashlib.sha256)
+    return digest.hexdigest()[:keys.EVIDENCE_TOKEN_CHARS]
 
 
 @dataclass(slots=True)
@@ -157,20 +164,20 @@ class Play:
         prefix = keys.contest_prefix(contest_id, shard)
         await self._note_drawn(paper)
         # the IP and device of this start, for the review of flagged attempts: noted by START itself
-        evidence_keys = (keys.client_ips(contest_id, claims.user_id, shard),
-                         keys.client_devices(contest_id, claims.user_id, shard))
-        device = hashlib.sha1(user_agent.encode("utf-8", "replace")).hexdigest()[:12]
-        evidence_args = (ip or "?", device, _EVIDENCE_TTL_S)
+        secret = self.settings.secret
+        evidence_args = (evidence_token(secret, "ip", ip or "?"), evidence_token(secret, "ua", user_agent))
+        lone_root = "1" if path and path[0] == orgs.lone_root() else ""
         reply = StartReply.from_reply(await self.runner.run(
             START,
             (keys.user_contest(contest_id, claims.user_id, shard), keys.attempt(contest_id, attempt_id, shard),
              keys.deadlines(contest_id, shard), keys.events(contest_id, shard), keys.stats(contest_id, shard),
-             keys.names(contest_id, shard), *evidence_keys),
+             keys.names(contest_id, shard)),
             (claims.user_id, attempt_id, contest.starts_at, contest.ends_at, contest.time_limit_ms,
              contest.attempts_per_day, contest.attempts_total, contest.tz_offset_ms(), prefix + keys.SUFFIX_ATTEMPT,
              _KEEP_AFTER_DEADLINE_S, contest_id, org_id, ",".join(path), members,
              f"{claims.name}\t{org_id}", orjson.dumps(paper), len(fields), *fields,
-             "c" if contest.mode == "challenge" else "", *evidence_args),
+             "c" if contest.mode == "challenge" else "", *evidence_args,
+             self.settings.daily_board_keep_s * 1000, lone_root),
         ))
         if reply.status == "closed":
             raise ApiError(403, "contest_closed", "the contest is not open now",

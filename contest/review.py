@@ -69,12 +69,13 @@ class Reviewer:
         if cid != contest.contest_id:
             raise ApiError(404, "not_found", "no such attempt in this contest")
         uid, path, mems = await self._owner(contest, attempt_id, shard)
+        lone_root = self.catalog.orgs.lone_root()
         reply = ReviewReply.from_reply(await self.runner.run(
             REVIEW,
             (keys.user_contest(cid, uid, shard), keys.stats(cid, shard), keys.events(cid, shard),
              keys.board(cid, shard=shard), keys.attempt(cid, attempt_id, shard)),
             (uid, keys.contest_prefix(cid, shard), contest.ranking, action, cid, attempt_id, by, reason, path, mems,
-             "1" if quiet else "0"),
+             "1" if quiet else "0", "1" if lone_root is not None and path.split(",")[0] == lone_root else ""),
         ))
         if reply.error:
             if reply.error == "not_finished":

@@ -219,7 +219,8 @@ async def _rebuild(settings: Settings, contest_id: str) -> int:
 
     async with services(settings) as svc:
         try:
-            report = await rebuild_with(svc.redis, svc.runner, svc.storage, svc.catalog, contest_id)
+            report = await rebuild_with(svc.redis, svc.runner, svc.storage, svc.catalog, contest_id,
+                                        daily_board_keep_s=settings.daily_board_keep_s)
         except ApiError as exc:
             print(f"rebuild {contest_id}: {exc.message}", file=sys.stderr)
             return 1
@@ -315,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmark on loopback, prints a table (loadtest/bench.py; --help there)",
                            add_help=False)
     del bench  # its options are loadtest/bench.py's own: main() hands it the rest of the line
+    rehearse = sub.add_parser("rehearse", add_help=False,
+                              help="a campaign rehearsal at size, prints a table (loadtest/rehearse.py; --help there)")
+    del rehearse  # likewise loadtest/rehearse.py's own options
     rebuild = sub.add_parser("rebuild", help="rebuild a contest's Redis state from the database")
     rebuild.add_argument("contest_id")
     export = sub.add_parser("export", help="export results or answers")
@@ -336,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if args.command == "bench":
-        return _bench(rest)
+    if args.command in ("bench", "rehearse"):
+        return _loadtest(args.command, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
@@ -378,14 +382,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run_async(settings, handlers[command])
 
 
-def _bench(argv: list[str]) -> int:
-    """``quiz bench``: runs loadtest/bench.py of the source checkout (it starts its own servers)."""
+def _loadtest(command: str, argv: list[str]) -> int:
+    """``quiz bench`` / ``quiz rehearse``: runs loadtest/<command>.py of the source checkout (it
+    starts its own servers)."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[2] / "loadtest" / "bench.py"
-    spec = importlib.util.spec_from_file_location("quiz_loadtest_bench", path)
+    path = Path(__file__).resolve().parents[2] / "loadtest" / f"{command}.py"
+    spec = importlib.util.spec_from_file_location(f"quiz_loadtest_{command}", path)
     if not path.exists() or spec is None or spec.loader is None:
-        print(f"quiz bench needs the source checkout's loadtest/ directory ({path} is missing)", file=sys.stderr)
+        print(f"quiz {command} needs the source checkout's loadtest/ directory ({path} is missing)", file=sys.stderr)
         return 2
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
