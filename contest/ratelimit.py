@@ -18,8 +18,8 @@ Which request pays what, in Redis round trips:
   When the per-IP answer limit is a flood guard (``_BATCH_FROM`` or more per period), a worker
   counts each IP's answers in memory and sends them in batches of ``_BATCH`` (one GCRA call of
   cost 16): at most 15 answers per IP and worker go uncounted, and the hot path pays the extra
-  EVALSHA once per 16 answers instead of on every one (measured: Redis and server CPU per answer
-  with limits on came within noise of limits off, where per-answer counting cost ~20 %).
+  EVALSHA once per 16 answers instead of on every one (measured: limits on cost about what limits
+  off do, where per-answer counting did not; loadtest/README.md, "Figures behind the code").
 """
 
 from __future__ import annotations

@@ -85,8 +85,8 @@ async def _freeze_gc(_app: web.Application) -> None:
     """Keep the cyclic GC's full collections off the answer path's latency tail.
 
     A full (gen2) collection scans every tracked object: with the modules, routes and catalog
-    loaded that paused the loop 30-60 ms every second or two under load (gc.callbacks timing,
-    loadtest/README.md "quiz bench"), the worst answers of a run.  Objects alive once startup is
+    loaded that paused the loop for tens of milliseconds every second or two under load
+    (loadtest/README.md, "Figures behind the code"), the worst answers of a run.  Objects alive once startup is
     done live as long as the process, so they move to the permanent generation and are never
     scanned again; the raised thresholds make the collections that remain rarer.
     """
