@@ -22,8 +22,17 @@ from contest.redis_client import ScriptRunner
 from contest.settings import Settings
 from leaderboard import keys
 from leaderboard.boards import count_above
-from leaderboard.scripts import ANSWER, ANSWER_CHALLENGE, FINISH, START, AnswerReply, FinishReply, Script, StartReply
-from leaderboard.scripts import text as _s
+from leaderboard.scripts import (
+    ANSWER,
+    ANSWER_CHALLENGE,
+    FINISH,
+    START,
+    AnswerReply,
+    FinishReply,
+    Script,
+    StartReply,
+    text,
+)
 from question_bank import PaperError, Question, draw_paper, render_question, shown_answer
 
 __all__ = ["Play", "evidence_token", "normalize_choice", "parse_attempt_id", "question_field"]
@@ -202,21 +211,21 @@ class Play:
         contest_id, shard = parse_attempt_id(attempt_id)
         contest = self.contest(contest_id, published=False)
         raw = await self.redis.hgetall(keys.attempt(contest_id, attempt_id, shard))
-        state = {_s(k): v for k, v in raw.items()}
-        if not state or _s(state.get("uid", b"")) != claims.user_id:
+        state = {text(k): v for k, v in raw.items()}
+        if not state or text(state.get("uid", b"")) != claims.user_id:
             raise ApiError(404, "not_found", "no such attempt")
         return self._attempt_view(contest, attempt_id, state)
 
     def _attempt_view(self, contest: Contest, attempt_id: str, state: dict[str, Any]) -> dict[str, Any]:
         paper = orjson.loads(state["paper"])
-        finished = _s(state.get("fin", b"0")) == "1"
+        finished = text(state.get("fin", b"0")) == "1"
         reveal = contest.feedback == "immediate" or (finished and contest.feedback == "end")
         answered = []
         for index in range(len(paper)):
             raw = state.get(f"a{index}")
             if raw is None:
                 continue
-            choice, ok, pts, at, flagged = _s(raw).split("|")[:5]  # a 6th field: the score after it
+            choice, ok, pts, at, flagged = text(raw).split("|")[:5]  # a 6th field: the score after it
             item: dict[str, Any] = {"index": index, "choice": self._choice_out(state, index, choice),
                                     "answered_at": int(at)}
             if reveal:
@@ -248,7 +257,7 @@ class Play:
     def _choice_out(state: dict[str, Any], index: int, choice: str) -> str | list[str] | None:
         if not choice:
             return None
-        qtype = _s(state.get(f"q{index}", b"s"))[:1]
+        qtype = text(state.get(f"q{index}", b"s"))[:1]
         return list(choice) if qtype == "m" else choice
 
     # ---- answer -------------------------------------------------------------------------

@@ -22,16 +22,13 @@ from contest.redis_client import ScriptRunner
 from contest.storage.base import RowStream, Storage
 from leaderboard import keys
 from leaderboard.review_scripts import REVIEW, ReviewReply
+from leaderboard.scripts import text
 
 __all__ = ["ACTIONS", "FilteredResults", "Reviewer", "latest_decisions"]
 
 ACTIONS = ("void", "restore", "clear")
 # results export columns (contest/export.py HEADERS["results"])
 _COL_ATTEMPT, _COL_VOIDED, _COL_FLAGGED = 0, 10, 11
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def latest_decisions(reviews: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -54,7 +51,7 @@ class Reviewer:
         cid = contest.contest_id
         uid, path, mems = await self.redis.hmget(keys.attempt(cid, attempt_id, shard), "uid", "path", "mem")
         if uid is not None:
-            return _s(uid), _s(path or b""), _s(mems or b"")
+            return text(uid), text(path or b""), text(mems or b"")
         row = await self.storage.load_attempt(attempt_id)
         if row is None or row.get("contest_id") != cid or row.get("user_id") is None:
             raise ApiError(404, "not_found", "no such attempt")
