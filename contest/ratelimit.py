@@ -56,11 +56,14 @@ def rate_limited(retry_after_ms: int, scope: str) -> ApiError:
                     {"scope": scope, "retry_after_s": seconds}, headers={"Retry-After": str(seconds)})
 
 
-def _networks(entries: Sequence[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(entries: Sequence[str]) -> tuple[_Network, ...]:
     return tuple(ipaddress.ip_network(e, strict=False) for e in entries)
 
 
-def _trusted(address: str, networks: Sequence[Any]) -> bool:
+def _trusted(address: str, networks: Sequence[_Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -68,7 +71,7 @@ def _trusted(address: str, networks: Sequence[Any]) -> bool:
     return any(ip in net for net in networks)
 
 
-def client_ip(peer: str | None, forwarded_for: str | None, networks: Sequence[Any]) -> str:
+def client_ip(peer: str | None, forwarded_for: str | None, networks: Sequence[_Network]) -> str:
     """The client's address: the peer, unless the peer is a trusted proxy.
 
     Behind trusted proxies, ``X-Forwarded-For`` is read right to left and the first address that
@@ -103,7 +106,7 @@ class RateLimiter:
 
     runner: ScriptRunner
     settings: Settings
-    networks: tuple[Any, ...] = ()
+    networks: tuple[_Network, ...] = ()
     blocked: dict[str, float] = field(default_factory=dict)  # "scope:ip" -> monotonic time it frees
     pending: dict[str, int] = field(default_factory=dict)  # "scope:ip" -> answers not yet counted
 
