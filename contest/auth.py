@@ -1,20 +1,20 @@
-"""Bearer tokens (HMAC-signed, with role, org scope and expiry) and gateway tickets."""
+"""Bearer tokens (HMAC-signed, with role, org scope and expiry) and gateway tickets.
+
+No HTTP here: contest/web/auth.py reads a request's token and staff state with these.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import hashlib
 import hmac
 import time
 from dataclasses import dataclass
 
 import orjson
-from aiohttp import web
 
-from contest.appkeys import CATALOG, SETTINGS, STAFF_GATE
-from contest.errors import ApiError
+from contest.errors import Forbidden, Unauthenticated
 from contest.settings import Settings
 
 __all__ = [
@@ -25,8 +25,6 @@ __all__ = [
     "b64e",
     "claims_of_header",
     "issue_token",
-    "optional_claims",
-    "require",
     "require_role",
     "sign_ticket",
     "verify_ticket",
@@ -82,15 +80,15 @@ def issue_token(secret: bytes, *, user_id: str, role: str, org_id: str | None, n
 def verify_token(secret: bytes, token: str, now: float | None = None) -> Claims:
     payload, _, signature = token.partition(".")
     if not payload or not signature or not hmac.compare_digest(_sign(secret, payload), signature):
-        raise ApiError(401, "unauthenticated", "the token is invalid")
+        raise Unauthenticated("the token is invalid")
     try:
         body = orjson.loads(b64d(payload))
         claims = Claims(str(body["u"]), _CODE_ROLES[body["r"]], body.get("o"), str(body.get("n", "")),
                         int(body["e"]), int(body.get("v", 0)))
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise ApiError(401, "unauthenticated", "the token is invalid") from None
+        raise Unauthenticated("the token is invalid") from None
     if claims.expires_at <= (now if now is not None else time.time()):
-        raise ApiError(401, "token_expired", "the token has expired; sign in again")
+        raise Unauthenticated("the token has expired; sign in again", code="token_expired")
     return claims
 
 
@@ -109,7 +107,7 @@ def claims_of_header(header: str, settings: Settings) -> Claims | None:
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "unauthenticated", "use Authorization: Bearer <token>")
+        raise Unauthenticated("use Authorization: Bearer <token>")
     # The cache holds verified participant/organizer tokens only (never the admin token), so a hit
     # can skip the admin comparison: the answer path's common case is a cached participant.
     fields = _cache.get(token)
@@ -124,51 +122,17 @@ def claims_of_header(header: str, settings: Settings) -> Claims | None:
         return claims
     if fields[4] <= time.time():  # expires_at
         _cache.pop(token, None)
-        raise ApiError(401, "token_expired", "the token has expired; sign in again")
+        raise Unauthenticated("the token has expired; sign in again", code="token_expired")
     return Claims(*fields)
 
 
 def require_role(claims: Claims | None, roles: tuple[str, ...]) -> Claims:
     """401 without claims, 403 when the role is not among ``roles`` (any role when empty)."""
     if claims is None:
-        raise ApiError(401, "unauthenticated", "this endpoint needs Authorization: Bearer <token>")
+        raise Unauthenticated("this endpoint needs Authorization: Bearer <token>")
     if roles and claims.role not in roles:
-        raise ApiError(403, "forbidden", f"this endpoint is for: {', '.join(roles)}")
+        raise Forbidden(f"this endpoint is for: {', '.join(roles)}")
     return claims
-
-
-def _claims_of(request: web.Request) -> Claims | None:
-    claims = claims_of_header(request.headers.get("Authorization", ""), request.config_dict[SETTINGS])
-    if claims is not None and claims.version:
-        return _staff_claims(request, claims)
-    return claims
-
-
-# where an admin of a unit below the root is an admin (of its subtree's organizers; its own token)
-_SUBTREE_ADMIN_PATHS = ("/api/v1/admin/organizers", "/api/v1/auth/refresh", "/api/v1/me")
-
-
-def _staff_claims(request: web.Request, claims: Claims) -> Claims:
-    """A staff account's token: refused once the account is disabled or changed (this process's
-    copy of the versions, at most ``staff_check_s`` old); an admin of a unit below the root acts
-    as an organizer of its subtree everywhere but in the management of its subtree's organizers."""
-    gate = request.config_dict.get(STAFF_GATE)
-    if gate is not None and not gate.allows(claims.user_id, claims.version):
-        raise ApiError(401, "unauthenticated", "账号已停用或权限已变更，请重新登录", {"reason": "account_changed"})
-    if claims.role == "admin" and claims.org_id and not request.path.startswith(_SUBTREE_ADMIN_PATHS):
-        org = request.config_dict[CATALOG].orgs.get(claims.org_id)
-        if org is None or org.parent_id is not None:
-            return dataclasses.replace(claims, role="organizer")
-    return claims
-
-
-def optional_claims(request: web.Request) -> Claims | None:
-    return _claims_of(request)
-
-
-def require(request: web.Request, *roles: str) -> Claims:
-    """The caller's claims; 401 without a valid token, 403 when the role is not among ``roles``."""
-    return require_role(_claims_of(request), roles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,19 +150,19 @@ def sign_ticket(secret: bytes, payload: dict[str, object]) -> str:
 
 def verify_ticket(secret: bytes, ticket: str, now: float | None = None) -> TicketClaims:
     if not secret:
-        raise ApiError(401, "unauthenticated", "gateway tickets are not enabled (QUIZ_TICKET_SECRET unset)")
+        raise Unauthenticated("gateway tickets are not enabled (QUIZ_TICKET_SECRET unset)")
     body, _, signature = ticket.partition(".")
     if not body or not signature or not hmac.compare_digest(_sign(secret, body), signature):
-        raise ApiError(401, "unauthenticated", "the ticket signature is invalid")
+        raise Unauthenticated("the ticket signature is invalid")
     try:
         payload = orjson.loads(b64d(body))
         subject, name, org_id, exp = payload["sub"], payload["name"], payload["org_id"], payload["exp"]
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise ApiError(401, "unauthenticated", "the ticket is malformed") from None
+        raise Unauthenticated("the ticket is malformed") from None
     if not isinstance(exp, int | float) or isinstance(exp, bool):
-        raise ApiError(401, "unauthenticated", "the ticket is malformed")
+        raise Unauthenticated("the ticket is malformed")
     if exp <= (now if now is not None else time.time()):
-        raise ApiError(401, "token_expired", "the ticket has expired")
+        raise Unauthenticated("the ticket has expired", code="token_expired")
     if not all(isinstance(v, str) and v for v in (subject, name, org_id)):
-        raise ApiError(401, "unauthenticated", "the ticket is malformed")
+        raise Unauthenticated("the ticket is malformed")
     return TicketClaims(str(subject), str(name), str(org_id))

@@ -14,22 +14,17 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
-from aiohttp import web
 
-from contest.appkeys import CATALOG, REDIS, RUNNER, STORAGE
 from contest.catalog import Catalog
 from contest.contests import Contest
+from contest.errors import NotFound
 from contest.play import question_field
 from leaderboard import keys
 from leaderboard.scripts import FINISH
 
-__all__ = ["rebuild_contest", "rebuild_users", "rebuild_with"]
+__all__ = ["rebuild_users", "rebuild_with"]
 
 _PAGE = 10_000
-
-
-async def rebuild_contest(app: web.Application, contest_id: str) -> dict[str, Any]:
-    return await rebuild_with(app[REDIS], app[RUNNER], app[STORAGE], app[CATALOG], contest_id)
 
 
 async def rebuild_users(redis: Any, storage: Any, catalog: Catalog) -> dict[str, str]:
@@ -152,9 +147,7 @@ async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, 
     await catalog.bootstrap()
     contest = catalog.contests.get(contest_id)
     if contest is None:
-        from contest.errors import ApiError
-
-        raise ApiError(404, "not_found", f"no contest {contest_id!r}")
+        raise NotFound(f"no contest {contest_id!r}")
     names = await rebuild_users(redis, storage, catalog)
     deleted = await _clear(redis, contest)
     answers_by_attempt: dict[str, list[dict[str, Any]]] = defaultdict(list)

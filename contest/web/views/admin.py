@@ -10,15 +10,16 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from contest.appkeys import CATALOG, PLAY, REDIS, SETTINGS, STORAGE
-from contest.auth import Claims, require
+from contest.appkeys import CATALOG, PLAY, REDIS, RUNNER, SETTINGS, STORAGE
+from contest.auth import Claims
 from contest.contests import validate_contest
-from contest.errors import ApiError
 from contest.export import HEADERS, export_rows
 from contest.orgtree import parse_orgs
 from contest.stats import read_counters, read_question_stats, read_subtree, read_timeline
 from contest.storage.base import ResultRows
 from contest.validation import Fields
+from contest.web.auth import require
+from contest.web.errors import ApiError
 from contest.web.jsonio import json_response, read_body, read_json
 from leaderboard import keys
 from leaderboard.orgs import org_counters
@@ -411,10 +412,11 @@ async def template(request: web.Request) -> web.Response:
 
 
 async def rebuild(request: web.Request) -> web.Response:
-    from contest.workers.rebuild import rebuild_contest
+    from contest.workers.rebuild import rebuild_with
 
     require(request, "admin")
     # Not looked up in this process's catalog first: after Redis lost its data the catalog has
     # forgotten every contest; the rebuild reloads it from the database (and 404s if still unknown).
-    report = await rebuild_contest(request.app, request.match_info["cid"])
+    app = request.app
+    report = await rebuild_with(app[REDIS], app[RUNNER], app[STORAGE], app[CATALOG], request.match_info["cid"])
     return json_response(report)

@@ -10,10 +10,11 @@ from typing import Any
 from aiohttp import web
 
 from contest.appkeys import CATALOG, PLAY, REDIS, RUNNER
-from contest.auth import Claims, optional_claims, require
+from contest.auth import Claims
 from contest.contests import Contest
-from contest.errors import ApiError
 from contest.validation import Fields
+from contest.web.auth import optional_claims, require
+from contest.web.errors import ApiError
 from contest.web.jsonio import json_response
 from contest.web.live import HEARTBEAT, LIVE
 from leaderboard import keys
