@@ -1,6 +1,6 @@
 """Bearer tokens (HMAC-signed, with role, org scope and expiry) and gateway tickets.
 
-No HTTP here: contest/web/auth.py reads a request's token and staff state with these.
+No HTTP here: reading them from a request is the web layer's part (contest/web/access.py).
 """
 
 from __future__ import annotations
@@ -55,9 +55,6 @@ class Claims:
     name: str
     expires_at: int  # unix seconds
     version: int = 0  # staff accounts' token version (contest/staff.py); 0: not a staff account
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 def _sign(secret: bytes, payload: str) -> str:

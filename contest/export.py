@@ -14,13 +14,13 @@ import io
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import xlsxwriter
 
-from contest.storage.base import ResultRows
+from contest.storage.base import ResultRows, RowStream
 
 __all__ = ["CONTENT_TYPES", "HEADERS", "export_rows", "iter_csv", "iter_xlsx", "safe_text"]
 
@@ -76,7 +76,7 @@ def safe_text(value: str) -> str:
 
 def _rows(
     storage: ResultRows, what: str, contest_id: str, org_path_prefix: str | None
-) -> AsyncIterator[tuple[Any, ...]]:
+) -> RowStream:
     if what == "results":
         return storage.iter_results(contest_id, org_path_prefix)
     if what == "answers":
@@ -86,7 +86,7 @@ def _rows(
 
 async def iter_csv(
     storage: ResultRows, what: What, contest_id: str, org_path_prefix: str | None
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """UTF-8 CSV with a BOM (Excel then reads Chinese names correctly), header first, ~64 KB chunks."""
     rows = _rows(storage, what, contest_id, org_path_prefix)
     buffer = io.StringIO()
@@ -150,7 +150,7 @@ class _XlsxWriter:
 
 async def iter_xlsx(
     storage: ResultRows, what: What, contest_id: str, org_path_prefix: str | None
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """An .xlsx built in a temp file on a worker thread, then streamed out in chunks."""
     rows = _rows(storage, what, contest_id, org_path_prefix)
     loop = asyncio.get_running_loop()
@@ -190,7 +190,7 @@ def export_rows(
     contest_id: str,
     org_path_prefix: str | None,
     fmt: str = "csv",
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The export file as byte chunks: ``what`` "results" or "answers", ``fmt`` "csv" or "xlsx"."""
     kind = _KINDS.get(what)
     if kind is None:

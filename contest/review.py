@@ -10,7 +10,7 @@ so it trails the live contest by the flusher's backlog (normally well under a se
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from contest.contests import Contest
 from contest.errors import Conflict, NotFound
 from contest.play import parse_attempt_id
 from contest.redis_client import ScriptRunner
-from contest.storage.base import Storage
+from contest.storage.base import RowStream, Storage
 from leaderboard import keys
 from leaderboard.review_scripts import REVIEW, ReviewReply
 
@@ -115,13 +115,13 @@ class FilteredResults:
             return False
         return int(row[_COL_FLAGGED] or 0) == 0 or row[_COL_ATTEMPT] in self.cleared
 
-    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple[Any, ...]]:
+    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
         keep: Callable[[tuple[Any, ...]], bool] = self.keep
         async for row in self.storage.iter_results(contest_id, org_path_prefix):
             if keep(row):
                 yield row
 
-    def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple[Any, ...]]:
+    def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
         return self.storage.iter_answers(contest_id, org_path_prefix)
 
     @classmethod

@@ -24,6 +24,7 @@ from contest.web.errors import error_middleware
 from contest.web.front_door import front_door_middleware
 from contest.web.live import LIVE, LiveHub
 from contest.web.routes import setup_routes
+from contest.web.views.boards import live_snapshot
 from contest.workers.flusher import Flusher
 from contest.workers.sweeper import Sweeper
 
@@ -86,8 +87,6 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(sweeper.run(stop, settings.sweep_interval_ms / 1000), name="sweeper"))
 
     async def snapshot(contest_id: str) -> dict[str, object]:
-        from contest.web.views.boards import live_snapshot
-
         return await live_snapshot(app, contest_id)
 
     hub = LiveHub(snapshot, settings.live_tick_ms / 1000)

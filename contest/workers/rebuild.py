@@ -9,6 +9,7 @@ already past it.  Users' phone and gateway indexes and the registrant counters c
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from typing import Any
@@ -19,12 +20,14 @@ from contest.catalog import Catalog
 from contest.contests import Contest
 from contest.errors import NotFound
 from contest.play import question_field
+from contest.review import Reviewer
 from leaderboard import keys
 from leaderboard.scripts import FINISH
 
 __all__ = ["rebuild_users", "rebuild_with"]
 
 _PAGE = 10_000
+_BATCH = 1_000  # attempts restored per pipeline, finishes replayed per wave
 
 
 async def rebuild_users(redis: Any, storage: Any, catalog: Catalog) -> dict[str, str]:
@@ -133,13 +136,131 @@ def _count_answers(answers: list[dict[str, Any]], counters: dict[str, int], qsta
 async def _replay_voids(redis: Any, runner: Any, storage: Any, catalog: Catalog, contest: Contest,
                         finished: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Review decisions are part of the record: a voided attempt stays off the boards."""
-    from contest.review import Reviewer
-
     voided = [row for row in finished if row.get("voided")]
     reviewer = Reviewer(runner, redis, storage, catalog)
     for row in voided:
         await reviewer.decide(contest, row["attempt_id"], "void", "", "rebuild", quiet=True)
     return voided
+
+
+async def _replay_finishes(runner: Any, contest: Contest, rows: list[dict[str, Any]]) -> None:
+    contest_id = contest.contest_id
+    calls = []
+    for row in rows:
+        aid = row["attempt_id"]
+        shard = 0 if aid.count(".") < 2 else int(aid.split(".")[1])
+        calls.append(runner.run(
+            FINISH,
+            (keys.attempt(contest_id, aid, shard), keys.user_contest(contest_id, str(row["user_id"]), shard),
+             keys.stats(contest_id, shard), keys.events(contest_id, shard), keys.deadlines(contest_id, shard),
+             keys.timeline(contest_id, "", shard), keys.board(contest_id, shard=shard), keys.names(contest_id, shard)),
+            (str(row["user_id"]), keys.contest_prefix(contest_id, shard), contest.ranking, contest.counted_per_day,
+             1 if row.get("auto_finished") else 0, contest_id, aid, int(row["finished_at"])),
+        ))
+    await asyncio.gather(*calls)
+
+
+class _Restore:
+    """Attempt hashes, member counters and names back from the database, one pipeline per
+    ``_BATCH`` attempts: a round trip per attempt made a province's million attempts take most of
+    an hour (quiz rehearse).  The counters are summed here and written once at the end."""
+
+    def __init__(self, redis: Any, catalog: Catalog, contest: Contest, names: dict[str, str]) -> None:
+        self.redis, self.catalog, self.contest, self.names = redis, catalog, contest, names
+        self.attempts: dict[str, dict[str, Any]] = {}
+        self.batch: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+        self.counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.qstats: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.timeline: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.restored = self.open = 0
+
+    async def run(self, storage: Any) -> None:
+        cid = self.contest.contest_id
+        self.attempts = {row["attempt_id"]: row async for row in storage.load_attempts(cid)}
+        # Answers come grouped by attempt (the storages order them by attempt id), so each attempt
+        # is restored as its answers end: the attempts are held in memory, never every answer.
+        seen: set[str] = set()
+        current: str | None = None
+        group: list[dict[str, Any]] = []
+        async for answer in storage.load_answers(cid):
+            if answer["attempt_id"] != current:
+                if current is not None:
+                    await self.take(current, group)
+                current, group = answer["attempt_id"], []
+                if current in seen:
+                    raise RuntimeError(f"the answers of {current} came apart: the storage must order them by attempt")
+                seen.add(current)
+            group.append(answer)
+        if current is not None:
+            await self.take(current, group)
+        for aid in self.attempts:
+            if aid not in seen:
+                await self.take(aid, [])
+        await self.flush()
+
+    async def take(self, aid: str, answers: list[dict[str, Any]]) -> None:
+        row = self.attempts.get(aid)
+        if row is None or row.get("started_at") is None or not row.get("paper"):
+            return  # a finish whose start has not reached the database: nothing to rebuild from
+        self.batch.append((row, answers))
+        if len(self.batch) >= _BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        cid = self.contest.contest_id
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for row, answers in self.batch:
+                aid = row["attempt_id"]
+                shard = 0 if aid.count(".") < 2 else int(aid.split(".")[1])
+                uid = str(row["user_id"])
+                fields = _attempt_fields(row, answers, self.catalog, self.contest.mode == "challenge")
+                ukey = keys.user_contest(cid, uid, shard)
+                deadline = int(row["deadline_at"])
+                pipe.hset(keys.attempt(cid, aid, shard), mapping=fields)
+                pipe.pexpireat(keys.attempt(cid, aid, shard), deadline + 86_400_000)
+                pipe.hincrby(ukey, "n", 1)
+                pipe.hincrby(ukey, f"n:{row['day']}", 1)
+                pipe.hset(keys.names(cid, shard), uid, f"{self.names.get(uid, '')}\t{row.get('org_id') or ''}")
+                if row.get("finished_at") is None:
+                    pipe.hset(ukey, "active", aid)
+                    pipe.zadd(keys.deadlines(cid, shard), {aid: deadline})
+                    self.open += 1
+                _count_answers(answers, self.counters[shard], self.qstats[shard], self.timeline[shard])
+                self.restored += 1
+            if self.batch:
+                await pipe.execute()
+        self.batch.clear()
+
+    async def write_counters(self) -> None:
+        cid = self.contest.contest_id
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard, values in self.counters.items():
+                for name, value in values.items():
+                    if value:  # a counter the live path never touched (no flagged answer) stays absent
+                        pipe.hincrby(keys.stats(cid, shard), name, value)
+            for shard, values in self.qstats.items():
+                if values:  # attempts without a single answer leave an empty mapping, which HSET refuses
+                    pipe.hset(keys.qstats(cid, shard), mapping=dict(values))
+            for shard, values in self.timeline.items():
+                for name, value in values.items():
+                    pipe.hincrby(keys.timeline(cid, "", shard), name, value)
+            await pipe.execute()
+
+
+async def _replay_all_finishes(runner: Any, contest: Contest, finished: list[dict[str, Any]]) -> None:
+    """FINISH replayed in finish order, in waves of calls sent together (coalesced into few
+    writes) instead of a round trip each; a member's attempts never share a wave, so the order of
+    one member's finishes holds whatever runner carries them."""
+    wave: list[dict[str, Any]] = []
+    in_wave: set[str] = set()
+    for row in finished:
+        uid = str(row["user_id"])
+        if uid in in_wave or len(wave) >= _BATCH:
+            await _replay_finishes(runner, contest, wave)
+            wave, in_wave = [], set()
+        wave.append(row)
+        in_wave.add(uid)
+    await _replay_finishes(runner, contest, wave)
 
 
 async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, contest_id: str) -> dict[str, Any]:
@@ -150,62 +271,13 @@ async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, 
         raise NotFound(f"no contest {contest_id!r}")
     names = await rebuild_users(redis, storage, catalog)
     deleted = await _clear(redis, contest)
-    answers_by_attempt: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    async for answer in storage.load_answers(contest_id):
-        answers_by_attempt[answer["attempt_id"]].append(answer)
-    attempts = [row async for row in storage.load_attempts(contest_id)]
-    counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    qstats: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    timeline: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    restored = open_attempts = 0
-    for row in attempts:
-        if row.get("started_at") is None or not row.get("paper"):
-            continue  # a finish whose start has not reached the database: nothing to rebuild from
-        aid = row["attempt_id"]
-        shard = 0 if aid.count(".") < 2 else int(aid.split(".")[1])
-        uid = str(row["user_id"])
-        answers = answers_by_attempt.get(aid, [])
-        fields = _attempt_fields(row, answers, catalog, contest.mode == "challenge")
-        ukey = keys.user_contest(contest_id, uid, shard)
-        deadline = int(row["deadline_at"])
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.hset(keys.attempt(contest_id, aid, shard), mapping=fields)
-            pipe.pexpireat(keys.attempt(contest_id, aid, shard), deadline + 86_400_000)
-            pipe.hincrby(ukey, "n", 1)
-            pipe.hincrby(ukey, f"n:{row['day']}", 1)
-            pipe.hset(keys.names(contest_id, shard), uid, f"{names.get(uid, '')}\t{row.get('org_id') or ''}")
-            if row.get("finished_at") is None:
-                pipe.hset(ukey, "active", aid)
-                pipe.zadd(keys.deadlines(contest_id, shard), {aid: deadline})
-                open_attempts += 1
-            await pipe.execute()
-        _count_answers(answers, counters[shard], qstats[shard], timeline[shard])
-        restored += 1
-    finished = sorted((r for r in attempts if r.get("finished_at") is not None and r.get("paper")),
+    restore = _Restore(redis, catalog, contest, names)
+    await restore.run(storage)
+    finished = sorted((r for r in restore.attempts.values() if r.get("finished_at") is not None and r.get("paper")),
                       key=lambda r: (int(r["finished_at"]), r["attempt_id"]))
-    for row in finished:
-        aid = row["attempt_id"]
-        shard = 0 if aid.count(".") < 2 else int(aid.split(".")[1])
-        await runner.run(
-            FINISH,
-            (keys.attempt(contest_id, aid, shard), keys.user_contest(contest_id, str(row["user_id"]), shard),
-             keys.stats(contest_id, shard), keys.events(contest_id, shard), keys.deadlines(contest_id, shard),
-             keys.timeline(contest_id, "", shard), keys.board(contest_id, shard=shard), keys.names(contest_id, shard)),
-            (str(row["user_id"]), keys.contest_prefix(contest_id, shard), contest.ranking, contest.counted_per_day,
-             1 if row.get("auto_finished") else 0, contest_id, aid, int(row["finished_at"])),
-        )
+    await _replay_all_finishes(runner, contest, finished)
     voided = await _replay_voids(redis, runner, storage, catalog, contest, finished)
-    async with redis.pipeline(transaction=False) as pipe:
-        for shard, values in counters.items():
-            for name, value in values.items():
-                pipe.hincrby(keys.stats(contest_id, shard), name, value)
-        for shard, values in qstats.items():
-            if values:  # attempts without a single answer leave an empty mapping, which HSET refuses
-                pipe.hset(keys.qstats(contest_id, shard), mapping=dict(values))
-        for shard, values in timeline.items():
-            for name, value in values.items():
-                pipe.hincrby(keys.timeline(contest_id, "", shard), name, value)
-        await pipe.execute()
-    return {"contest_id": contest_id, "attempts": restored, "finished": len(finished), "open": open_attempts,
+    await restore.write_counters()
+    return {"contest_id": contest_id, "attempts": restore.restored, "finished": len(finished), "open": restore.open,
             "voided": len(voided),
             "users": len(names), "deleted_keys": deleted, "seconds": round(time.monotonic() - started, 3)}

@@ -13,7 +13,7 @@ from contest.certificates import Certificates
 from contest.errors import NotFound
 from contest.play import parse_attempt_id
 from contest.recap import Recap
-from contest.web.auth import require
+from contest.web.access import require
 from contest.web.jsonio import json_response
 
 __all__ = ["attempt_review", "certificate_png", "certificate_verify", "verify_page"]

@@ -16,7 +16,7 @@ from contest.orgtree import OrgTree
 from contest.otp import CODE_RE
 from contest.phones import normalize_phone
 from contest.validation import Fields
-from contest.web.auth import require
+from contest.web.access import require
 from contest.web.errors import ApiError
 from contest.web.jsonio import json_response, read_json
 from leaderboard import keys

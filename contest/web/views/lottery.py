@@ -13,9 +13,10 @@ from aiohttp import web
 
 from contest.appkeys import CATALOG, PLAY, REDIS, STORAGE
 from contest.lottery import Eligibility, commitment_of, draw_winners, eligible_users, list_hash, new_seed
+from contest.review import FilteredResults
 from contest.storage.base import ResultRows
 from contest.validation import Fields
-from contest.web.auth import require
+from contest.web.access import require
 from contest.web.errors import ApiError
 from contest.web.jsonio import json_response, read_json
 from leaderboard import keys
@@ -96,8 +97,6 @@ async def lottery_draw(request: web.Request) -> web.Response:
         await storage.ping()
         source: ResultRows = storage
         if rule.exclude_flagged:
-            from contest.review import FilteredResults
-
             source = await FilteredResults.for_contest(storage, contest.contest_id)
         orgs = request.config_dict[CATALOG].orgs
         prefix = orgs.path_string(rule.org_id) if rule.org_id else None

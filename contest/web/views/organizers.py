@@ -11,7 +11,7 @@ from contest.auth import Claims
 from contest.orgtree import OrgTree
 from contest.staff import StaffAccount, parse_staff
 from contest.validation import Fields
-from contest.web.auth import require
+from contest.web.access import require
 from contest.web.errors import ApiError
 from contest.web.jsonio import json_response, read_json
 from contest.web.views.admin import _row_errors, _upload

@@ -14,7 +14,7 @@ from contest.errors import DomainError, Invalid
 from contest.play import normalize_choice
 from contest.standing import standing
 from contest.validation import Fields
-from contest.web.auth import optional_claims, require
+from contest.web.access import optional_claims, require
 from contest.web.errors import ApiError
 from contest.web.jsonio import json_response, read_json
 

@@ -8,7 +8,7 @@ from contest.appkeys import CATALOG, PLAY, REDIS, RUNNER, STORAGE
 from contest.evidence import attempt_evidence, client_counts
 from contest.review import ACTIONS, Reviewer
 from contest.validation import Fields
-from contest.web.auth import require
+from contest.web.access import require
 from contest.web.errors import ApiError
 from contest.web.jsonio import json_response, read_json
 

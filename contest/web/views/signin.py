@@ -12,7 +12,7 @@ from contest.errors import DomainError
 from contest.otp import CODE_RE, PURPOSES
 from contest.phones import mask_phone, normalize_phone
 from contest.validation import Fields
-from contest.web.auth import require
+from contest.web.access import require
 from contest.web.errors import ApiError
 from contest.web.jsonio import json_response, read_json
 from contest.web.views.identity import PHONE_MESSAGE

@@ -1,8 +1,5 @@
-"""The caller of a request: its bearer token's claims, checked against the staff gate.
-
-The token checks themselves are the domain's (contest/auth.py); this reads them off an aiohttp
-request and the app's slots (settings, the staff gate, the org tree).
-"""
+"""Who is calling: the claims of a request's bearer token (contest/auth.py verifies it), checked
+against the staff accounts' current versions and the caller's place in the org tree."""
 
 from __future__ import annotations
 
