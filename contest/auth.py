@@ -91,8 +91,8 @@ def verify_token(secret: bytes, token: str, now: float | None = None) -> Claims:
 
 _ADMIN = Claims("admin", "admin", None, "admin", 2**31)
 # token -> the Claims' fields as a plain tuple.  Up to _CACHE_MAX entries live for minutes: as
-# Claims objects they were most of what each full GC collection scanned under load (30-60 ms
-# pauses, loadtest/README.md "quiz bench"); the GC untracks an exact tuple of strings and ints at
+# Claims objects they were most of what each full GC collection scanned under load (long pauses:
+# loadtest/README.md, "Figures behind the code"); the GC untracks an exact tuple of strings and ints at
 # its first collection, so a full cache costs the collector nothing.  A hit rebuilds the Claims.
 _cache: dict[str, tuple[str, str, str | None, str, int, int]] = {}
 

@@ -199,7 +199,8 @@ class Catalog:
 
 
 def _load_orgs(snapshot: bytes) -> OrgTree:
-    """A tree from its snapshot with its search index built (a thread's work: ~1 s for 130,000 orgs)."""
+    """A tree from its snapshot with its search index built: a thread's work for a province's tree
+    (loadtest/README.md, "Figures behind the code")."""
     tree = OrgTree.from_snapshot(snapshot)
     tree.search_index()
     return tree

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import secrets
 import time
 import zlib
@@ -21,11 +22,20 @@ from contest.redis_client import ScriptRunner
 from contest.settings import Settings
 from leaderboard import keys
 from leaderboard.boards import count_above
-from leaderboard.scripts import ANSWER, ANSWER_CHALLENGE, FINISH, START, AnswerReply, FinishReply, Script, StartReply
-from leaderboard.scripts import text as _s
+from leaderboard.scripts import (
+    ANSWER,
+    ANSWER_CHALLENGE,
+    FINISH,
+    START,
+    AnswerReply,
+    FinishReply,
+    Script,
+    StartReply,
+    text,
+)
 from question_bank import PaperError, Question, draw_paper, render_question, shown_answer
 
-__all__ = ["Play", "normalize_choice", "parse_attempt_id", "question_field"]
+__all__ = ["Play", "evidence_token", "normalize_choice", "parse_attempt_id", "question_field"]
 
 _TYPE_CODES = {"single": "s", "multiple": "m", "judge": "j"}
 _KEEP_AFTER_DEADLINE_S = 86_400
@@ -71,8 +81,14 @@ def normalize_choice(value: Any) -> tuple[str, bool]:
     return "".join(sorted(keys_)), as_list
 
 
-# review evidence (the IPs and devices of a member's starts) is kept this long after the last start
-_EVIDENCE_TTL_S = 40 * 86_400
+
+
+def evidence_token(secret: str, kind: str, value: str) -> str:
+    """The fixed-width token START notes for a client IP (kind ``ip``) or User-Agent (``ua``): 24
+    bits of an HMAC, enough to tell a member's few clients apart (keys.EVIDENCE_TOKEN_CHARS), and
+    no address is kept (contest/evidence.py)."""
+    digest = hmac.new(secret.encode(), f"{kind}:{value}".encode("utf-8", "replace"), hashlib.sha256)
+    return digest.hexdigest()[:keys.EVIDENCE_TOKEN_CHARS]
 
 
 @dataclass(slots=True)
@@ -157,20 +173,20 @@ class Play:
         prefix = keys.contest_prefix(contest_id, shard)
         await self._note_drawn(paper)
         # the IP and device of this start, for the review of flagged attempts: noted by START itself
-        evidence_keys = (keys.client_ips(contest_id, claims.user_id, shard),
-                         keys.client_devices(contest_id, claims.user_id, shard))
-        device = hashlib.sha1(user_agent.encode("utf-8", "replace")).hexdigest()[:12]
-        evidence_args = (ip or "?", device, _EVIDENCE_TTL_S)
+        secret = self.settings.secret
+        evidence_args = (evidence_token(secret, "ip", ip or "?"), evidence_token(secret, "ua", user_agent))
+        lone_root = "1" if path and path[0] == orgs.lone_root() else ""
         reply = StartReply.from_reply(await self.runner.run(
             START,
             (keys.user_contest(contest_id, claims.user_id, shard), keys.attempt(contest_id, attempt_id, shard),
              keys.deadlines(contest_id, shard), keys.events(contest_id, shard), keys.stats(contest_id, shard),
-             keys.names(contest_id, shard), *evidence_keys),
+             keys.names(contest_id, shard)),
             (claims.user_id, attempt_id, contest.starts_at, contest.ends_at, contest.time_limit_ms,
              contest.attempts_per_day, contest.attempts_total, contest.tz_offset_ms(), prefix + keys.SUFFIX_ATTEMPT,
              _KEEP_AFTER_DEADLINE_S, contest_id, org_id, ",".join(path), members,
              f"{claims.name}\t{org_id}", orjson.dumps(paper), len(fields), *fields,
-             "c" if contest.mode == "challenge" else "", *evidence_args),
+             "c" if contest.mode == "challenge" else "", *evidence_args,
+             self.settings.daily_board_keep_s * 1000, lone_root),
         ))
         if reply.status == "closed":
             raise Forbidden("the contest is not open now",
@@ -195,21 +211,21 @@ class Play:
         contest_id, shard = parse_attempt_id(attempt_id)
         contest = self.contest(contest_id, published=False)
         raw = await self.redis.hgetall(keys.attempt(contest_id, attempt_id, shard))
-        state = {_s(k): v for k, v in raw.items()}
-        if not state or _s(state.get("uid", b"")) != claims.user_id:
+        state = {text(k): v for k, v in raw.items()}
+        if not state or text(state.get("uid", b"")) != claims.user_id:
             raise NotFound("no such attempt")
         return self._attempt_view(contest, attempt_id, state)
 
     def _attempt_view(self, contest: Contest, attempt_id: str, state: dict[str, Any]) -> dict[str, Any]:
         paper = orjson.loads(state["paper"])
-        finished = _s(state.get("fin", b"0")) == "1"
+        finished = text(state.get("fin", b"0")) == "1"
         reveal = contest.feedback == "immediate" or (finished and contest.feedback == "end")
         answered = []
         for index in range(len(paper)):
             raw = state.get(f"a{index}")
             if raw is None:
                 continue
-            choice, ok, pts, at, flagged = _s(raw).split("|")[:5]  # a 6th field: the score after it
+            choice, ok, pts, at, flagged = text(raw).split("|")[:5]  # a 6th field: the score after it
             item: dict[str, Any] = {"index": index, "choice": self._choice_out(state, index, choice),
                                     "answered_at": int(at)}
             if reveal:
@@ -241,7 +257,7 @@ class Play:
     def _choice_out(state: dict[str, Any], index: int, choice: str) -> str | list[str] | None:
         if not choice:
             return None
-        qtype = _s(state.get(f"q{index}", b"s"))[:1]
+        qtype = text(state.get(f"q{index}", b"s"))[:1]
         return list(choice) if qtype == "m" else choice
 
     # ---- answer -------------------------------------------------------------------------

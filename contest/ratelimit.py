@@ -18,8 +18,8 @@ Which request pays what, in Redis round trips:
   When the per-IP answer limit is a flood guard (``_BATCH_FROM`` or more per period), a worker
   counts each IP's answers in memory and sends them in batches of ``_BATCH`` (one GCRA call of
   cost 16): at most 15 answers per IP and worker go uncounted, and the hot path pays the extra
-  EVALSHA once per 16 answers instead of on every one (measured: Redis and server CPU per answer
-  with limits on came within noise of limits off, where per-answer counting cost ~20 %).
+  EVALSHA once per 16 answers instead of on every one (measured: limits on cost about what limits
+  off do, where per-answer counting did not; loadtest/README.md, "Figures behind the code").
 """
 
 from __future__ import annotations
@@ -61,11 +61,14 @@ def rate_limited(retry_after_ms: int, scope: str) -> RateLimited:
     return RateLimited("too many requests; slow down", scope, retry_after_ms)
 
 
-def _networks(entries: Sequence[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(entries: Sequence[str]) -> tuple[_Network, ...]:
     return tuple(ipaddress.ip_network(e, strict=False) for e in entries)
 
 
-def _trusted(address: str, networks: Sequence[Any]) -> bool:
+def _trusted(address: str, networks: Sequence[_Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -73,7 +76,7 @@ def _trusted(address: str, networks: Sequence[Any]) -> bool:
     return any(ip in net for net in networks)
 
 
-def client_ip(peer: str | None, forwarded_for: str | None, networks: Sequence[Any]) -> str:
+def client_ip(peer: str | None, forwarded_for: str | None, networks: Sequence[_Network]) -> str:
     """The client's address: the peer, unless the peer is a trusted proxy.
 
     Behind trusted proxies, ``X-Forwarded-For`` is read right to left and the first address that
@@ -108,7 +111,7 @@ class RateLimiter:
 
     runner: ScriptRunner
     settings: Settings
-    networks: tuple[Any, ...] = ()
+    networks: tuple[_Network, ...] = ()
     blocked: dict[str, float] = field(default_factory=dict)  # "scope:ip" -> monotonic time it frees
     pending: dict[str, int] = field(default_factory=dict)  # "scope:ip" -> answers not yet counted
 

@@ -24,13 +24,10 @@ from contest.errors import Conflict, Forbidden, NotFound
 from contest.play import parse_attempt_id
 from contest.storage.base import Storage
 from leaderboard import keys
+from leaderboard.scripts import text
 from question_bank import render_question, shown_answer
 
 __all__ = ["AttemptRecord", "Recap", "review_allowed"]
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def review_allowed(contest: Contest, now_ms: int) -> bool:
@@ -66,7 +63,7 @@ class Recap:
         cid, shard = parse_attempt_id(attempt_id)
         raw = await self.redis.hgetall(keys.attempt(cid, attempt_id, shard))
         if raw:
-            state = {_s(k): v for k, v in raw.items()}
+            state = {text(k): v for k, v in raw.items()}
             paper = orjson.loads(state["paper"])
             if "cur" in state:  # a challenge: the questions it served, never the rest of its sequence
                 paper = paper[:int(state["cur"]) + 1]
@@ -74,10 +71,10 @@ class Recap:
             for index in range(len(paper)):
                 value = state.get(f"a{index}")
                 if value is not None:
-                    choice, ok, pts = _s(value).split("|")[:3]
+                    choice, ok, pts = text(value).split("|")[:3]
                     answers[index] = (choice, ok == "1", int(pts))
-            finished = _s(state.get("fin", b"0")) == "1"
-            return AttemptRecord(attempt_id, _s(state["uid"]), _s(state.get("org", b"")), finished,
+            finished = text(state.get("fin", b"0")) == "1"
+            return AttemptRecord(attempt_id, text(state["uid"]), text(state.get("org", b"")), finished,
                                  int(state["fa"]) if finished else None, int(state.get("score", 0)),
                                  int(state.get("cc", 0)), paper, answers)
         row = await self.storage.load_attempt(attempt_id)

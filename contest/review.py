@@ -22,16 +22,13 @@ from contest.redis_client import ScriptRunner
 from contest.storage.base import RowStream, Storage
 from leaderboard import keys
 from leaderboard.review_scripts import REVIEW, ReviewReply
+from leaderboard.scripts import text
 
 __all__ = ["ACTIONS", "FilteredResults", "Reviewer", "latest_decisions"]
 
 ACTIONS = ("void", "restore", "clear")
 # results export columns (contest/export.py HEADERS["results"])
 _COL_ATTEMPT, _COL_VOIDED, _COL_FLAGGED = 0, 10, 11
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def latest_decisions(reviews: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -54,7 +51,7 @@ class Reviewer:
         cid = contest.contest_id
         uid, path, mems = await self.redis.hmget(keys.attempt(cid, attempt_id, shard), "uid", "path", "mem")
         if uid is not None:
-            return _s(uid), _s(path or b""), _s(mems or b"")
+            return text(uid), text(path or b""), text(mems or b"")
         row = await self.storage.load_attempt(attempt_id)
         if row is None or row.get("contest_id") != cid or row.get("user_id") is None:
             raise NotFound("no such attempt")
@@ -69,12 +66,13 @@ class Reviewer:
         if cid != contest.contest_id:
             raise NotFound("no such attempt in this contest")
         uid, path, mems = await self._owner(contest, attempt_id, shard)
+        lone_root = self.catalog.orgs.lone_root()
         reply = ReviewReply.from_reply(await self.runner.run(
             REVIEW,
             (keys.user_contest(cid, uid, shard), keys.stats(cid, shard), keys.events(cid, shard),
              keys.board(cid, shard=shard), keys.attempt(cid, attempt_id, shard)),
             (uid, keys.contest_prefix(cid, shard), contest.ranking, action, cid, attempt_id, by, reason, path, mems,
-             "1" if quiet else "0"),
+             "1" if quiet else "0", "1" if lone_root is not None and path.split(",")[0] == lone_root else ""),
         ))
         if reply.error:
             if reply.error == "not_finished":

@@ -109,6 +109,8 @@ class Settings:
     workers: int = 1
     token_ttl_s: int = 7 * 24 * 3600
     deadline_grace_ms: int = 0
+    # a contest day's daily boards (total and per org) expire this long after the day ends; 0: never
+    daily_board_keep_s: int = 2 * 86_400
     min_answer_ms: int = 800
     flush_batch: int = 5000
     flush_interval_ms: int = 200
@@ -186,6 +188,7 @@ class Settings:
             "workers": _int(env, "QUIZ_WORKERS", 1, minimum=1),
             "token_ttl_s": _int(env, "QUIZ_TOKEN_TTL_S", 7 * 24 * 3600, minimum=60),
             "deadline_grace_ms": _int(env, "QUIZ_DEADLINE_GRACE_MS", 0),
+            "daily_board_keep_s": _int(env, "QUIZ_DAILY_BOARD_KEEP_S", 2 * 86_400),
             "min_answer_ms": _int(env, "QUIZ_MIN_ANSWER_MS", 800),
             "flush_batch": _int(env, "QUIZ_FLUSH_BATCH", 5000, minimum=1),
             "flush_interval_ms": _int(env, "QUIZ_FLUSH_INTERVAL_MS", 200, minimum=1),

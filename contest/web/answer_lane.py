@@ -2,9 +2,9 @@
 
 Why: on the hot path aiohttp's per-request machinery (a Request and a StreamReader, a task per
 request, the router, three middlewares, a Response, header building, the access-log hook) cost
-several times what the answer itself does in Python; a bare aiohttp handler spends ~100 µs of
-CPU per request on the development VM where a plain asyncio protocol spends ~16 µs.  An answer is
-small, frequent and always the same shape, so it gets a lane of its own.
+several times what the answer itself does in Python, and several times what a plain asyncio
+protocol spends per request (loadtest/README.md, "Figures behind the code").  An answer is small,
+frequent and always the same shape, so it gets a lane of its own.
 
 The front door (contest/web/front_door.py) frames every request with llhttp and hands a plain answer
 (a Content-Length body within the limit, no Expect or Content-Encoding, a well-formed attempt id,

@@ -418,5 +418,6 @@ async def rebuild(request: web.Request) -> web.Response:
     # Not looked up in this process's catalog first: after Redis lost its data the catalog has
     # forgotten every contest; the rebuild reloads it from the database (and 404s if still unknown).
     app = request.app
-    report = await rebuild_with(app[REDIS], app[RUNNER], app[STORAGE], app[CATALOG], request.match_info["cid"])
+    report = await rebuild_with(app[REDIS], app[RUNNER], app[STORAGE], app[CATALOG], request.match_info["cid"],
+                                daily_board_keep_s=app[SETTINGS].daily_board_keep_s)
     return json_response(report)

@@ -172,7 +172,8 @@ _all_cache: tuple[OrgTree, bytes] | None = None
 
 
 async def _all_orgs(orgs: OrgTree) -> bytes:
-    """``?all=1`` for a tree, encoded once (off the event loop: ~1 s and ~19 MB for 130,000 orgs)."""
+    """``?all=1`` for a tree, encoded once and off the event loop (megabytes for a province's tree:
+    loadtest/README.md, "Figures behind the code")."""
     global _all_cache
     if _all_cache is None or _all_cache[0] is not orgs:
         _all_cache = (orgs, await asyncio.to_thread(_encode_all, orgs))
