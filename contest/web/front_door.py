@@ -39,10 +39,10 @@ import httptools
 from aiohttp import web
 
 from contest.appkeys import METRICS, SETTINGS
-from contest.errors import error_body
 from contest.metrics import Metrics
 from contest.settings import Settings
 from contest.web.answer_lane import AnswerLane, is_answer_target, response_bytes
+from contest.web.errors import error_body
 
 __all__ = ["FrontDoor", "FrontDoorServer", "InnerTransport", "front_door_middleware", "serve"]
 

@@ -3,6 +3,9 @@ import { test } from 'node:test';
 import {
   addMessages, getLang, messageKeys, onLangChange, setLang, t,
 } from '../../../contest/static/common/i18n.js';
+// the dictionaries the pages add (they import '/static/...': tools/js/static-paths.js maps it)
+import '../../../contest/static/common/i18n_campaign.js';
+import '../../../contest/static/common/signin.js';
 
 test('Chinese by default; placeholders filled, unknown ones kept', () => {
   assert.equal(getLang(), 'zh');
@@ -39,7 +42,8 @@ test('English on request, falling back to Chinese for a key only Chinese has; li
 test('the two dictionaries have the same keys and the same placeholders', () => {
   const zh = messageKeys('zh').filter((k) => !k.startsWith('test.'));
   const en = messageKeys('en').filter((k) => !k.startsWith('test.'));
-  assert.ok(zh.length > 200, `${zh.length} keys`);
+  assert.ok(zh.length > 300, `${zh.length} keys`);
+  assert.ok(zh.includes('rv.pending') && zh.includes('sms.code'), 'the pages\' own dictionaries are in');
   assert.deepEqual(zh.filter((k) => !en.includes(k)), [], 'keys without an English text');
   assert.deepEqual(en.filter((k) => !zh.includes(k)), [], 'keys without a Chinese text');
   const holes = (lang, key) => {
