@@ -2,7 +2,8 @@
 
 Used when ``QUIZ_REDIS_URL`` is unset (``quiz demo``, a single-machine ``quiz serve``) and by the
 test fixtures.  We run the binary ourselves with ``--daemonize no`` rather than through the
-package's ``ValkeyServer``: it stops in 0.1 s instead of 1-2 s, and nothing can be orphaned
+package's ``ValkeyServer``: it stops at once instead of after seconds (loadtest/README.md,
+"Figures behind the code"), and nothing can be orphaned
 because the child asks the kernel to kill it when its parent dies (PR_SET_PDEATHSIG).
 """
 

@@ -422,8 +422,9 @@ class OrgTree(VersionedById[Org]):
         return roots[0] if len(roots) == 1 else None
 
     def search_index(self) -> OrgIndex:
-        """The name/pinyin-initials index, built on first use (~1 s for 130,000 orgs: build it
-        off the event loop, as the catalog does when it loads a tree)."""
+        """The name/pinyin-initials index, built on first use (long for a province's tree: build it
+        off the event loop, as the catalog does when it loads a tree; loadtest/README.md, "Figures
+        behind the code")."""
         if self._index is None:
             self._index = OrgIndex(self)
         return self._index

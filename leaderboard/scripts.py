@@ -35,6 +35,7 @@ __all__ = [
     "Script",
     "StartReply",
     "all_scripts",
+    "flag_and_number",
     "text",
 ]
 
@@ -54,6 +55,12 @@ class Script:
 def text(value: Any) -> str:
     """A reply element as str: hiredis hands back bytes, a decoding client str."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def flag_and_number(reply: Sequence[Any]) -> tuple[bool, int]:
+    """A ``{1 | 0, n}`` reply: whether the script said yes (1), and the number it gave with it."""
+    flag, number = reply
+    return int(flag) == 1, int(number)
 
 
 _HELPERS = r"""
