@@ -228,8 +228,9 @@ def _questions(rows: list[dict[str, Any]]) -> list[Question]:
     ]
 
 
-def _question_row(q: Question) -> dict[str, Any]:
+def _question_row(question: Question) -> dict[str, Any]:
     return {
-        "id": q.id, "type": q.type, "stem": q.stem, "options": list(q.options), "answer": q.answer,
-        "category": q.category, "difficulty": q.difficulty, "points": q.points, "explanation": q.explanation,
+        "id": question.id, "type": question.type, "stem": question.stem, "options": list(question.options),
+        "answer": question.answer, "category": question.category, "difficulty": question.difficulty,
+        "points": question.points, "explanation": question.explanation,
     }
