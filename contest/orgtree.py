@@ -415,9 +415,16 @@ class OrgTree(VersionedById[Org]):
     def has_children(self, org_id: str) -> bool:
         return org_id in self._children
 
+    def lone_root(self) -> str | None:
+        """The root when the tree has exactly one (a province): its subtree is everyone, so its
+        boards are the contest's total and daily boards (leaderboard.keys.board_org)."""
+        roots = self._children.get(None, ())
+        return roots[0] if len(roots) == 1 else None
+
     def search_index(self) -> OrgIndex:
-        """The name/pinyin-initials index, built on first use (~1 s for 130,000 orgs: build it
-        off the event loop, as the catalog does when it loads a tree)."""
+        """The name/pinyin-initials index, built on first use (long for a province's tree: build it
+        off the event loop, as the catalog does when it loads a tree; loadtest/README.md, "Figures
+        behind the code")."""
         if self._index is None:
             self._index = OrgIndex(self)
         return self._index

@@ -13,7 +13,7 @@ __all__ = ["read_counters", "read_question_stats", "read_subtree", "read_timelin
 _RATE_WINDOW_S = 5
 
 
-def _i(value: Any) -> int:
+def _int_or_zero(value: Any) -> int:
     return int(value) if value else 0
 
 
@@ -32,7 +32,7 @@ async def read_counters(redis: Any, contest_id: str, shards: int = 1) -> dict[st
         for field, value in replies[2 * shard].items():
             name = field.decode()
             totals[name] = totals.get(name, 0) + int(value)
-        recent += sum(_i(v) for v in replies[2 * shard + 1])
+        recent += sum(_int_or_zero(v) for v in replies[2 * shard + 1])
     answers = totals.get("answers", 0)
     return {
         "participants": totals.get("participants", 0),

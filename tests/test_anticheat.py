@@ -356,8 +356,11 @@ async def test_starts_note_ips_and_devices_in_the_same_call(client: TestClient, 
     play = client.server.app[PLAY]
     contest = play.contest(seeded.contest_id)
     shard = play.shard_of(contest, user["user_id"])
-    assert await redis_client.scard(keys.client_devices(seeded.contest_id, user["user_id"], shard)) == 2
-    assert await redis_client.scard(keys.client_ips(seeded.contest_id, user["user_id"], shard)) == 1
+    # noted as fixed-width keyed tokens in the member's own hash (issue 18): no address is stored
+    ips, devices = await redis_client.hmget(keys.user_contest(seeded.contest_id, user["user_id"], shard),
+                                            keys.USER_IPS, keys.USER_DEVICES)
+    assert len(devices) == 2 * keys.EVIDENCE_TOKEN_CHARS and len(ips) == keys.EVIDENCE_TOKEN_CHARS
+    assert b"127.0.0.1" not in ips
     counts = await client_counts(redis_client, seeded.contest_id, [user["user_id"]],
                                  lambda uid: play.shard_of(contest, uid))
     assert counts[user["user_id"]] == (1, 2)

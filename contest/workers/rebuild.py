@@ -10,30 +10,25 @@ already past it.  Users' phone and gateway indexes and the registrant counters c
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections import defaultdict
 from typing import Any
 
 import orjson
-from aiohttp import web
 
-from contest.appkeys import CATALOG, REDIS, RUNNER, STORAGE
 from contest.catalog import Catalog
 from contest.contests import Contest
-from contest.errors import ApiError
+from contest.errors import NotFound
 from contest.play import question_field
 from contest.review import Reviewer
 from leaderboard import keys
 from leaderboard.scripts import FINISH
 
-__all__ = ["rebuild_contest", "rebuild_users", "rebuild_with"]
+__all__ = ["rebuild_users", "rebuild_with"]
 
 _PAGE = 10_000
 _BATCH = 1_000  # attempts restored per pipeline, finishes replayed per wave
-
-
-async def rebuild_contest(app: web.Application, contest_id: str) -> dict[str, Any]:
-    return await rebuild_with(app[REDIS], app[RUNNER], app[STORAGE], app[CATALOG], contest_id)
 
 
 async def rebuild_users(redis: Any, storage: Any, catalog: Catalog) -> dict[str, str]:
@@ -93,8 +88,17 @@ async def _clear(redis: Any, contest: Contest) -> int:
     return deleted
 
 
+def _daily_expiry_ms(contest: Contest, day: str, keep_s: int) -> int | None:
+    """When the daily boards of ``day`` expire: the next midnight in the contest's timezone plus the
+    keep period, as the START script computes it (None: they never expire)."""
+    if keep_s <= 0:
+        return None
+    midnight = dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1), dt.time(0), tzinfo=contest.tz)
+    return int(midnight.timestamp() * 1000) + keep_s * 1000
+
+
 def _attempt_fields(row: dict[str, Any], answers: list[dict[str, Any]], catalog: Catalog,
-                    challenge: bool = False) -> dict[str, Any]:
+                    challenge: bool = False, daily_expiry: int | None = None) -> dict[str, Any]:
     paper = orjson.loads(row["paper"]) if row.get("paper") else []
     path = [p for p in (row.get("org_path") or "").split("/") if p]
     orgs = catalog.orgs
@@ -104,6 +108,12 @@ def _attempt_fields(row: dict[str, Any], answers: list[dict[str, Any]], catalog:
         "path": ",".join(path), "mem": ",".join(str(orgs.members_total(o)) if o in orgs else "0" for o in path),
         "org": row.get("org_id") or "", "paper": orjson.dumps(paper),
     }
+    # the layout START writes (leaderboard.keys.board): FINISH's replay then rebuilds exactly it, a
+    # day past its expiry included (its boards are created and expire at once)
+    if daily_expiry is not None:
+        fields["dx"] = daily_expiry
+    if path and path[0] == orgs.lone_root():
+        fields["lr"] = 1
     for i, (qid, perm) in enumerate(paper):
         q = catalog.bank.get(qid)
         if q is None:
@@ -171,8 +181,10 @@ class _Restore:
     ``_BATCH`` attempts: a round trip per attempt made a province's million attempts take most of
     an hour (quiz rehearse).  The counters are summed here and written once at the end."""
 
-    def __init__(self, redis: Any, catalog: Catalog, contest: Contest, names: dict[str, str]) -> None:
+    def __init__(self, redis: Any, catalog: Catalog, contest: Contest, names: dict[str, str],
+                 daily_board_keep_s: int) -> None:
         self.redis, self.catalog, self.contest, self.names = redis, catalog, contest, names
+        self.daily_board_keep_s = daily_board_keep_s
         self.attempts: dict[str, dict[str, Any]] = {}
         self.batch: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
         self.counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -219,7 +231,8 @@ class _Restore:
                 aid = row["attempt_id"]
                 shard = 0 if aid.count(".") < 2 else int(aid.split(".")[1])
                 uid = str(row["user_id"])
-                fields = _attempt_fields(row, answers, self.catalog, self.contest.mode == "challenge")
+                fields = _attempt_fields(row, answers, self.catalog, self.contest.mode == "challenge",
+                                         _daily_expiry_ms(self.contest, row["day"], self.daily_board_keep_s))
                 ukey = keys.user_contest(cid, uid, shard)
                 deadline = int(row["deadline_at"])
                 pipe.hset(keys.attempt(cid, aid, shard), mapping=fields)
@@ -269,15 +282,16 @@ async def _replay_all_finishes(runner: Any, contest: Contest, finished: list[dic
     await _replay_finishes(runner, contest, wave)
 
 
-async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, contest_id: str) -> dict[str, Any]:
+async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, contest_id: str, *,
+                       daily_board_keep_s: int = 2 * 86_400) -> dict[str, Any]:
     started = time.monotonic()
     await catalog.bootstrap()
     contest = catalog.contests.get(contest_id)
     if contest is None:
-        raise ApiError(404, "not_found", f"no contest {contest_id!r}")
+        raise NotFound(f"no contest {contest_id!r}")
     names = await rebuild_users(redis, storage, catalog)
     deleted = await _clear(redis, contest)
-    restore = _Restore(redis, catalog, contest, names)
+    restore = _Restore(redis, catalog, contest, names, daily_board_keep_s)
     await restore.run(storage)
     finished = sorted((r for r in restore.attempts.values() if r.get("finished_at") is not None and r.get("paper")),
                       key=lambda r: (int(r["finished_at"]), r["attempt_id"]))

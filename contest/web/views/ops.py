@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -22,7 +22,7 @@ async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
-async def _check(coro: Any) -> str | None:
+async def _check(coro: Awaitable[object]) -> str | None:
     try:
         await asyncio.wait_for(coro, 2.0)
     except Exception as exc:  # the message is the report
