@@ -659,12 +659,16 @@ async def visible_state(host: str, players: list[tuple[str, str, str]], days: li
 def _volatile_prefixes() -> tuple[str, ...]:
     """Key prefixes of the contest that a rebuild does not restore as they were, by design:
     attempt hashes (rebuilt from the database, with fields the live path adds), streams, the
-    per-second timeline, deadlines of finished attempts and the review evidence of starts.
+    per-second timeline, deadlines of finished attempts, the review evidence of starts and the
+    daily boards' expiry times (see below).
     Built from leaderboard/keys.py, so a change of layout there follows."""
     marker = "\0"
     return tuple(k.split(marker)[0] for k in (
         keys.attempt(CONTEST, marker), keys.timeline(CONTEST, marker), keys.client_ips(CONTEST, marker),
-        keys.client_devices(CONTEST, marker), keys.events(CONTEST), keys.deadlines(CONTEST)))
+        keys.client_devices(CONTEST, marker), keys.events(CONTEST), keys.deadlines(CONTEST),
+        # when each day's boards expire: START computes it from the clock, a rebuild from the day's
+        # date; they agree on real days, not on the days this run simulates by shifting the offset
+        keys.daily_expiry(CONTEST)))
 
 
 def _b(value: bytes | str) -> bytes:
