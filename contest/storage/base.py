@@ -1,4 +1,6 @@
-"""The storage interface both backends implement, its errors, and event parsing they share.
+"""The storage interface, the statements and row builders both backends share (each gives only
+its placeholder, a query, a batch write and a stream: ``Storage._arg`` and the three below it),
+the errors, and event parsing.
 
 Events arrive as the flat ``dict[str, str]`` entries of docs/events.md.  ``parse_events`` turns
 one batch into per-table row tuples (validating every number once, in Python) so a backend only
