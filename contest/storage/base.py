@@ -49,7 +49,7 @@ CERTIFICATE_SELECT = (
     " ORDER BY r.at DESC LIMIT 1) AS reason"
     " FROM certificates c LEFT JOIN attempts t ON t.attempt_id = c.attempt_id")
 
-ATTEMPT_COLUMNS = (
+START_COLUMNS = (
     "attempt_id",
     "contest_id",
     "user_id",
@@ -59,6 +59,10 @@ ATTEMPT_COLUMNS = (
     "deadline_at",
     "day",
     "paper",
+)
+# an attempt's row: what its start event writes, then what its finish and reviews fill in
+ATTEMPT_COLUMNS = (
+    *START_COLUMNS,
     "finished_at",
     "score",
     "correct_count",
@@ -79,17 +83,6 @@ ANSWER_COLUMNS = (
     "points_awarded",
     "answered_at",
     "flagged",
-)
-START_COLUMNS = (
-    "attempt_id",
-    "contest_id",
-    "user_id",
-    "org_id",
-    "org_path",
-    "started_at",
-    "deadline_at",
-    "day",
-    "paper",
 )
 FINISH_COLUMNS = (
     "attempt_id",
