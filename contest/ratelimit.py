@@ -27,21 +27,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 import ipaddress
-import math
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from aiohttp import web
-
-from contest.errors import ApiError
+from contest.errors import RateLimited
 from contest.redis_client import ScriptRunner
 from contest.settings import Settings
 from leaderboard import keys
 from leaderboard.ratelimit_scripts import RATE_LIMIT, RateVerdict
 
-__all__ = ["LIMITER", "RateLimiter", "answer_rate_args", "client_ip", "rate_limited"]
+__all__ = ["RateLimiter", "answer_rate_args", "client_ip", "rate_limited"]
 
 _BLOCKED_MAX = 100_000
 _PENDING_MAX = 200_000
@@ -49,11 +46,19 @@ _BATCH = 16  # answers of one IP a worker counts in one call...
 _BATCH_FROM = 1_000  # ...when the limit allows at least this many per period (exact below it)
 
 
-def rate_limited(retry_after_ms: int, scope: str) -> ApiError:
-    """The contract's 429 with a whole-second ``Retry-After`` (at least 1)."""
-    seconds = max(1, math.ceil(retry_after_ms / 1000))
-    return ApiError(429, "rate_limited", "too many requests; slow down",
-                    {"scope": scope, "retry_after_s": seconds}, headers={"Retry-After": str(seconds)})
+class PeerRequest(Protocol):
+    """What ``RateLimiter.ip_of`` reads of a request (an aiohttp Request is one)."""
+
+    @property
+    def remote(self) -> str | None: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+def rate_limited(retry_after_ms: int, scope: str) -> RateLimited:
+    """The contract's 429 (the web layer adds a whole-second ``Retry-After``, at least 1)."""
+    return RateLimited("too many requests; slow down", scope, retry_after_ms)
 
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -117,7 +122,7 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.settings.rate_limits
 
-    def ip_of(self, request: web.Request) -> str:
+    def ip_of(self, request: PeerRequest) -> str:
         return client_ip(request.remote, request.headers.get("X-Forwarded-For"), self.networks)
 
     def _rule(self, scope: str) -> tuple[int, int]:
@@ -191,7 +196,7 @@ class RateLimiter:
         """Run ``work`` (which sends its Redis call at once) and count ``ip`` in the same write."""
         try:
             self.refuse_if_blocked(scope, ip)
-        except ApiError:
+        except RateLimited:
             if inspect.iscoroutine(work):
                 work.close()  # never started: nothing was sent, nothing changed
             raise
@@ -211,13 +216,3 @@ class RateLimiter:
                 verdict = None
             self.note_verdict(scope, ip, verdict)
 
-
-LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter", RateLimiter)
-
-
-def limiter_of(request: web.Request) -> RateLimiter:
-    """The app's limiter (made with the Redis runner in ``contest.web.app``)."""
-    return request.config_dict[LIMITER]
-
-
-__all__ += ["limiter_of"]

@@ -20,7 +20,7 @@ import orjson
 from contest.auth import Claims
 from contest.catalog import Catalog
 from contest.contests import Contest
-from contest.errors import ApiError
+from contest.errors import Conflict, Forbidden, NotFound
 from contest.play import parse_attempt_id
 from contest.storage.base import Storage
 from leaderboard import keys
@@ -95,9 +95,9 @@ class Recap:
         """The caller's own finished attempt: 404 for anyone else's, 409 while it runs."""
         record = await self.record(contest, attempt_id)
         if record is None or record.user_id != claims.user_id:
-            raise ApiError(404, "not_found", "没有这次答题 (no such attempt)")
+            raise NotFound("没有这次答题 (no such attempt)")
         if not record.finished:
-            raise ApiError(409, "attempt_not_finished", "答题尚未结束，交卷后才能查看 (finish the attempt first)")
+            raise Conflict("答题尚未结束，交卷后才能查看 (finish the attempt first)", code="attempt_not_finished")
         return record
 
     async def review(self, claims: Claims, contest: Contest, attempt_id: str) -> dict[str, Any]:
@@ -105,10 +105,9 @@ class Recap:
         record = await self.owned_finished(claims, contest, attempt_id)
         if not review_allowed(contest, now_ms):
             opens = contest.ends_at if contest.config.get("review_after_end", True) else None
-            raise ApiError(403, "review_closed",
-                           "本竞赛结束后才能查看答案解析 (answers are shown after the contest ends)"
-                           if opens else "本竞赛不公布答案 (this contest does not show its answers)",
-                           {"opens_at": opens})
+            raise Forbidden("本竞赛结束后才能查看答案解析 (answers are shown after the contest ends)"
+                            if opens else "本竞赛不公布答案 (this contest does not show its answers)",
+                            {"opens_at": opens}, code="review_closed")
         items = []
         bank = self.catalog.bank
         for index, (qid, perm_text) in enumerate(record.served):

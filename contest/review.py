@@ -16,7 +16,7 @@ from typing import Any
 
 from contest.catalog import Catalog
 from contest.contests import Contest
-from contest.errors import ApiError
+from contest.errors import Conflict, NotFound
 from contest.play import parse_attempt_id
 from contest.redis_client import ScriptRunner
 from contest.storage.base import RowStream, Storage
@@ -54,7 +54,7 @@ class Reviewer:
             return text(uid), text(path or b""), text(mems or b"")
         row = await self.storage.load_attempt(attempt_id)
         if row is None or row.get("contest_id") != cid or row.get("user_id") is None:
-            raise ApiError(404, "not_found", "no such attempt")
+            raise NotFound("no such attempt")
         orgs = self.catalog.orgs
         path_ids = [p for p in (row.get("org_path") or "").split("/") if p]
         members = ",".join(str(orgs.members_total(o)) if o in orgs else "0" for o in path_ids)
@@ -64,7 +64,7 @@ class Reviewer:
                      *, quiet: bool = False) -> dict[str, Any]:
         cid, shard = parse_attempt_id(attempt_id)
         if cid != contest.contest_id:
-            raise ApiError(404, "not_found", "no such attempt in this contest")
+            raise NotFound("no such attempt in this contest")
         uid, path, mems = await self._owner(contest, attempt_id, shard)
         lone_root = self.catalog.orgs.lone_root()
         reply = ReviewReply.from_reply(await self.runner.run(
@@ -76,9 +76,9 @@ class Reviewer:
         ))
         if reply.error:
             if reply.error == "not_finished":
-                raise ApiError(409, "conflict", "the attempt is still running; review it once it is finished",
+                raise Conflict("the attempt is still running; review it once it is finished",
                                {"state": "running"})
-            raise ApiError(409, "conflict", "a voided attempt must be restored before it can be cleared",
+            raise Conflict("a voided attempt must be restored before it can be cleared",
                            {"state": "voided"})
         return {"attempt_id": attempt_id, "user_id": uid, "action": action, "changed": reply.changed,
                 "board_score_before": reply.before, "board_score_after": reply.after}

@@ -73,7 +73,7 @@ import redis.asyncio as aioredis  # noqa: E402
 from contest.auth import Claims, issue_token  # noqa: E402
 from contest.contests import Contest  # noqa: E402
 from contest.embedded_redis import EmbeddedValkey, free_port  # noqa: E402
-from contest.errors import ApiError  # noqa: E402
+from contest.errors import DomainError  # noqa: E402
 from contest.play import Play  # noqa: E402
 from contest.settings import Settings  # noqa: E402
 from leaderboard import keys  # noqa: E402
@@ -486,7 +486,7 @@ async def _play(settings: Settings, concurrency: int, users: list[tuple[str, str
 
         def note(exc: BaseException) -> None:
             counts["errors"] += 1
-            code = exc.code if isinstance(exc, ApiError) else type(exc).__name__
+            code = exc.code if isinstance(exc, DomainError) else type(exc).__name__
             errors[code] = errors.get(code, 0) + 1
 
         async def player() -> None:

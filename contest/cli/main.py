@@ -176,14 +176,14 @@ async def _import(settings: Settings, kind: str, path: Path) -> int:
 
 async def _contest_create(settings: Settings, path: Path, publish: bool) -> int:
     from contest.contests import validate_contest
-    from contest.errors import ApiError
+    from contest.errors import DomainError
 
     async with services(settings) as svc:
         try:
             raw = await asyncio.to_thread(path.read_bytes)
             config = validate_contest(orjson.loads(raw), svc.catalog.bank,
                                       default_min_answer_ms=settings.min_answer_ms)
-        except ApiError as exc:
+        except DomainError as exc:
             print(f"{exc.message}: {orjson.dumps(exc.details).decode()}", file=sys.stderr)
             return 1
         if publish:
@@ -214,14 +214,14 @@ async def _flush(settings: Settings, once: bool) -> int:
 
 
 async def _rebuild(settings: Settings, contest_id: str) -> int:
-    from contest.errors import ApiError
+    from contest.errors import DomainError
     from contest.workers.rebuild import rebuild_with
 
     async with services(settings) as svc:
         try:
             report = await rebuild_with(svc.redis, svc.runner, svc.storage, svc.catalog, contest_id,
                                         daily_board_keep_s=settings.daily_board_keep_s)
-        except ApiError as exc:
+        except DomainError as exc:
             print(f"rebuild {contest_id}: {exc.message}", file=sys.stderr)
             return 1
         print(orjson.dumps(report).decode())

@@ -150,8 +150,8 @@ def _i64(value: str) -> int:
     raise ValueError(f"{value} out of range")
 
 
-def _flag(e: Mapping[str, str], key: str, default: str = "0") -> int:
-    return 1 if (e.get(key) or default) == "1" else 0
+def _flag(event: Mapping[str, str], key: str, default: str = "0") -> int:
+    return 1 if (event.get(key) or default) == "1" else 0
 
 
 def parse_events(events: Sequence[Mapping[str, str]]) -> EventBatch:

@@ -29,15 +29,15 @@ import orjson
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
 
-from contest.appkeys import METRICS, PLAY, RUNNER, SETTINGS
+from contest.appkeys import LIMITER, METRICS, PLAY, RUNNER, SETTINGS
 from contest.auth import claims_of_header, require_role
 from contest.contests import Contest
-from contest.errors import error_of, localized_error_body
 from contest.metrics import Metrics
 from contest.play import Play
-from contest.ratelimit import LIMITER, RateLimiter, client_ip
+from contest.ratelimit import RateLimiter, client_ip
 from contest.redis_client import ReplyWaiter, ScriptRunner
 from contest.settings import Settings
+from contest.web.errors import error_of, localized_error_body
 from contest.web.jsonio import parse_json_object
 from contest.web.views.participant import answer_fields
 from leaderboard.ratelimit_scripts import RATE_LIMIT

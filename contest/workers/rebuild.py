@@ -16,26 +16,19 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
-from aiohttp import web
 
-from contest.appkeys import CATALOG, REDIS, RUNNER, SETTINGS, STORAGE
 from contest.catalog import Catalog
 from contest.contests import Contest
-from contest.errors import ApiError
+from contest.errors import NotFound
 from contest.play import question_field
 from contest.review import Reviewer
 from leaderboard import keys
 from leaderboard.scripts import FINISH
 
-__all__ = ["rebuild_contest", "rebuild_users", "rebuild_with"]
+__all__ = ["rebuild_users", "rebuild_with"]
 
 _PAGE = 10_000
 _BATCH = 1_000  # attempts restored per pipeline, finishes replayed per wave
-
-
-async def rebuild_contest(app: web.Application, contest_id: str) -> dict[str, Any]:
-    return await rebuild_with(app[REDIS], app[RUNNER], app[STORAGE], app[CATALOG], contest_id,
-                              daily_board_keep_s=app[SETTINGS].daily_board_keep_s)
 
 
 async def rebuild_users(redis: Any, storage: Any, catalog: Catalog) -> dict[str, str]:
@@ -295,7 +288,7 @@ async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, 
     await catalog.bootstrap()
     contest = catalog.contests.get(contest_id)
     if contest is None:
-        raise ApiError(404, "not_found", f"no contest {contest_id!r}")
+        raise NotFound(f"no contest {contest_id!r}")
     names = await rebuild_users(redis, storage, catalog)
     deleted = await _clear(redis, contest)
     restore = _Restore(redis, catalog, contest, names, daily_board_keep_s)

@@ -12,11 +12,11 @@ from aiohttp import web
 from contest.appkeys import CATALOG, PLAY, REDIS, RUNNER
 from contest.auth import Claims
 from contest.contests import Contest
-from contest.errors import ApiError
 from contest.orgtree import OrgTree
 from contest.stats import read_counters
 from contest.validation import Fields
 from contest.web.access import optional_claims, require
+from contest.web.errors import ApiError
 from contest.web.jsonio import json_response
 from contest.web.live import HEARTBEAT, LIVE
 from leaderboard import keys

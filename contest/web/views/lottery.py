@@ -12,12 +12,12 @@ import orjson
 from aiohttp import web
 
 from contest.appkeys import CATALOG, PLAY, REDIS, STORAGE
-from contest.errors import ApiError
 from contest.lottery import Eligibility, commitment_of, draw_winners, eligible_users, list_hash, new_seed
 from contest.review import FilteredResults
 from contest.storage.base import ResultRows
 from contest.validation import Fields
 from contest.web.access import require
+from contest.web.errors import ApiError
 from contest.web.jsonio import json_response, read_json
 from leaderboard import keys
 from leaderboard.boards import mask_name
