@@ -55,9 +55,9 @@ class Eligibility:
                 "date_to": self.date_to, "exclude_flagged": self.exclude_flagged, "org_id": self.org_id}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Eligibility:
-        return cls(int(d.get("min_score") or 0), str(d.get("board") or "total"), d.get("date_from"),
-                   d.get("date_to"), bool(d.get("exclude_flagged")), d.get("org_id"))
+    def from_dict(cls, doc: dict[str, Any]) -> Eligibility:
+        return cls(int(doc.get("min_score") or 0), str(doc.get("board") or "total"), doc.get("date_from"),
+                   doc.get("date_to"), bool(doc.get("exclude_flagged")), doc.get("org_id"))
 
 
 def new_seed() -> str:

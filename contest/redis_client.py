@@ -388,11 +388,14 @@ class PipelinedScripts:
             self._buffer.clear()
             self.writes += 1
 
-    async def _send(self, payload: bytes) -> Any:
-        protocol = self._protocol or await self._connect()
+    def _check_open(self, protocol: _Protocol) -> None:
+        """Refuse a connection on its way out (the next call opens a new one)."""
         if protocol.transport is None or protocol.transport.is_closing():
             self._protocol = None
             raise RedisConnectionError("Redis connection is closing")
+
+    async def _send(self, payload: bytes) -> Any:
+        self._check_open(self._protocol or await self._connect())
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         self._queue(loop, payload, fut)
@@ -462,10 +465,7 @@ class PipelinedScripts:
         nothing (another call, a replica-mode WAIT) can be written between them."""
         payload = _encode(["EVALSHA", script.sha, len(keys), *keys, *args])
         for attempt in (0, 1):
-            protocol = self._protocol or await self._connect()
-            if protocol.transport is None or protocol.transport.is_closing():
-                self._protocol = None
-                raise RedisConnectionError("Redis connection is closing")
+            self._check_open(self._protocol or await self._connect())
             loop = asyncio.get_running_loop()
             asking: asyncio.Future[Any] = loop.create_future()
             fut: asyncio.Future[Any] = loop.create_future()

@@ -7,10 +7,10 @@ import ipaddress
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["Settings", "SettingsError"]
 
@@ -19,30 +19,29 @@ class SettingsError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+Number = TypeVar("Number", int, float)
+
+
+def _number(env: Mapping[str, str], name: str, default: Number, minimum: Number, parse: Callable[[str], Number],
+            kind: str) -> Number:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        raise SettingsError(f"{name} must be {kind}, got {raw!r}") from None
     if not value >= minimum:  # also refuses nan
         raise SettingsError(f"{name} must be >= {minimum}, got {raw!r}")
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    return _number(env, name, default, minimum, int, "an integer")
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    return _number(env, name, default, minimum, float, "a number")
 
 
 def _rate(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:

@@ -109,7 +109,8 @@ end
 """
 
 # Board reads need only this helper: their scripts carry it alone, since a script runs its
-# whole preamble on every call (defining the other helpers costs Redis a few µs each time).
+# whole preamble on every call (defining the other helpers would cost Redis time on each one:
+# loadtest/README.md, "Where the answer endpoint's time goes").
 _RANKED_ROWS = r"""
 -- Move the rollups of every org on a user's path (orgs[lv] at level lv, mems[lv] its members) by
 -- dp participants, da attempts and ds total score, and re-rank each org in its level's sorted sets.

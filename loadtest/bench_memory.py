@@ -105,8 +105,14 @@ async def _batched(calls: list[Any], width: int = 256) -> list[Any]:
 
 
 async def _used(runner: PipelinedScripts) -> int:
-    text = (await runner.execute("INFO", "memory")).decode()
-    return int(next(x for x in text.splitlines() if x.startswith("used_memory:")).split(":")[1])
+    """used_memory once the deletes' background frees are done (DEL frees lazily by default)."""
+    for _ in range(200):
+        info = dict(line.split(":", 1) for line in (await runner.execute("INFO", "memory")).decode().splitlines()
+                    if ":" in line)
+        if int(info.get("lazyfree_pending_objects", "0")) == 0:
+            break
+        await asyncio.sleep(0.05)
+    return int(info["used_memory"])
 
 
 async def _usec(runner: PipelinedScripts) -> float:

@@ -1,4 +1,6 @@
-"""The storage interface both backends implement, its errors, and event parsing they share.
+"""The storage interface, the statements and row builders both backends share (each gives only
+its placeholder, a query, a batch write and a stream: ``Storage._arg`` and the three below it),
+the errors, and event parsing.
 
 Events arrive as the flat ``dict[str, str]`` entries of docs/events.md.  ``parse_events`` turns
 one batch into per-table row tuples (validating every number once, in Python) so a backend only
@@ -47,7 +49,7 @@ CERTIFICATE_SELECT = (
     " ORDER BY r.at DESC LIMIT 1) AS reason"
     " FROM certificates c LEFT JOIN attempts t ON t.attempt_id = c.attempt_id")
 
-ATTEMPT_COLUMNS = (
+START_COLUMNS = (
     "attempt_id",
     "contest_id",
     "user_id",
@@ -57,6 +59,10 @@ ATTEMPT_COLUMNS = (
     "deadline_at",
     "day",
     "paper",
+)
+# an attempt's row: what its start event writes, then what its finish and reviews fill in
+ATTEMPT_COLUMNS = (
+    *START_COLUMNS,
     "finished_at",
     "score",
     "correct_count",
@@ -77,17 +83,6 @@ ANSWER_COLUMNS = (
     "points_awarded",
     "answered_at",
     "flagged",
-)
-START_COLUMNS = (
-    "attempt_id",
-    "contest_id",
-    "user_id",
-    "org_id",
-    "org_path",
-    "started_at",
-    "deadline_at",
-    "day",
-    "paper",
 )
 FINISH_COLUMNS = (
     "attempt_id",
@@ -150,8 +145,8 @@ def _i64(value: str) -> int:
     raise ValueError(f"{value} out of range")
 
 
-def _flag(e: Mapping[str, str], key: str, default: str = "0") -> int:
-    return 1 if (e.get(key) or default) == "1" else 0
+def _flag(event: Mapping[str, str], key: str, default: str = "0") -> int:
+    return 1 if (event.get(key) or default) == "1" else 0
 
 
 def parse_events(events: Sequence[Mapping[str, str]]) -> EventBatch:
