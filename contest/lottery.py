@@ -161,7 +161,7 @@ def verify(published: dict[str, Any], export_rows: Iterable[Sequence[Any]]) -> l
 
 async def published_from_redis(redis: Any, contest_id: str, lottery_id: str) -> bytes | None:
     """The lottery's document as stored (seed included only once drawn)."""
-    raw = await redis.hget(keys.lottery(contest_id, lottery_id), "doc")
+    raw = await redis.hget(keys.lottery(contest_id, lottery_id), keys.LOTTERY_DOC)
     return bytes(raw) if raw is not None else None
 
 
