@@ -1,19 +1,18 @@
-"""Bearer tokens (HMAC-signed, with role, org scope and expiry) and gateway tickets."""
+"""Bearer tokens (HMAC-signed, with role, org scope and expiry) and gateway tickets.
+
+Reading them from a request is the web layer's part: contest/web/access.py."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import hashlib
 import hmac
 import time
 from dataclasses import dataclass
 
 import orjson
-from aiohttp import web
 
-from contest.appkeys import CATALOG, SETTINGS, STAFF_GATE
 from contest.errors import ApiError
 from contest.settings import Settings
 
@@ -25,8 +24,6 @@ __all__ = [
     "b64e",
     "claims_of_header",
     "issue_token",
-    "optional_claims",
-    "require",
     "require_role",
     "sign_ticket",
     "verify_ticket",
@@ -57,9 +54,6 @@ class Claims:
     name: str
     expires_at: int  # unix seconds
     version: int = 0  # staff accounts' token version (contest/staff.py); 0: not a staff account
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 def _sign(secret: bytes, payload: str) -> str:
@@ -135,40 +129,6 @@ def require_role(claims: Claims | None, roles: tuple[str, ...]) -> Claims:
     if roles and claims.role not in roles:
         raise ApiError(403, "forbidden", f"this endpoint is for: {', '.join(roles)}")
     return claims
-
-
-def _claims_of(request: web.Request) -> Claims | None:
-    claims = claims_of_header(request.headers.get("Authorization", ""), request.config_dict[SETTINGS])
-    if claims is not None and claims.version:
-        return _staff_claims(request, claims)
-    return claims
-
-
-# where an admin of a unit below the root is an admin (of its subtree's organizers; its own token)
-_SUBTREE_ADMIN_PATHS = ("/api/v1/admin/organizers", "/api/v1/auth/refresh", "/api/v1/me")
-
-
-def _staff_claims(request: web.Request, claims: Claims) -> Claims:
-    """A staff account's token: refused once the account is disabled or changed (this process's
-    copy of the versions, at most ``staff_check_s`` old); an admin of a unit below the root acts
-    as an organizer of its subtree everywhere but in the management of its subtree's organizers."""
-    gate = request.config_dict.get(STAFF_GATE)
-    if gate is not None and not gate.allows(claims.user_id, claims.version):
-        raise ApiError(401, "unauthenticated", "账号已停用或权限已变更，请重新登录", {"reason": "account_changed"})
-    if claims.role == "admin" and claims.org_id and not request.path.startswith(_SUBTREE_ADMIN_PATHS):
-        org = request.config_dict[CATALOG].orgs.get(claims.org_id)
-        if org is None or org.parent_id is not None:
-            return dataclasses.replace(claims, role="organizer")
-    return claims
-
-
-def optional_claims(request: web.Request) -> Claims | None:
-    return _claims_of(request)
-
-
-def require(request: web.Request, *roles: str) -> Claims:
-    """The caller's claims; 401 without a valid token, 403 when the role is not among ``roles``."""
-    return require_role(_claims_of(request), roles)
 
 
 @dataclass(frozen=True, slots=True)

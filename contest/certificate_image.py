@@ -100,7 +100,7 @@ def render_certificate(text: CertificateText, font_path: str | None = None) -> b
     buffer.seek(0)
     code = Image.open(buffer).convert("RGB")
     side = min(code.width, 300)
-    code = code.resize((side, side), Image.NEAREST)
+    code = code.resize((side, side), Image.Resampling.NEAREST)
     qr_top = max(y + 30, _H - 180 - side)
     image.paste(code, ((_W - side) // 2, qr_top))
     y = _centered(draw, qr_top + side + 12, "扫码验证证书真伪", small, _INK)

@@ -14,19 +14,21 @@ import io
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import xlsxwriter
 
-from contest.storage.base import Storage
+from contest.storage.base import ResultRows, RowStream
 
 __all__ = ["CONTENT_TYPES", "HEADERS", "export_rows", "iter_csv", "iter_xlsx", "safe_text"]
 
 log = logging.getLogger(__name__)
 
 What = Literal["results", "answers"]
+# a request's or a command line's word, checked and narrowed to What
+_KINDS: dict[str, What] = {"results": "results", "answers": "answers"}
 
 # The contract columns of API.md first, in their order; extra columns only ever appended.
 HEADERS: dict[str, list[str]] = {
@@ -72,7 +74,9 @@ def safe_text(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def _rows(storage: Storage, what: str, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]:
+def _rows(
+    storage: ResultRows, what: str, contest_id: str, org_path_prefix: str | None
+) -> RowStream:
     if what == "results":
         return storage.iter_results(contest_id, org_path_prefix)
     if what == "answers":
@@ -81,8 +85,8 @@ def _rows(storage: Storage, what: str, contest_id: str, org_path_prefix: str | N
 
 
 async def iter_csv(
-    storage: Storage, what: What, contest_id: str, org_path_prefix: str | None
-) -> AsyncIterator[bytes]:
+    storage: ResultRows, what: What, contest_id: str, org_path_prefix: str | None
+) -> AsyncGenerator[bytes, None]:
     """UTF-8 CSV with a BOM (Excel then reads Chinese names correctly), header first, ~64 KB chunks."""
     rows = _rows(storage, what, contest_id, org_path_prefix)
     buffer = io.StringIO()
@@ -125,7 +129,7 @@ class _XlsxWriter:
             self.sheet.write_string(0, col, name)
         self.row = 1
 
-    def write(self, rows: list[tuple]) -> None:
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
         for values in rows:
             if self.row >= _XLSX_MAX_ROWS:
                 self._new_sheet()
@@ -145,8 +149,8 @@ class _XlsxWriter:
 
 
 async def iter_xlsx(
-    storage: Storage, what: What, contest_id: str, org_path_prefix: str | None
-) -> AsyncIterator[bytes]:
+    storage: ResultRows, what: What, contest_id: str, org_path_prefix: str | None
+) -> AsyncGenerator[bytes, None]:
     """An .xlsx built in a temp file on a worker thread, then streamed out in chunks."""
     rows = _rows(storage, what, contest_id, org_path_prefix)
     loop = asyncio.get_running_loop()
@@ -160,7 +164,7 @@ async def iter_xlsx(
 
     try:
         book: _XlsxWriter = await call(_XlsxWriter, path, HEADERS[what])
-        chunk: list[tuple] = []
+        chunk: list[tuple[Any, ...]] = []
         async for row in rows:
             chunk.append(row)
             if len(chunk) >= _ROWS_PER_XLSX_CALL:
@@ -181,17 +185,18 @@ async def iter_xlsx(
 
 
 def export_rows(
-    storage: Storage,
-    what: What,
+    storage: ResultRows,
+    what: str,
     contest_id: str,
     org_path_prefix: str | None,
-    fmt: Literal["csv", "xlsx"] = "csv",
-) -> AsyncIterator[bytes]:
-    """The export file as byte chunks: ``fmt`` "csv" or "xlsx"."""
-    if what not in HEADERS:
+    fmt: str = "csv",
+) -> AsyncGenerator[bytes, None]:
+    """The export file as byte chunks: ``what`` "results" or "answers", ``fmt`` "csv" or "xlsx"."""
+    kind = _KINDS.get(what)
+    if kind is None:
         raise ValueError(f"unknown export {what!r}: results or answers")
     if fmt == "csv":
-        return iter_csv(storage, what, contest_id, org_path_prefix)
+        return iter_csv(storage, kind, contest_id, org_path_prefix)
     if fmt == "xlsx":
-        return iter_xlsx(storage, what, contest_id, org_path_prefix)
+        return iter_xlsx(storage, kind, contest_id, org_path_prefix)
     raise ValueError(f"unknown format {fmt!r}: csv or xlsx")

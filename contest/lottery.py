@@ -32,6 +32,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from leaderboard import keys
+
 __all__ = ["Eligibility", "commitment_of", "draw_winners", "eligible_users", "list_hash", "new_seed",
            "published_from_redis", "read_results_export", "verify", "verify_cli"]
 
@@ -122,8 +124,11 @@ def read_results_export(data: bytes, filename: str = "") -> list[list[Any]]:
     ("'=..." written for spreadsheets) read back as written by the service."""
     if data[:2] == b"PK" or filename.endswith(".xlsx"):
         import openpyxl
+        from openpyxl.chartsheet import Chartsheet
 
         sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True).active
+        if sheet is None or isinstance(sheet, Chartsheet):
+            raise ValueError("not a results export: the workbook has no active worksheet")
         rows = [list(r) for r in sheet.iter_rows(values_only=True)]
     else:
         rows = [list(r) for r in csv.reader(io.StringIO(data.decode("utf-8-sig")))]
@@ -157,8 +162,6 @@ def verify(published: dict[str, Any], export_rows: Iterable[Sequence[Any]]) -> l
 
 async def published_from_redis(redis: Any, contest_id: str, lottery_id: str) -> bytes | None:
     """The lottery's document as stored (seed included only once drawn)."""
-    from leaderboard import keys
-
     raw = await redis.hget(keys.lottery(contest_id, lottery_id), "doc")
     return bytes(raw) if raw is not None else None
 

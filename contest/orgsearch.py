@@ -18,15 +18,12 @@ import importlib.util
 import unicodedata
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import orjson
-
-if TYPE_CHECKING:
-    from contest.orgtree import OrgTree
 
 __all__ = ["MAX_QUERY_CHARS", "MAX_SPELLINGS", "OrgIndex", "initials", "normalize_query"]
 
@@ -130,7 +127,7 @@ class _Level:
         return found
 
 
-def _joined(lines: Iterable[str]) -> tuple[str, array]:
+def _joined(lines: Iterable[str]) -> tuple[str, array[int]]:
     """The lines joined by newlines, and where each starts."""
     starts = array("l")
     parts: list[str] = []
@@ -142,15 +139,32 @@ def _joined(lines: Iterable[str]) -> tuple[str, array]:
     return _SEP.join(parts), starts
 
 
+class _Unit(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def level(self) -> int: ...
+
+
+class Tree(Protocol):
+    """What the index reads of an org tree: a Protocol rather than contest.orgtree.OrgTree itself,
+    since the tree builds its index and so imports this module."""
+
+    def child_ids(self, parent_id: str | None = None) -> Sequence[str]: ...
+
+    def __getitem__(self, org_id: str) -> _Unit: ...
+
+
 class OrgIndex:
     """Name and initials search over one OrgTree (immutable, like the tree)."""
 
     __slots__ = ("_end", "_ids", "_levels", "_pre")
 
-    def __init__(self, tree: OrgTree) -> None:
+    def __init__(self, tree: Tree) -> None:
         ids: list[str] = []
         end: list[int] = []
-        stack: list[tuple[str, bool]] = [(o.org_id, False) for o in reversed(tree.children(None))]
+        stack: list[tuple[str, bool]] = [(org_id, False) for org_id in reversed(tree.child_ids(None))]
         pre: dict[str, int] = {}
         while stack:  # depth-first: number each unit, then (on the way back) where its subtree ends
             org_id, done = stack.pop()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import msgpack
 
@@ -55,7 +56,10 @@ _HEADER_ALIASES: dict[str, str] = {
 }
 
 
-_Fail = Callable[[str, str], None]
+class _Fail(Protocol):
+    """Records a row's error: the column, the message, a code and its parameters."""
+
+    def __call__(self, column: str, message: str, code: str = ..., **params: object) -> None: ...
 
 
 class OrgTreeError(ValueError):
@@ -350,8 +354,9 @@ class OrgTree:
             totals: dict[str, int] = {}
             below: dict[str, int] = {}
             # Deepest level first, so every child is summed before its parent is read.
-            for level in sorted(self._level_index(), reverse=True):
-                for org_id in self._by_level[level]:  # type: ignore[index]
+            by_level = self._level_index()
+            for level in sorted(by_level, reverse=True):
+                for org_id in by_level[level]:
                     org = self._orgs[org_id]
                     total = totals[org_id] = org.members or below.get(org_id, 0)
                     if org.parent_id is not None:
@@ -453,11 +458,11 @@ class OrgTree:
                 raise OrgTreeError(f"unsupported org tree snapshot format {fmt!r}")
             orgs = [
                 # rows of format 1 written before accepts_members have five fields
-                Org(*row[:5], bool(row[5]) if len(row) > 5 else False) for row in rows
+                Org(row[0], row[1], row[2], row[3], row[4], bool(row[5]) if len(row) > 5 else False) for row in rows
             ]
         except OrgTreeError:
             raise
-        except (ValueError, TypeError, msgpack.UnpackException) as e:
+        except (ValueError, TypeError, IndexError, msgpack.UnpackException) as e:
             raise OrgTreeError(f"corrupt org tree snapshot: {e}") from None
         return cls(orgs, version)
 
@@ -466,7 +471,7 @@ class OrgTree:
             return NotImplemented
         return self.version == other.version and self._orgs == other._orgs
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # equal trees compare by content; typeshed's object.__hash__ is a method
 
     def __repr__(self) -> str:
         return f"<OrgTree version={self.version} orgs={len(self)}>"

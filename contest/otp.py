@@ -22,7 +22,7 @@ from contest.redis_client import ScriptRunner
 from contest.settings import Settings
 from contest.sms.providers import SmsMessage, SmsSender, SmsSendError
 from leaderboard import keys
-from leaderboard.signin_scripts import SMS_CHECK, SMS_RELEASE, SMS_RESERVE, SMS_STORE
+from leaderboard.signin_scripts import SMS_CHECK, SMS_RELEASE, SMS_RESERVE, SMS_STORE, SmsCheckReply, SmsReserveReply
 
 __all__ = ["CODE_RE", "PURPOSES", "SmsCodes", "code_hmac", "new_code"]
 
@@ -70,12 +70,12 @@ class SmsCodes:
             raise ApiError(503, "unavailable", "短信服务未配置，暂不能发送验证码", {"reason": "sms_disabled"})
         s = self.settings
         cool, day = keys.sms_cooldown(phone), keys.sms_daily(phone)
-        reply = await self.runner.run(SMS_RESERVE, (cool, day), (s.sms_resend_s * 1000, s.sms_daily_cap, _DAY_MS))
-        if int(reply[0]) == 0:
-            which = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
-            if which == "resend":
-                raise _too_many(int(reply[2]), "sms_resend", "验证码发送太频繁，请稍后再试")
-            raise _too_many(int(reply[2]), "sms_daily", "今天发送验证码次数已达上限，请明天再试")
+        slot = SmsReserveReply.from_reply(
+            await self.runner.run(SMS_RESERVE, (cool, day), (s.sms_resend_s * 1000, s.sms_daily_cap, _DAY_MS)))
+        if not slot.taken:
+            if slot.refused_by == "resend":
+                raise _too_many(slot.retry_after_ms, "sms_resend", "验证码发送太频繁，请稍后再试")
+            raise _too_many(slot.retry_after_ms, "sms_daily", "今天发送验证码次数已达上限，请明天再试")
         if not deliver:
             return s.sms_resend_s
         code = new_code()
@@ -92,11 +92,11 @@ class SmsCodes:
 
     async def check(self, phone: str, purpose: str, code: str) -> None:
         """Use up the right code; 401 invalid_code with the tries left otherwise."""
-        reply = await self.runner.run(SMS_CHECK, (keys.sms_code(phone, purpose),),
-                                      (self._hmac(purpose, phone, code),))
-        if int(reply[0]) == 1:
+        verdict = SmsCheckReply.from_reply(await self.runner.run(SMS_CHECK, (keys.sms_code(phone, purpose),),
+                                                                 (self._hmac(purpose, phone, code),)))
+        if verdict.right:
             return
-        left = int(reply[1])
+        left = verdict.tries_left
         if left < 0:
             raise ApiError(401, "invalid_code", "验证码无效或已过期，请重新获取", {"tries_left": 0, "expired": True})
         message = f"验证码错误，还可以再试 {left} 次" if left else "验证码错误次数过多，请重新获取"

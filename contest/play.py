@@ -21,7 +21,8 @@ from contest.redis_client import ScriptRunner
 from contest.settings import Settings
 from leaderboard import keys
 from leaderboard.boards import count_above
-from leaderboard.scripts import ANSWER, ANSWER_CHALLENGE, FINISH, START, Script
+from leaderboard.scripts import ANSWER, ANSWER_CHALLENGE, FINISH, START, AnswerReply, FinishReply, Script, StartReply
+from leaderboard.scripts import text as _s
 from question_bank import PaperError, Question, draw_paper, render_question, shown_answer
 
 __all__ = ["Play", "normalize_choice", "parse_attempt_id", "question_field"]
@@ -72,10 +73,6 @@ def normalize_choice(value: Any) -> tuple[str, bool]:
 
 # review evidence (the IPs and devices of a member's starts) is kept this long after the last start
 _EVIDENCE_TTL_S = 40 * 86_400
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass(slots=True)
@@ -164,7 +161,7 @@ class Play:
                          keys.client_devices(contest_id, claims.user_id, shard))
         device = hashlib.sha1(user_agent.encode("utf-8", "replace")).hexdigest()[:12]
         evidence_args = (ip or "?", device, _EVIDENCE_TTL_S)
-        reply = await self.runner.run(
+        reply = StartReply.from_reply(await self.runner.run(
             START,
             (keys.user_contest(contest_id, claims.user_id, shard), keys.attempt(contest_id, attempt_id, shard),
              keys.deadlines(contest_id, shard), keys.events(contest_id, shard), keys.stats(contest_id, shard),
@@ -174,20 +171,16 @@ class Play:
              _KEEP_AFTER_DEADLINE_S, contest_id, org_id, ",".join(path), members,
              f"{claims.name}\t{org_id}", orjson.dumps(paper), len(fields), *fields,
              "c" if contest.mode == "challenge" else "", *evidence_args),
-        )
-        status = _s(reply[0])
-        if status == "closed":
+        ))
+        if reply.status == "closed":
             raise ApiError(403, "contest_closed", "the contest is not open now",
                            {"starts_at": contest.starts_at, "ends_at": contest.ends_at})
-        if status == "limit":
-            which = _s(reply[1])
-            message = "no attempts left today" if which == "day" else "no attempts left in this contest"
-            raise ApiError(409, "attempt_limit_reached", message, {"limit": which})
-        if status == "resume":
-            flat = reply[1]
-            state = {_s(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
-            return 200, self._attempt_view(contest, _s(reply[2]), state)
-        started_at, deadline_at = int(reply[1]), int(reply[2])
+        if reply.status == "limit":
+            message = "no attempts left today" if reply.limit == "day" else "no attempts left in this contest"
+            raise ApiError(409, "attempt_limit_reached", message, {"limit": reply.limit})
+        if reply.status == "resume":
+            return 200, self._attempt_view(contest, reply.attempt_id, reply.state or {})
+        started_at, deadline_at = reply.started_at, reply.deadline_at
         challenge = contest.mode == "challenge"
         return 201, {
             "attempt_id": attempt_id, "contest_id": contest_id, "started_at": started_at,
@@ -286,11 +279,11 @@ class Play:
         choice, _ = normalize_choice(choice_value)
         return (contest, *self.answer_call(contest, claims, attempt_id, shard, index, choice))
 
-    def answer_result(self, contest: Contest, index: int, reply: list[Any]) -> dict[str, Any]:
-        """The response body of an ANSWER reply; the contract's 4xx as ApiError."""
-        status = _s(reply[0])
-        if status == "err":
-            code = _s(reply[1])
+    def answer_result(self, contest: Contest, index: int, raw: Any) -> dict[str, Any]:
+        """The response body of an ANSWER reply (as Redis sent it); the contract's 4xx as ApiError."""
+        reply = AnswerReply.from_reply(raw)
+        code = reply.error
+        if code:
             if code == "not_found":
                 raise ApiError(404, "not_found", "no such attempt")
             if code == "bad_index":
@@ -304,30 +297,31 @@ class Play:
             if code == "finished":
                 raise ApiError(409, "already_finished", "this attempt is finished")
             if code == "rate_limited":
-                raise rate_limited(int(reply[2]), "answer_user")
+                raise rate_limited(reply.retry_after_ms, "answer_user")
             if code == "not_current":
                 raise ApiError(409, "not_current", "请先回答当前题目：挑战赛一次只出一题"
                                " (a challenge takes one question at a time: answer the current one)", {"index": index})
-            if len(reply) > 2:
+            if reply.finish is not None:
                 # a challenge run ended at its question's time limit: finished in the same call
                 raise ApiError(410, "deadline_passed", "本题作答时间已到，挑战结束 (time ran out: the run is over)",
-                               {"finished": True, "result": self._challenge_result(contest, reply[2])})
+                               {"finished": True, "result": self._challenge_result(contest, reply.finish)})
             raise ApiError(410, "deadline_passed", "the time for this answer has run out")
-        ok, pts, score, shown, qtype = int(reply[1]), int(reply[2]), int(reply[3]), _s(reply[4]), _s(reply[6])
         if contest.feedback == "immediate":
-            result = {"index": index, "correct": ok == 1, "points_awarded": pts, "score": score,
-                      "correct_choice": list(shown) if qtype == "m" else shown}
+            shown = reply.shown
+            result: dict[str, Any] = {
+                "index": index, "correct": reply.correct == 1, "points_awarded": reply.points, "score": reply.score,
+                "correct_choice": list(shown) if reply.qtype == "m" else shown}
         else:
             # The key stays secret until the end: the answer is accepted, its worth is not told.
             result = {"index": index, "correct": None, "points_awarded": None, "score": None}
         result["accepted"] = True
-        if len(reply) > 7:
+        if reply.next_question is not None:
             self._challenge_next(contest, index, reply, result)
         return result
 
-    def _challenge_next(self, contest: Contest, index: int, reply: list[Any], result: dict[str, Any]) -> None:
+    def _challenge_next(self, contest: Contest, index: int, reply: AnswerReply, result: dict[str, Any]) -> None:
         """``next`` of a challenge answer: the next question, or null with the run's finish result."""
-        spec = _s(reply[7])
+        spec = reply.next_question
         if spec:
             qid, _, perm = spec.partition("|")
             question = self.catalog.bank.get(qid)
@@ -338,12 +332,13 @@ class Play:
             return
         result["next"] = None
         result["finished"] = True
-        result["result"] = self._challenge_result(contest, reply[8])
+        if reply.finish is not None:
+            result["result"] = self._challenge_result(contest, reply.finish)
 
-    def _challenge_result(self, contest: Contest, fin: list[Any]) -> dict[str, Any]:
-        """The finish shape of a run finished inside its ANSWER call (the attempt id comes last)."""
+    def _challenge_result(self, contest: Contest, fin: FinishReply) -> dict[str, Any]:
+        """The finish shape of a run finished inside its ANSWER call (which names its attempt)."""
         try:
-            result = self._finish_result(_s(fin[-1]), list(fin[:-1]))
+            result = self._finish_result(fin.attempt_id, fin)
         except ApiError as exc:  # finished at the attempt's deadline: still the run's result
             if exc.code != "deadline_passed":
                 raise
@@ -357,37 +352,37 @@ class Play:
         return self.answer_result(contest, index, await self.runner.run(script, keys_, args))
 
     # ---- finish -------------------------------------------------------------------------
-    def _finish_call(self, contest: Contest, user_id: str, attempt_id: str, shard: int, auto: bool) -> Any:
+    async def _finish_call(self, contest: Contest, user_id: str, attempt_id: str, shard: int,
+                           auto: bool) -> FinishReply:
         cid = contest.contest_id
-        return self.runner.run(
+        return FinishReply.from_reply(await self.runner.run(
             FINISH,
             (keys.attempt(cid, attempt_id, shard), keys.user_contest(cid, user_id or "-", shard),
              keys.stats(cid, shard), keys.events(cid, shard), keys.deadlines(cid, shard),
              keys.timeline(cid, "", shard), keys.board(cid, shard=shard), keys.names(cid, shard)),
             (user_id, keys.contest_prefix(cid, shard), contest.ranking, contest.counted_per_day,
              1 if auto else 0, cid, attempt_id, "", self.settings.deadline_grace_ms),
-        )
+        ))
 
-    async def _global_rank(self, contest: Contest, shard: int, reply: list[Any]) -> list[Any]:
+    async def _global_rank(self, contest: Contest, shard: int, reply: FinishReply) -> FinishReply:
         """FINISH ranks within the attempt's shard; a sharded contest adds the members of the other
         shards scored above (one more pipelined round trip, for sharded contests only)."""
-        if contest.shards <= 1 or _s(reply[0]) != "ok" or len(reply) < 13 or not reply[12] or int(reply[5]) <= 0:
+        if contest.shards <= 1 or reply.error or reply.encoded is None or reply.rank <= 0:
             return reply
         others = [keys.board(contest.contest_id, shard=s) for s in range(contest.shards) if s != shard]
-        reply = list(reply)
-        reply[5] = int(reply[5]) + await count_above(self.redis, others, float(reply[12]))
-        return reply
+        return reply._replace(rank=reply.rank + await count_above(self.redis, others, reply.encoded))
 
     @staticmethod
-    def _finish_result(attempt_id: str, reply: list[Any]) -> dict[str, Any]:
+    def _finish_result(attempt_id: str, reply: FinishReply) -> dict[str, Any]:
         """The finish shape; 410 deadline_passed (result in details) when the service finished it at the deadline."""
-        if _s(reply[0]) == "err":
+        if reply.error:
             raise ApiError(404, "not_found", "no such attempt")
-        score, cc, qc, dur, rank, best, counted, fa, st = (int(x) for x in reply[1:10])
-        result = {"attempt_id": attempt_id, "score": score, "correct_count": cc, "question_count": qc,
-                  "duration_ms": dur, "rank": rank if rank > 0 else None, "best_score": best if rank > 0 else None,
-                  "counted": counted == 1, "started_at": st, "finished_at": fa}
-        if len(reply) > 11 and int(reply[11] or 0) == 1:
+        rank = reply.rank
+        result = {"attempt_id": attempt_id, "score": reply.score, "correct_count": reply.correct_count,
+                  "question_count": reply.question_count, "duration_ms": reply.duration_ms,
+                  "rank": rank if rank > 0 else None, "best_score": reply.best if rank > 0 else None,
+                  "counted": reply.counted, "started_at": reply.started_at, "finished_at": reply.finished_at}
+        if reply.auto:
             # API.md: finish after the deadline is 410; the attempt was closed at its deadline with
             # the answers it had, and that result travels in the details so the page can show it.
             raise ApiError(410, "deadline_passed", "the attempt's time ran out; it was finished at its deadline",
@@ -407,13 +402,15 @@ class Play:
         # one submit is one request: its answers are not counted against the per-answer limit
         calls = [self._answer_call(contest, claims, attempt_id, shard, i, c, limited=False) for i, c in answers]
         calls.append(self._finish_call(contest, claims.user_id, attempt_id, shard, auto=False))
-        replies = await asyncio.gather(*calls, return_exceptions=True)
-        for reply in replies:
+        replies: list[Any] = []
+        for reply in await asyncio.gather(*calls, return_exceptions=True):
             if isinstance(reply, BaseException):
                 raise reply
-        result = self._finish_result(attempt_id, await self._global_rank(contest, shard, replies[-1]))
+            replies.append(reply)
+        *answer_replies, finished = replies
+        result = self._finish_result(attempt_id, await self._global_rank(contest, shard, finished))
         results = []
-        for (index, _), reply in zip(answers, replies[:-1], strict=True):
+        for (index, _), reply in zip(answers, answer_replies, strict=True):
             try:
                 item = self.answer_result(contest, index, reply)
                 results.append({"index": index, "correct": item["correct"], "points_awarded": item["points_awarded"]})
@@ -437,6 +434,6 @@ class Play:
         there is nothing to finish (already finished, or gone), None when Redis' clock says it is
         not due yet (the caller's clock runs ahead: keep it scheduled)."""
         reply = await self._finish_call(contest, "", attempt_id, shard, auto=True)
-        if _s(reply[0]) == "err":
-            return None if _s(reply[1]) == "not_due" else False
-        return int(reply[10]) == 0
+        if reply.error:
+            return None if reply.error == "not_due" else False
+        return not reply.again

@@ -39,7 +39,7 @@ from contest.errors import ApiError
 from contest.redis_client import ScriptRunner
 from contest.settings import Settings
 from leaderboard import keys
-from leaderboard.guard_scripts import RATE_LIMIT
+from leaderboard.ratelimit_scripts import RATE_LIMIT, RateVerdict
 
 __all__ = ["LIMITER", "RateLimiter", "answer_rate_args", "client_ip", "rate_limited"]
 
@@ -118,7 +118,8 @@ class RateLimiter:
         return client_ip(request.remote, request.headers.get("X-Forwarded-For"), self.networks)
 
     def _rule(self, scope: str) -> tuple[int, int]:
-        return getattr(self.settings, f"rl_{scope}")
+        rule: tuple[int, int] = getattr(self.settings, f"rl_{scope}")
+        return rule
 
     def _limit_call(self, scope: str, subject: str, cost: int = 1) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
         """The RATE_LIMIT script's (keys, args) counting ``cost`` requests; None with the limit off."""
@@ -150,8 +151,8 @@ class RateLimiter:
         calls = [(scope, c) for scope, subject in limits if (c := self._call(scope, subject)) is not None]
         if not calls:
             return
-        replies = await asyncio.gather(*(c for _, c in calls))
-        worst = max(((int(r[1]), scope) for (scope, _), r in zip(calls, replies, strict=True) if int(r[0]) == 0),
+        verdicts = [RateVerdict.from_reply(r) for r in await asyncio.gather(*(c for _, c in calls))]
+        worst = max(((v.retry_after_ms, scope) for (scope, _), v in zip(calls, verdicts, strict=True) if not v.allowed),
                     default=None)
         if worst is not None:
             raise rate_limited(worst[0], worst[1])
@@ -172,12 +173,16 @@ class RateLimiter:
         cost = self._batched_cost(scope, ip)
         return self._limit_call(scope, ip, cost) if cost else None
 
-    def note_verdict(self, scope: str, ip: str, verdict: Any) -> None:
-        """Remember an IP found over its limit (refused in memory until its Retry-After)."""
-        if verdict is not None and int(verdict[0]) == 0:
+    def note_verdict(self, scope: str, ip: str, reply: Any) -> None:
+        """Remember an IP found over its limit (refused in memory until its Retry-After); ``reply``
+        is RATE_LIMIT's, as Redis sent it (None when the call failed)."""
+        if reply is None:
+            return
+        verdict = RateVerdict.from_reply(reply)
+        if not verdict.allowed:
             if len(self.blocked) >= _BLOCKED_MAX:
                 self.blocked.clear()
-            self.blocked[f"{scope}:{ip}"] = time.monotonic() + int(verdict[1]) / 1000
+            self.blocked[f"{scope}:{ip}"] = time.monotonic() + verdict.retry_after_ms / 1000
 
     async def ride_along(self, scope: str, ip: str, work: Awaitable[Any]) -> Any:
         """Run ``work`` (which sends its Redis call at once) and count ``ip`` in the same write."""

@@ -169,7 +169,10 @@ def _encode(args: Sequence[Arg]) -> bytes:
     """One RESP command.  hiredis packs it in C (4x faster than the Python loop, which was ~6% of
     the answer path's CPU); the loop stays for argument types hiredis does not take."""
     try:
-        return hiredis.pack_command(args if type(args) is tuple else tuple(args))
+        packed: bytes = hiredis.pack_command(
+            args if type(args) is tuple else tuple(args)  # type: ignore[arg-type]  # hiredis's stub says a 1-tuple
+        )
+        return packed
     except TypeError:
         return _encode_py(args)
 
@@ -181,7 +184,7 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         # Until AUTH and SELECT have succeeded the connection is private to _connect: its replies
         # go to these waiters, and a loss fails only them (the owner's queue is someone else's).
-        self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.waiters: collections.deque[Any] = collections.deque()  # futures, ReplyWaiters, _Barriers
         self.published = False
         # replies awaiting their batch's WAIT (replica mode); None: replies go out as they come
         self.held: list[tuple[Any, Any]] | None = None
@@ -314,7 +317,7 @@ class PipelinedScripts:
             self._protocol = protocol
             return protocol
 
-    async def _hello(self, loop: asyncio.AbstractEventLoop, transport: asyncio.BaseTransport,
+    async def _hello(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport,
                      protocol: _Protocol) -> None:
         """AUTH and SELECT in one write on the still-private connection; both replies must be OK."""
         hello: list[bytes] = []
@@ -327,7 +330,7 @@ class PipelinedScripts:
             return
         futures = [loop.create_future() for _ in hello]
         protocol.waiters.extend(futures)
-        transport.write(b"".join(hello))  # type: ignore[attr-defined]
+        transport.write(b"".join(hello))
         try:
             replies = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True),
                                              self.connect_timeout)
@@ -335,7 +338,7 @@ class PipelinedScripts:
             replies = [RedisConnectionError("no reply to AUTH/SELECT in time")]
         failed = [r for r in replies if isinstance(r, BaseException)]
         if failed:
-            transport.abort()  # type: ignore[attr-defined]
+            transport.abort()
             raise RedisConnectionError(
                 f"Redis at {self.host}:{self.port} refused AUTH/SELECT: {failed[0]}") from failed[0]
 

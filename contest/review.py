@@ -1,6 +1,6 @@
 """Review of suspicious attempts: list the flagged ones, void / restore / clear one.
 
-A decision runs one Lua script (``leaderboard.guard_scripts.REVIEW``) that moves every board and
+A decision runs one Lua script (``leaderboard.review_scripts.REVIEW``) that moves every board and
 org rollup of the user at once and appends a ``void`` event to the contest's stream; the flusher
 then stores it in the ``reviews`` audit table and sets ``attempts.voided``, so the durable record
 keeps the attempt, its answers and every decision about it.  The list of flagged attempts is read
@@ -10,7 +10,7 @@ so it trails the live contest by the flusher's backlog (normally well under a se
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +19,9 @@ from contest.contests import Contest
 from contest.errors import ApiError
 from contest.play import parse_attempt_id
 from contest.redis_client import ScriptRunner
-from contest.storage.base import Storage
+from contest.storage.base import RowStream, Storage
 from leaderboard import keys
-from leaderboard.guard_scripts import REVIEW
+from leaderboard.review_scripts import REVIEW, ReviewReply
 
 __all__ = ["ACTIONS", "FilteredResults", "Reviewer", "latest_decisions"]
 
@@ -69,23 +69,21 @@ class Reviewer:
         if cid != contest.contest_id:
             raise ApiError(404, "not_found", "no such attempt in this contest")
         uid, path, mems = await self._owner(contest, attempt_id, shard)
-        reply = await self.runner.run(
+        reply = ReviewReply.from_reply(await self.runner.run(
             REVIEW,
             (keys.user_contest(cid, uid, shard), keys.stats(cid, shard), keys.events(cid, shard),
              keys.board(cid, shard=shard), keys.attempt(cid, attempt_id, shard)),
             (uid, keys.contest_prefix(cid, shard), contest.ranking, action, cid, attempt_id, by, reason, path, mems,
              "1" if quiet else "0"),
-        )
-        if _s(reply[0]) == "err":
-            if _s(reply[1]) == "not_finished":
+        ))
+        if reply.error:
+            if reply.error == "not_finished":
                 raise ApiError(409, "conflict", "the attempt is still running; review it once it is finished",
                                {"state": "running"})
             raise ApiError(409, "conflict", "a voided attempt must be restored before it can be cleared",
                            {"state": "voided"})
-        before, after = int(reply[2]), int(reply[3])
-        return {"attempt_id": attempt_id, "user_id": uid, "action": action, "changed": int(reply[1]) == 1,
-                "board_score_before": before if before >= 0 else None,
-                "board_score_after": after if after >= 0 else None}
+        return {"attempt_id": attempt_id, "user_id": uid, "action": action, "changed": reply.changed,
+                "board_score_before": reply.before, "board_score_after": reply.after}
 
     async def flagged(self, contest: Contest, org_path_prefix: str | None = None) -> list[dict[str, Any]]:
         """Finished attempts with flagged answers, with their latest review decision."""
@@ -112,18 +110,18 @@ class FilteredResults:
         self.storage = storage
         self.cleared = cleared
 
-    def keep(self, row: tuple) -> bool:
+    def keep(self, row: tuple[Any, ...]) -> bool:
         if row[_COL_VOIDED]:
             return False
         return int(row[_COL_FLAGGED] or 0) == 0 or row[_COL_ATTEMPT] in self.cleared
 
-    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]:
-        keep: Callable[[tuple], bool] = self.keep
+    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
+        keep: Callable[[tuple[Any, ...]], bool] = self.keep
         async for row in self.storage.iter_results(contest_id, org_path_prefix):
             if keep(row):
                 yield row
 
-    def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]:
+    def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
         return self.storage.iter_answers(contest_id, org_path_prefix)
 
     @classmethod

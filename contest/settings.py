@@ -114,7 +114,6 @@ class Settings:
     flush_interval_ms: int = 200
     sweep_interval_ms: int = 500
     live_tick_ms: int = 1000
-    cache_ttl_ms: int = 1000
     run_flusher: bool = True
     run_sweeper: bool = True
     rate_limits: bool = True
@@ -192,7 +191,6 @@ class Settings:
             "flush_interval_ms": _int(env, "QUIZ_FLUSH_INTERVAL_MS", 200, minimum=1),
             "sweep_interval_ms": _int(env, "QUIZ_SWEEP_INTERVAL_MS", 500, minimum=10),
             "live_tick_ms": _int(env, "QUIZ_LIVE_TICK_MS", 1000, minimum=50),
-            "cache_ttl_ms": _int(env, "QUIZ_CACHE_TTL_MS", 1000, minimum=0),
             "run_flusher": _bool(env, "QUIZ_RUN_FLUSHER", True),
             "run_sweeper": _bool(env, "QUIZ_RUN_SWEEPER", True),
             "rate_limits": _bool(env, "QUIZ_RATE_LIMITS", True),

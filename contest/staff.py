@@ -23,7 +23,7 @@ import orjson
 from contest.orgtree import OrgTree
 from contest.phones import normalize_phone
 from leaderboard import keys
-from leaderboard.scripts import Script
+from leaderboard.staff_scripts import STAFF_WRITE
 from question_bank.errors import RowError
 from question_bank.parse import normalize_header, read_table
 
@@ -47,21 +47,6 @@ _HEADER_ALIASES: dict[str, str] = {
     }.items()
     for spelling in spellings
 }
-
-STAFF_WRITE = Script("staff_write", r"""
--- Write imported accounts at once (an import is all or nothing, in Redis too).
--- KEYS: 1 accounts hash (id -> JSON), 2 phone index (phone -> id), 3 versions hash (id -> version)
--- ARGV: groups of 4: id, account JSON, phone, version
--- Returns the number of accounts written
-local n = 0
-for i = 1, #ARGV, 4 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  redis.call('HSET', KEYS[2], ARGV[i + 2], ARGV[i])
-  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 3])
-  n = n + 1
-end
-return n
-""")
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from leaderboard.encoding import decode
-from leaderboard.scripts import LEADERBOARD_ME, LEADERBOARD_PAGE, Script
+from leaderboard.scripts import LEADERBOARD_ME, LEADERBOARD_PAGE, BoardMeReply, BoardPageReply, Script
 
 __all__ = [
     "Entry",
@@ -104,17 +104,16 @@ def _entries(rows: Sequence[Any]) -> list[Entry]:
 
 
 async def read_page(runner: Runner, board: str, names: str, offset: int, limit: int) -> Page:
-    reply = await runner.run(LEADERBOARD_PAGE, (board, names), (offset, limit))
-    return Page(int(reply[0]), _entries(reply[1:]))
+    reply = BoardPageReply.from_reply(await runner.run(LEADERBOARD_PAGE, (board, names), (offset, limit)))
+    return Page(reply.total, _entries(reply.rows))
 
 
 async def read_me(runner: Runner, board: str, names: str, user_id: str, around: int) -> MeResult:
-    reply = await runner.run(LEADERBOARD_ME, (board, names), (user_id, around))
-    total = int(reply[0])
-    if len(reply) == 1:
-        return MeResult(total, None, None, None, [])
-    score, duration = decode(reply[1])
-    return MeResult(total, int(reply[2]), score, duration, _entries(reply[3:]))
+    reply = BoardMeReply.from_reply(await runner.run(LEADERBOARD_ME, (board, names), (user_id, around)))
+    if reply.rank is None:
+        return MeResult(reply.total, None, None, None, [])
+    score, duration = decode(reply.encoded)
+    return MeResult(reply.total, reply.rank, score, duration, _entries(reply.rows))
 
 
 # ---- sharded boards -------------------------------------------------------------------------

@@ -6,6 +6,13 @@ slot and the same code runs on a single Redis and on a Redis Cluster.  The Lua s
 suffixes defined here as ``SUFFIX_*`` constants; keep the two in step.
 
 Global (non-contest) keys live under the ``{quiz}`` tag: users, the org tree and bank snapshots.
+
+Every hash field is named and explained below (``ATTEMPT_*``, ``USER_CONTEST_*``, ``STATS_*``...).
+The Lua scripts write the same names as literals: passing them in ARGV would cost every answer
+its parsing, so tests/test_lua_names.py checks that every field name and key suffix a script
+uses is one defined here (and that every one defined here is used).  A name ending in ``:`` or a
+one-letter prefix (``q``, ``a``) is completed by the value its comment names.  The fields of
+stream entries (``events``, ``user_events``) are the event format: docs/events.md.
 """
 
 from __future__ import annotations
@@ -66,8 +73,106 @@ SUFFIX_STATS = "stats"
 SUFFIX_QSTATS = "qstats"
 SUFFIX_EVENTS = "events"
 SUFFIX_DEADLINES = "deadlines"
-SUFFIX_TIMELINE = "tl:"  # + "s" (per second) | "m" (per minute)
+SUFFIX_TIMELINE = "tl:"  # the one timeline hash of a contest (TIMELINE_* fields)
 SUFFIX_NAMES = "names"
+# Org board of a subtree: the total or daily board key + this + org id (SUFFIX_BOARD's "t:o:<org>")
+SUFFIX_ORG_BOARD = ":o:"
+BOARD_TOTAL = "t"  # SUFFIX_BOARD + this: the total board
+BOARD_DAILY = "d:"  # SUFFIX_BOARD + this + day: the daily board of a contest day (YYYY-MM-DD)
+ORG_STAT_PARTICIPANTS = "p"  # SUFFIX_ORG_STAT + this: org id -> members with a counted finish
+ORG_STAT_ATTEMPTS = "a"  # ... org id -> counted finished attempts of its members
+ORG_STAT_SCORE = "s"  # ... org id -> total board score of its members
+# SUFFIX_ORG_RANK + metric + ":" + level: the orgs of one level (1 = the roots) ranked by a metric
+ORG_METRICS = ("participants", "total_score", "avg_score", "participation_rate")
+
+# ---- the attempt hash (attempt()): one per attempt, written by START (and a rebuild), moved on by
+# ANSWER, closed by FINISH; it expires a day after the attempt's deadline (the database keeps it).
+ATTEMPT_USER = "uid"  # the owner's user id
+ATTEMPT_STARTED = "st"  # started at, ms (Redis TIME)
+ATTEMPT_DEADLINE = "dl"  # deadline, ms: start + the time limit, at most the contest's end
+ATTEMPT_DAY = "day"  # the contest day (YYYY-MM-DD in the contest's timezone) it started on
+ATTEMPT_FINISHED = "fin"  # 0 running | 1 finished
+ATTEMPT_SCORE = "score"  # points so far
+ATTEMPT_CORRECT = "cc"  # right answers so far
+ATTEMPT_ANSWERED = "n"  # answers so far (a question whose own clock ran out counts)
+ATTEMPT_LAST_AT = "la"  # ms of the start or the last answer: a question's own clock starts here
+ATTEMPT_STREAK = "streak"  # right answers in a row (the streak bonus)
+ATTEMPT_QUESTIONS = "qc"  # questions in the paper (a challenge: in its drawn sequence)
+ATTEMPT_PATH = "path"  # the owner's org path 'root,...,org' (boards and rollups of every level)
+ATTEMPT_MEMBERS = "mem"  # members of each org of the path 'm1,...' (participation rates)
+ATTEMPT_ORG = "org"  # the owner's org id
+ATTEMPT_PAPER = "paper"  # the drawn paper, JSON [[question id, option permutation], ...]
+ATTEMPT_QUESTION = "q"  # + index: 'type s|m|j|shown key|points|question id|option count'
+ATTEMPT_ANSWER = "a"  # + index: 'choice|ok 0/1|points|at ms|flagged 0/1|score after it' ('' choice: timed out)
+ATTEMPT_RATE = "rl"  # the per-user answer limit's GCRA state (theoretical arrival time, ms)
+ATTEMPT_CURRENT = "cur"  # a challenge only: index of the question being served
+ATTEMPT_FINISHED_AT = "fa"  # finished at, ms (the deadline when the service finished it)
+ATTEMPT_DURATION = "dur"  # finished at - started at, ms (the board's tie-break)
+ATTEMPT_COUNTED = "counted"  # 1: counted on the boards (0: over the contest's counted attempts per day)
+ATTEMPT_AUTO = "auto"  # 1: finished by the service at the deadline
+ATTEMPT_REVIEW = "review"  # the latest review decision: void | restore | clear
+ATTEMPT_FIELDS = (ATTEMPT_USER, ATTEMPT_STARTED, ATTEMPT_DEADLINE, ATTEMPT_DAY, ATTEMPT_FINISHED, ATTEMPT_SCORE,
+                  ATTEMPT_CORRECT, ATTEMPT_ANSWERED, ATTEMPT_LAST_AT, ATTEMPT_STREAK, ATTEMPT_QUESTIONS,
+                  ATTEMPT_PATH, ATTEMPT_MEMBERS, ATTEMPT_ORG, ATTEMPT_PAPER, ATTEMPT_QUESTION, ATTEMPT_ANSWER,
+                  ATTEMPT_RATE, ATTEMPT_CURRENT, ATTEMPT_FINISHED_AT, ATTEMPT_DURATION, ATTEMPT_COUNTED,
+                  ATTEMPT_AUTO, ATTEMPT_REVIEW)
+
+# ---- the user-in-contest hash (user_contest()): one per member of a contest, never expires
+USER_ACTIVE = "active"  # the member's unfinished attempt id (START resumes it)
+USER_STARTS = "n"  # attempts started in the contest (attempts_total)
+USER_STARTS_ON = "n:"  # + day: attempts started that day (attempts_per_day)
+USER_COUNTED_ON = "c:"  # + day: counted finishes that day (counted_per_day)
+USER_RESULT = "r:"  # + attempt id: 'score|duration|day' of a counted finish (a review recomputes from these)
+USER_VOIDED = "v:"  # + attempt id: 1 while a review has voided it
+USER_PLAYED_ON = "p:"  # + day: 1 once counted in that day's participants
+USER_PARTICIPANT = "part"  # 1 once counted in the contest's participants
+USER_SUM_SCORE = "ss"  # ranking 'sum': total score of the counted attempts
+USER_SUM_DURATION = "sd"  # ranking 'sum': their total duration, ms
+USER_DAY_SCORE = "ds:"  # + day: ranking 'sum', that day's total score
+USER_DAY_DURATION = "dd:"  # + day: ranking 'sum', that day's total duration, ms
+USER_CONTEST_FIELDS = (USER_ACTIVE, USER_STARTS, USER_STARTS_ON, USER_COUNTED_ON, USER_RESULT, USER_VOIDED,
+                       USER_PLAYED_ON, USER_PARTICIPANT, USER_SUM_SCORE, USER_SUM_DURATION, USER_DAY_SCORE,
+                       USER_DAY_DURATION)
+
+# ---- the contest counters (stats()): summed over shards for the dashboard (contest/stats.py)
+STATS_STARTED = "attempts_started"
+STATS_FINISHED = "attempts_finished"
+STATS_PARTICIPANTS = "participants"  # members with a counted finish
+STATS_PARTICIPANTS_ON = "participants:"  # + day: members with a counted finish that day
+STATS_ANSWERS = "answers"
+STATS_CORRECT = "correct"
+STATS_FLAGGED = "flagged"  # answers faster than the human minimum
+STATS_VOIDED = "voided"  # attempts a review has voided
+STATS_FIELDS = (STATS_STARTED, STATS_FINISHED, STATS_PARTICIPANTS, STATS_PARTICIPANTS_ON, STATS_ANSWERS,
+                STATS_CORRECT, STATS_FLAGGED, STATS_VOIDED)
+
+# ---- per-question counters (qstats()): '<question id>' + one of these
+QSTATS_ANSWERS = ":n"  # answers to the question
+QSTATS_CORRECT = ":c"  # right ones
+QSTATS_FIELDS = (QSTATS_ANSWERS, QSTATS_CORRECT)
+
+# ---- the timeline hash (timeline(cid, "")): one of these + a time bucket
+TIMELINE_ANSWERS = "a:"  # + minute since the epoch: answers in it
+TIMELINE_PER_SECOND = "s:"  # + second since the epoch: answers in it (answers/s; the sweeper drops old ones)
+TIMELINE_FINISHES = "f:"  # + minute: attempts finished in it
+TIMELINE_FIELDS = (TIMELINE_ANSWERS, TIMELINE_PER_SECOND, TIMELINE_FINISHES)
+
+# ---- the registrants hash (user_registrations()): org id -> registrants in its subtree, and:
+REGISTRANTS_ALL = ""  # the whole tree's count
+# ---- a sign-in code's hash (sms_code())
+SMS_CODE_HMAC = "h"  # HMAC-SHA256 of the live code (never the code itself)
+SMS_CODE_TRIES = "left"  # wrong tries left before the code is taken away
+# ---- a lottery's hash (lottery())
+LOTTERY_DOC = "doc"  # the lottery's JSON document (commitment; once drawn, the winners)
+LOTTERY_SEED = "seed"  # the secret seed, published by the draw
+LOTTERY_DRAWING = "drawing"  # ms a draw began: the lock that makes a second draw 409
+LOTTERY_ELIGIBLE = "eligible"  # the frozen sorted eligible user ids, JSON (set by the draw)
+# Hashes keyed by ids only (no fixed fields): names() uid -> 'name\torg'; org_stat() org id ->
+# count; user_phones() / user_ext() phone or external id -> uid; user_profiles() uid ->
+# 'name\torg'; staff_*() as their functions say; contests_snapshot() contest id -> config.
+HASH_FIELDS = (*ATTEMPT_FIELDS, *USER_CONTEST_FIELDS, *STATS_FIELDS, *QSTATS_FIELDS, *TIMELINE_FIELDS,
+               REGISTRANTS_ALL, SMS_CODE_HMAC, SMS_CODE_TRIES, LOTTERY_DOC, LOTTERY_SEED, LOTTERY_DRAWING,
+               LOTTERY_ELIGIBLE)
 
 
 def contest_prefix(contest_id: str, shard: int = 0) -> str:
@@ -78,22 +183,27 @@ def contest_prefix(contest_id: str, shard: int = 0) -> str:
 
 
 def contest_meta(contest_id: str) -> str:
+    """Reserved for a contest's metadata; nothing reads or writes it today (the contest's config
+    lives in contests_snapshot())."""
     return contest_prefix(contest_id) + "meta"
 
 
 def attempt(contest_id: str, attempt_id: str, shard: int = 0) -> str:
+    """The attempt hash (ATTEMPT_* fields)."""
     return contest_prefix(contest_id, shard) + SUFFIX_ATTEMPT + attempt_id
 
 
 def user_contest(contest_id: str, user_id: str, shard: int = 0) -> str:
+    """A member's hash in one contest (USER_* fields)."""
     return contest_prefix(contest_id, shard) + SUFFIX_USER + user_id
 
 
 def board(contest_id: str, day: str | None = None, org_id: str | None = None, shard: int = 0) -> str:
-    """Total board (day None) or daily board of ``day`` (YYYY-MM-DD); per org subtree if org_id."""
-    name = "t" if day is None else f"d:{day}"
+    """Total board (day None) or daily board of ``day`` (YYYY-MM-DD); per org subtree if org_id.
+    A sorted set of user ids by encoded score (leaderboard.encoding: score, then shorter duration)."""
+    name = BOARD_TOTAL if day is None else BOARD_DAILY + day
     if org_id is not None:
-        name += f":o:{org_id}"
+        name += SUFFIX_ORG_BOARD + org_id
     return contest_prefix(contest_id, shard) + SUFFIX_BOARD + name
 
 
@@ -103,7 +213,7 @@ def names(contest_id: str, shard: int = 0) -> str:
 
 
 def org_stat(contest_id: str, what: str, shard: int = 0) -> str:
-    """Hash org id -> counter; what is ``p`` participants, ``a`` attempts, ``s`` total score."""
+    """Hash org id -> counter; ``what`` is one of ORG_STAT_* (participants, attempts, total score)."""
     return contest_prefix(contest_id, shard) + SUFFIX_ORG_STAT + what
 
 
@@ -113,22 +223,28 @@ def org_level_rank(contest_id: str, metric: str, level: int, shard: int = 0) -> 
 
 
 def stats(contest_id: str, shard: int = 0) -> str:
+    """The contest's counters (STATS_* fields)."""
     return contest_prefix(contest_id, shard) + SUFFIX_STATS
 
 
 def qstats(contest_id: str, shard: int = 0) -> str:
+    """Per-question counters: '<question id>' + QSTATS_* -> count."""
     return contest_prefix(contest_id, shard) + SUFFIX_QSTATS
 
 
 def timeline(contest_id: str, resolution: str, shard: int = 0) -> str:
+    """The hash of answers and finishes per time bucket (TIMELINE_* fields); every caller passes
+    ``resolution`` "": the buckets are in the field names."""
     return contest_prefix(contest_id, shard) + SUFFIX_TIMELINE + resolution
 
 
 def events(contest_id: str, shard: int = 0) -> str:
+    """The contest's event stream (start, ans, fin, void entries: docs/events.md), drained by the flusher."""
     return contest_prefix(contest_id, shard) + SUFFIX_EVENTS
 
 
 def deadlines(contest_id: str, shard: int = 0) -> str:
+    """Sorted set of running attempt ids by deadline ms: the sweeper finishes the abandoned ones."""
     return contest_prefix(contest_id, shard) + SUFFIX_DEADLINES
 
 
@@ -138,22 +254,28 @@ def dead_letters(stream: str) -> str:
 
 
 def rate_limit(scope: str, subject: str) -> str:
+    """A GCRA limiter: the theoretical arrival time, ms (leaderboard.ratelimit_scripts); its own tag per subject."""
     return f"{{rl:{scope}:{subject}}}"
 
 
 def user(user_id: str) -> str:
+    """Reserved for a per-user hash; nothing reads or writes it today (a user's name and org travel
+    in the token, profiles in user_profiles(), per-contest state in user_contest())."""
     return f"{GLOBAL_TAG}:user:{user_id}"
 
 
 def user_phones() -> str:
+    """Hash phone -> user id of phone-registered users."""
     return f"{GLOBAL_TAG}:phones"
 
 
 def user_ext() -> str:
+    """Hash external (identity gateway) id -> user id."""
     return f"{GLOBAL_TAG}:ext"
 
 
 def user_seq() -> str:
+    """Counter: the last user id given out (REGISTER INCRs it)."""
     return f"{GLOBAL_TAG}:user_seq"
 
 
@@ -163,6 +285,7 @@ def user_registrations() -> str:
 
 
 def user_events() -> str:
+    """The users' event stream (user entries: docs/events.md), drained by the flusher."""
     return f"{GLOBAL_TAG}:events"
 
 
@@ -172,10 +295,12 @@ def streams_registry() -> str:
 
 
 def bank_snapshot() -> str:
+    """The question bank snapshot every process loads (question_bank snapshots)."""
     return f"{GLOBAL_TAG}:bank"
 
 
 def bank_version() -> str:
+    """Counter bumped on each bank change: processes reload the snapshot when it moves."""
     return f"{GLOBAL_TAG}:bank_version"
 
 
@@ -206,10 +331,12 @@ def client_devices(contest_id: str, user_id: str, shard: int = 0) -> str:
 
 
 def orgs_snapshot() -> str:
+    """The org tree snapshot every process loads."""
     return f"{GLOBAL_TAG}:orgs"
 
 
 def orgs_version() -> str:
+    """Counter bumped on each org tree import: processes reload the snapshot when it moves."""
     return f"{GLOBAL_TAG}:orgs_version"
 
 
@@ -219,6 +346,7 @@ def contests_snapshot() -> str:
 
 
 def contests_version() -> str:
+    """Counter bumped on each contest change: processes reload contests_snapshot() when it moves."""
     return f"{GLOBAL_TAG}:contests_version"
 
 
@@ -235,10 +363,12 @@ def sms_code(phone: str, purpose: str) -> str:
 
 
 def sms_cooldown(phone: str) -> str:
+    """The resend clock: set for the resend interval after a send (its PTTL is the wait)."""
     return f"{{sms:{phone}}}:cool"
 
 
 def sms_daily(phone: str) -> str:
+    """Counter of code sends in the rolling day that started with the first one (expires with it)."""
     return f"{{sms:{phone}}}:day"
 
 

@@ -6,13 +6,18 @@ build them from the contest prefix passed in ARGV, with the suffixes of ``leader
 The clock is Redis ``TIME``: deadlines and days never depend on which worker took a request.
 
 Replies are flat arrays whose first element is a status word (``ok``, ``err`` ...), so callers
-map them without a second round trip.
+map them without a second round trip.  Each script's reply is decoded by the record defined right
+after it (``StartReply.from_reply`` ...): callers read named fields, never positions.  The hash
+fields the scripts read and write are listed and explained in ``leaderboard.keys``
+(``ATTEMPT_FIELDS``, ``USER_CONTEST_FIELDS`` ...; tests/test_lua_names.py keeps the two in step).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 __all__ = [
     "ANSWER",
@@ -22,8 +27,15 @@ __all__ = [
     "LEADERBOARD_PAGE",
     "REGISTER",
     "START",
+    "AnswerReply",
+    "BoardMeReply",
+    "BoardPageReply",
+    "FinishReply",
+    "RegisterReply",
     "Script",
+    "StartReply",
     "all_scripts",
+    "text",
 ]
 
 
@@ -37,6 +49,11 @@ class Script:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
+
+
+def text(value: Any) -> str:
+    """A reply element as str: hiredis hands back bytes, a decoding client str."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 _HELPERS = r"""
@@ -182,7 +199,7 @@ local function finish_attempt(K, A)
   redis.call('HINCRBY', K[6], 'f:' .. math.floor(now / 60000), 1)
   if counted == 1 then
     redis.call('HINCRBY', UK, 'c:' .. day, 1)
-    -- kept per attempt so a review can void one and recompute the user's standing (guard_scripts.REVIEW)
+    -- kept per attempt so a review can void one and recompute the user's standing (review_scripts.REVIEW)
     redis.call('HSET', UK, 'r:' .. A[7], score .. '|' .. dur .. '|' .. day)
     local daily = prefix .. 'lb:d:' .. day
     if redis.call('HSETNX', UK, 'p:' .. day, 1) == 1 then
@@ -252,6 +269,17 @@ redis.call('XADD', KEYS[3], '*', 't', 'user', 'uid', uid, 'name', ARGV[3], 'phon
   'ext', ext, 'org', ARGV[4], 'at', now)
 return {'new', uid, now}
 """)
+
+
+class RegisterReply(NamedTuple):
+    """REGISTER's reply: ``status`` new | existing | dup, the user id ('' for dup)."""
+
+    status: str
+    user_id: str
+
+    @classmethod
+    def from_reply(cls, reply: Sequence[Any]) -> RegisterReply:
+        return cls(text(reply[0]), text(reply[1]) if len(reply) > 1 else "")
 
 START = Script("start", _COMMON + r"""
 -- Start an attempt, or hand back the user's unfinished one.
@@ -330,6 +358,33 @@ redis.call('XADD', KEYS[4], '*', 't', 'start', 'cid', ARGV[11], 'aid', ARGV[2], 
 note_client()
 return {'new', now, dl, day}
 """)
+
+
+class StartReply(NamedTuple):
+    """START's reply.  ``status``: new (``started_at``, ``deadline_at``, ``day``), resume (the
+    unfinished ``attempt_id`` and its hash as ``state``, field -> raw value), closed, or limit
+    (``limit``: day | total)."""
+
+    status: str
+    started_at: int = 0
+    deadline_at: int = 0
+    day: str = ""
+    limit: str = ""
+    attempt_id: str = ""
+    state: dict[str, Any] | None = None
+
+    @classmethod
+    def from_reply(cls, reply: Sequence[Any]) -> StartReply:
+        status = text(reply[0])
+        if status == "new":
+            return cls(status, int(reply[1]), int(reply[2]), text(reply[3]))
+        if status == "resume":
+            flat = reply[1]
+            state = {text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+            return cls(status, attempt_id=text(reply[2]), state=state)
+        if status == "limit":
+            return cls(status, limit=text(reply[1]))
+        return cls(status)
 
 ANSWER = Script("answer", _COMMON + r"""
 -- Score one answer against the attempt's shuffled key, exactly once.
@@ -439,6 +494,43 @@ redis.call('XADD', KEYS[4], '*', 't', 'ans', 'cid', ARGV[12], 'aid', ARGV[13], '
 return {'ok', ok, pts, score, key, fl, qtype}
 """)
 
+
+class AnswerReply(NamedTuple):
+    """The reply of ANSWER and ANSWER_CHALLENGE.
+
+    ``error`` is '' for an accepted answer (``correct``, ``points``, ``score``, the ``shown`` key,
+    ``flagged``, the question's ``qtype`` s|m|j), else the script's error word; ``retry_after_ms``
+    goes with rate_limited.  A challenge adds ``next_question`` ('question id|perm', '' when the
+    run is over; None for a paper) and, when its run ended in this call (its last or first wrong
+    answer, or deadline_passed at the question's time limit), the run's ``finish``."""
+
+    error: str
+    correct: int = 0
+    points: int = 0
+    score: int = 0
+    shown: str = ""
+    flagged: int = 0
+    qtype: str = ""
+    retry_after_ms: int = 0
+    next_question: str | None = None
+    finish: FinishReply | None = None
+
+    @classmethod
+    def from_reply(cls, reply: Sequence[Any]) -> AnswerReply:
+        if len(reply) == 7:  # the common case: a paper's accepted answer
+            _, ok, pts, score, shown, flagged, qtype = reply
+            return cls("", int(ok), int(pts), int(score), text(shown), int(flagged), text(qtype))
+        if text(reply[0]) == "err":
+            error = text(reply[1])
+            if error == "rate_limited":
+                return cls(error, retry_after_ms=int(reply[2]))
+            if len(reply) > 2:
+                return cls(error, finish=FinishReply.from_reply(reply[2]))
+            return cls(error)
+        _, ok, pts, score, shown, flagged, qtype, nxt, *end = reply
+        return cls("", int(ok), int(pts), int(score), text(shown), int(flagged), text(qtype), 0, text(nxt),
+                   FinishReply.from_reply(end[0]) if end else None)
+
 # Challenge mode (issue 15) is the paper's ANSWER with these edits, (paper text, challenge text):
 # a script of its own, so the paper's hot path runs exactly the code it ran before.
 _CHALLENGE_EDITS = (
@@ -546,6 +638,39 @@ FINISH = Script("finish", _COMMON + _FINISH_FN + r"""
 return finish_attempt(KEYS, ARGV)
 """)
 
+
+class FinishReply(NamedTuple):
+    """FINISH's reply (and a challenge's, finished inside ANSWER_CHALLENGE, with its ``attempt_id``).
+
+    ``error`` is '' when finished (now or before: ``again``), else not_found | not_due.  ``rank``
+    is -1 when the attempt is on no board; ``best`` its board score; ``auto``: finished by the
+    service at the deadline; ``encoded``: the board's encoded score (None when not on it), which
+    a sharded contest counts the other shards above."""
+
+    error: str
+    score: int = 0
+    correct_count: int = 0
+    question_count: int = 0
+    duration_ms: int = 0
+    rank: int = -1
+    best: int = 0
+    counted: bool = False
+    finished_at: int = 0
+    started_at: int = 0
+    again: bool = False
+    auto: bool = False
+    encoded: float | None = None
+    attempt_id: str = ""
+
+    @classmethod
+    def from_reply(cls, reply: Sequence[Any]) -> FinishReply:
+        if text(reply[0]) == "err":
+            return cls(text(reply[1]))
+        _, score, cc, qc, dur, rank, best, counted, fa, st, again, auto, encoded, *tail = reply
+        return cls("", int(score), int(cc), int(qc), int(dur), int(rank), int(best), int(counted) == 1, int(fa),
+                   int(st), int(again) == 1, int(auto or 0) == 1, float(encoded) if encoded else None,
+                   text(tail[0]) if tail else "")
+
 LEADERBOARD_PAGE = Script("leaderboard_page", _RANKED_ROWS + r"""
 -- One page of a board with competition ranks ("1224") and names.
 -- KEYS: 1 board, 2 names hash.  ARGV: 1 offset, 2 limit
@@ -561,6 +686,18 @@ local rows = redis.call('ZREVRANGE', KEYS[1], offset - 1, offset + tonumber(ARGV
 if #rows < 2 then return {total} end
 return ranked_rows(KEYS[1], KEYS[2], {unpack(rows, 3)}, offset, {total}, rows[2])
 """)
+
+
+class BoardPageReply(NamedTuple):
+    """LEADERBOARD_PAGE's reply: the board's ``total`` and its flat ``rows`` (uid, encoded score,
+    rank, 'name\torg' per member; ``leaderboard.boards`` makes them entries)."""
+
+    total: int
+    rows: Sequence[Any]
+
+    @classmethod
+    def from_reply(cls, reply: Sequence[Any]) -> BoardPageReply:
+        return cls(int(reply[0]), reply[1:])
 
 LEADERBOARD_ME = Script("leaderboard_me", _RANKED_ROWS + r"""
 -- A member's rank and the entries around it.
@@ -586,6 +723,22 @@ end
 local rows = redis.call('ZREVRANGE', KEYS[1], lo - 1, pos + around, 'WITHSCORES')
 return ranked_rows(KEYS[1], KEYS[2], {unpack(rows, 3)}, lo, {total, mine, rank}, rows[2])
 """)
+
+
+class BoardMeReply(NamedTuple):
+    """LEADERBOARD_ME's reply: the board's ``total``; the member's ``encoded`` score and ``rank``
+    (None when not on the board) and the flat ``rows`` around it (as BoardPageReply's)."""
+
+    total: int
+    encoded: Any = None
+    rank: int | None = None
+    rows: Sequence[Any] = ()
+
+    @classmethod
+    def from_reply(cls, reply: Sequence[Any]) -> BoardMeReply:
+        if len(reply) == 1:
+            return cls(int(reply[0]))
+        return cls(int(reply[0]), reply[1], int(reply[2]), reply[3:])
 
 
 def all_scripts() -> tuple[Script, ...]:

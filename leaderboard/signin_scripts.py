@@ -7,9 +7,13 @@ so neither a Redis dump nor a replica read reveals a code that could still be us
 
 from __future__ import annotations
 
-from leaderboard.scripts import Script
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
-__all__ = ["SMS_CHECK", "SMS_RELEASE", "SMS_RESERVE", "SMS_STORE", "USER_PROFILE"]
+from leaderboard.scripts import Script, text
+
+__all__ = ["SMS_CHECK", "SMS_RELEASE", "SMS_RESERVE", "SMS_STORE", "USER_PROFILE", "SmsCheckReply",
+           "SmsReserveReply"]
 
 SMS_RESERVE = Script("sms_reserve", r"""
 -- Take a send slot for one phone: the resend clock and the rolling daily count.
@@ -29,6 +33,23 @@ n = redis.call('INCR', KEYS[2])
 if n == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 return {1, n}
 """)
+
+
+class SmsReserveReply(NamedTuple):
+    """SMS_RESERVE's reply: the slot was ``taken`` (``sends`` in the window), else the cap that
+    refused it (``refused_by``: resend | daily) and ``retry_after_ms``."""
+
+    taken: bool
+    sends: int = 0
+    refused_by: str = ""
+    retry_after_ms: int = 0
+
+    @classmethod
+    def from_reply(cls, reply: Sequence[Any]) -> SmsReserveReply:
+        if int(reply[0]) == 1:
+            return cls(True, int(reply[1]))
+        return cls(False, refused_by=text(reply[1]), retry_after_ms=int(reply[2]))
+
 
 SMS_RELEASE = Script("sms_release", r"""
 -- Give a send slot back after the provider failed (nothing was sent, no code stored).
@@ -70,6 +91,19 @@ if left <= 0 then
 end
 return {0, left}
 """)
+
+
+class SmsCheckReply(NamedTuple):
+    """SMS_CHECK's reply: the code was ``right`` (and is used up), else the ``tries_left`` (0: the
+    code is gone; -1: there was no live code)."""
+
+    right: bool
+    tries_left: int
+
+    @classmethod
+    def from_reply(cls, reply: Sequence[Any]) -> SmsCheckReply:
+        right, left = reply
+        return cls(int(right) == 1, int(left))
 
 USER_PROFILE = Script("user_profile", r"""
 -- Record the profile of the user a registration just made (sent in the same write as REGISTER,

@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -146,7 +147,7 @@ class Processes:
 
 def tree_cpu_s(root: int) -> float:
     """CPU seconds (user + system) used so far by a process and its live descendants."""
-    procs: dict[int, tuple[int, float]] = {}
+    procs: dict[int, tuple[int, int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rpartition(")")[2].split()
@@ -172,7 +173,7 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) ->
                 if resp.status < 500:
                     return
         except OSError as exc:
-            if getattr(exc, "code", 0) and exc.code < 500:  # type: ignore[attr-defined]
+            if isinstance(exc, urllib.error.HTTPError) and exc.code < 500:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up within {timeout:.0f} s")
@@ -230,7 +231,7 @@ def run_wrk(url: str, attempts_file: Path, offset: int, cfg: Config, seconds: fl
          "--timeout", "5s", "-s", str(HERE / "wrk_answers.lua"), url],
         env=env, capture_output=True, text=True, timeout=seconds + 60, check=True)
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("{"))
-    result = json.loads(line)
+    result: dict[str, Any] = json.loads(line)
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     cpu = [tree_cpu_s(g) - c if g else 0.0 for g, c in zip(pgids, cpu0, strict=True)]
     result["server_cpu_us"] = cpu[0] / max(1, result["requests"]) * 1e6
@@ -617,8 +618,8 @@ async def leaderboard_section(cfg: Config, valkey: EmbeddedValkey, members: int,
             ours[name].append(await timed(cfg.concurrency, cfg.op_seconds, op, redis_pid))
             if lib_dir is not None:
                 theirs[name].append(lib_ops(cfg, lib_dir, redis_url, name, members, run, redis_pid))
-            mine = ours[name][-1]
-            log(f"  run {run + 1} {name}: ours {mine.per_s:,.0f}/s ({mine.client_us:.0f} + {mine.redis_us:.0f} µs CPU)"
+            last = ours[name][-1]
+            log(f"  run {run + 1} {name}: ours {last.per_s:,.0f}/s ({last.client_us:.0f} + {last.redis_us:.0f} µs CPU)"
                 + (f", library {theirs[name][-1].per_s:,.0f}/s ({theirs[name][-1].client_us:.0f} + "
                    f"{theirs[name][-1].redis_us:.0f} µs CPU)" if theirs[name] else ""))
     usec = {name: await redis_usec(redis, 500 if members >= 1_000_000 else 200, ops[name]) for name in ("rank", "page")}

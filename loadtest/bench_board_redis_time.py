@@ -59,7 +59,9 @@ async def load(redis: aioredis.Redis, members: int, seed: int) -> float:
     return time.perf_counter() - started
 
 
-async def measure(redis: aioredis.Redis, label: str, calls: int, call: Callable[[int], Awaitable[Any]]) -> dict:
+async def measure(
+    redis: aioredis.Redis, label: str, calls: int, call: Callable[[int], Awaitable[Any]]
+) -> dict[str, Any]:
     """Run ``calls`` calls and read back their server-side durations."""
     await redis.config_resetstat()
     await redis.slowlog_reset()

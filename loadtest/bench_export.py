@@ -116,7 +116,7 @@ async def time_export(storage: PostgresStorage, what: str, prefix: str, full: bo
             first_row = time.perf_counter() - started
             break
     started = time.perf_counter()
-    chunks = export_rows(storage, what, CONTEST, prefix, "csv")  # type: ignore[arg-type]
+    chunks = export_rows(storage, what, CONTEST, prefix, "csv")
     n_bytes, first_data = 0, None
     async with contextlib.aclosing(chunks):
         async for chunk in chunks:
@@ -126,6 +126,7 @@ async def time_export(storage: PostgresStorage, what: str, prefix: str, full: bo
                 if not full:
                     break
     total = time.perf_counter() - started
+    assert first_data is not None, f"the {what} export of {prefix} has no data rows"
     line = f"  {what} of {prefix}: first row {first_row * 1000:.0f} ms, first CSV data chunk {first_data * 1000:.0f} ms"
     if full:
         line += f", whole CSV {n_bytes / 1e6:.1f} MB in {total:.1f} s"

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -109,7 +110,7 @@ def local_postgres() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def answer_events(first_attempt: int, n_answers: int, at: int) -> Iterator[dict[str, str]]:
+def answer_events(first_attempt: int, n_answers: int, at: int) -> Iterator[dict[FieldT, EncodableT]]:
     for k in range(n_answers):
         a, i = divmod(k, PER_ATTEMPT)
         aid, uid = f"a{first_attempt + a:09d}", f"u{first_attempt + a:09d}"

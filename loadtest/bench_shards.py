@@ -63,6 +63,8 @@ async def _masters_of(nodes: list[tuple[str, int]], base: str, shards: int) -> t
         urls = []
         for shard in range(shards):
             node = client.get_node_from_key(keys.contest_prefix(cid, shard if shards > 1 else 0))
+            if node is None:
+                raise RuntimeError(f"the cluster has no node for the slot of {cid}'s shard {shard}")
             urls.append(f"redis://{node.host}:{node.port}/0")
         spread = len(set(urls))
         if spread > best[0]:

@@ -80,7 +80,6 @@ class Shared:
     phones = itertools.count(1)
 
 
-@events.test_start.add_listener
 def _setup(environment: Any, **_: Any) -> None:
     host = environment.host or ""
     if not host:
@@ -99,6 +98,9 @@ def _setup(environment: Any, **_: Any) -> None:
     Shared.orgs = leaf_orgs(host)
 
 
+events.test_start.add_listener(_setup)
+
+
 def _phone() -> str:
     # a mainland mobile (1, 3-9, 9 digits: the service checks): salt (3 digits' worth), worker (2),
     # counter (5): unique across workers, and across runs but by chance
@@ -110,7 +112,8 @@ def _choice(question: dict[str, Any]) -> str | list[str]:
     keys = [o["key"] for o in question["options"]]
     if question["type"] == "multiple":
         return sorted(random.sample(keys, random.randint(1, len(keys))))
-    return random.choice(keys)
+    key: str = random.choice(keys)
+    return key
 
 
 class Participant(FastHttpUser):
@@ -237,7 +240,8 @@ class Organizer(HttpUser):
         """Hold the SSE feed for QUIZ_LOCUST_SSE_S; reported as ``live`` with the time to the first snapshot."""
         started = time.perf_counter()
         first_ms: float | None = None
-        snapshots, size, error = 0, 0, None
+        snapshots, size = 0, 0
+        error: Exception | None = None
         try:
             resp = self.client.get(f"/api/v1/contests/{Shared.contest_id}/live", stream=True, name="live (connect)",
                                    timeout=(5, 5))
@@ -276,7 +280,7 @@ if os.environ.get("QUIZ_LOCUST_SHAPE", "").lower() == "spike":
         base = _num("QUIZ_LOCUST_BASE", 0.1)
 
         def tick(self) -> tuple[int, float] | None:
-            t = self.get_run_time()
+            t = self.get_run_time()  # type: ignore[no-untyped-call]  # locust's LoadTestShape is unannotated
             if t < self.ramp_s:
                 return max(1, round(self.peak * t / self.ramp_s)), max(1.0, self.peak / self.ramp_s)
             if t < self.ramp_s + self.hold_s:

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import contextlib
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -60,7 +61,7 @@ async def answer(request: web.Request) -> web.Response:
 def make_app(redis_url: str) -> web.Application:
     app = web.Application()
 
-    async def redis_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         client = aioredis.Redis.from_url(redis_url, max_connections=1024)
         await client.script_load(ANSWER.source)
         app[REDIS] = client

@@ -95,7 +95,8 @@ class QuestionBank:
     def memo(self, key: object, build: Callable[[], T]) -> T:
         """Cache a value derived from this (immutable) bank, e.g. a paper plan per rule set."""
         try:
-            return self._memo[key]  # type: ignore[no-any-return]
+            found: T = self._memo[key]
+            return found
         except KeyError:
             pass
         if len(self._memo) >= _MEMO_LIMIT:
@@ -144,7 +145,8 @@ class QuestionBank:
             if fmt != _SNAPSHOT_FORMAT:
                 raise SnapshotError(f"unsupported question bank snapshot format {fmt!r}")
             questions = [
-                Question(row[0], row[1], row[2], tuple(row[3]), *row[4:9], retired=bool(row[9:10] and row[9]))
+                Question(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], row[7], row[8],
+                         retired=bool(row[9:10] and row[9]))
                 for row in rows
             ]
         except SnapshotError:
@@ -158,7 +160,7 @@ class QuestionBank:
             return NotImplemented
         return self.version == other.version and self._by_id == other._by_id
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # equal banks compare by content; typeshed's object.__hash__ is a method
 
     def __repr__(self) -> str:
         return f"<QuestionBank version={self.version} questions={len(self)}>"

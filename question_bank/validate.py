@@ -69,7 +69,9 @@ _ID_RE = re.compile(r"[\w.:\-]{1,64}")
 
 
 def _match_key(qtype: str, stem: str, options: Iterable[str]) -> str:
-    fold = lambda text: re.sub(r"\s+", "", unicodedata.normalize("NFKC", text).casefold())  # noqa: E731
+    def fold(text: str) -> str:
+        return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text).casefold())
+
     return make_question_id(qtype, fold(stem), [fold(o) for o in options])
 
 

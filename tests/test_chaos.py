@@ -48,7 +48,7 @@ async def test_redis_outage_gives_503_changes_nothing_and_recovers_without_resta
         app_factory: ClientFactory, tmp_path: Path) -> None:
     valkey = EmbeddedValkey(tmp_path / "valkey", appendonly=True).start()
     try:
-        async with app_factory(redis_url=valkey.url, cache_ttl_ms=0) as client:
+        async with app_factory(redis_url=valkey.url) as client:
             seeded = await seed_contest(client)
             cid = seeded.contest_id
             user = await seeded.register()
@@ -121,7 +121,7 @@ async def _backlog_is(client: TestClient, n: int) -> bool:
 @pytest.mark.postgres
 async def test_postgres_outage_participants_keep_playing_backlog_drains(
         app_factory: ClientFactory, pg_server: PgServer) -> None:
-    async with app_factory(database_url=await create_database(pg_server), cache_ttl_ms=0) as client:
+    async with app_factory(database_url=await create_database(pg_server)) as client:
         seeded = await seed_contest(client)
         cid = seeded.contest_id
         await drain(client)
@@ -161,7 +161,7 @@ async def test_redis_stopping_under_concurrent_answers_leaves_no_half_writes(
     the return, every counter, every attempt and the database agree."""
     valkey = EmbeddedValkey(tmp_path / "valkey", appendonly=True).start()
     try:
-        async with app_factory(redis_url=valkey.url, cache_ttl_ms=0, rl_answer_user=(0, 0)) as client:
+        async with app_factory(redis_url=valkey.url, rl_answer_user=(0, 0)) as client:
             seeded = await seed_contest(client)
             cid = seeded.contest_id
             players = []

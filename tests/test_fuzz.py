@@ -33,12 +33,13 @@ from schemathesis.checks import (
 from contest.orgtree import parse_orgs
 from contest.web.app import create_app
 from contest.web.openapi import build_spec
+from contest.web.routes import ROUTES
 from leaderboard.encoding import SCORE_MAX, decode, encode
 from leaderboard.scripts import _COMMON
 from question_bank import ImportFormatError, parse_questions
 from tests.fixtures.app import ADMIN, SAMPLE, make_settings
 
-schema = schemathesis.openapi.from_dict(build_spec()).exclude(path_regex=r"/live$")  # SSE never ends
+schema = schemathesis.openapi.from_dict(build_spec(ROUTES)).exclude(path_regex=r"/live$")  # SSE never ends
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -99,7 +100,7 @@ def fuzz_server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     client.close()
     data_dir: Path = tmp_path_factory.mktemp("fuzz")
     # rate limits off: the fuzzer is one client hammering one attempt on purpose
-    app = create_app(make_settings(redis_url, data_dir, rate_limits=False, cache_ttl_ms=0))
+    app = create_app(make_settings(redis_url, data_dir, rate_limits=False))
     with ThreadedServer(app) as server:
         yield {"url": server.url, **_seed(server.url)}
 

@@ -44,7 +44,7 @@ async def guarded_cluster_app(valkey_cluster: ValkeyCluster, data_dir: Path) -> 
     redis = RedisCluster(startup_nodes=valkey_cluster.startup_nodes())
     await redis.flushall(target_nodes=RedisCluster.PRIMARIES)
     await redis.aclose()
-    settings = make_settings(valkey_cluster.url, data_dir, redis_cluster=True, cache_ttl_ms=0,
+    settings = make_settings(valkey_cluster.url, data_dir, redis_cluster=True,
                              rl_register_ip=(4, 60), rl_answer_user=(3, 60))
     client = TestClient(LaneTestServer(create_app(settings)))
     await client.start_server()

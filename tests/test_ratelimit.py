@@ -15,7 +15,7 @@ from contest.ratelimit import client_ip
 from contest.redis_client import PipelinedScripts
 from contest.settings import Settings, SettingsError
 from leaderboard import keys
-from leaderboard.guard_scripts import RATE_LIMIT
+from leaderboard.ratelimit_scripts import RATE_LIMIT
 from tests.fixtures.app import seed_contest
 
 ClientFactory = Callable[..., Any]

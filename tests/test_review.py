@@ -62,7 +62,7 @@ async def standing(client: TestClient, cid: str, uid: str) -> dict[str, Any]:
 
 async def test_void_best_falls_back_to_the_next_best_attempt_and_restore_undoes_it(
         app_factory: ClientFactory) -> None:
-    async with app_factory(cache_ttl_ms=0) as client:
+    async with app_factory() as client:
         seeded = await seed_contest(client, ranking="best")
         cid = seeded.contest_id
         user = await seeded.register(org_id=VILLAGE_A)
@@ -95,7 +95,7 @@ async def test_void_best_falls_back_to_the_next_best_attempt_and_restore_undoes_
 
 
 async def test_void_sum_subtracts_and_the_last_attempt_leaves_every_board(app_factory: ClientFactory) -> None:
-    async with app_factory(cache_ttl_ms=0) as client:
+    async with app_factory() as client:
         seeded = await seed_contest(client, ranking="sum")
         cid = seeded.contest_id
         user = await seeded.register(org_id=VILLAGE_A)
@@ -126,7 +126,7 @@ async def test_void_sum_subtracts_and_the_last_attempt_leaves_every_board(app_fa
 
 
 async def test_flagged_list_stats_export_and_audit_log(app_factory: ClientFactory) -> None:
-    async with app_factory(cache_ttl_ms=0) as client:
+    async with app_factory() as client:
         # a human minimum nobody meets: every answer is flagged
         seeded = await seed_contest(client, min_answer_ms=60_000)
         cid = seeded.contest_id
@@ -178,7 +178,7 @@ async def test_flagged_list_stats_export_and_audit_log(app_factory: ClientFactor
 
 
 async def test_rebuild_keeps_a_voided_attempt_off_the_boards(app_factory: ClientFactory) -> None:
-    async with app_factory(cache_ttl_ms=0) as client:
+    async with app_factory() as client:
         seeded = await seed_contest(client, ranking="best")
         cid = seeded.contest_id
         user = await seeded.register(org_id=VILLAGE_A)

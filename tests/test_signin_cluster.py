@@ -26,7 +26,7 @@ async def sms_cluster_app(valkey_cluster: ValkeyCluster, data_dir: Path,
     redis = RedisCluster(startup_nodes=valkey_cluster.startup_nodes())
     await redis.flushall(target_nodes=RedisCluster.PRIMARIES)
     await redis.aclose()
-    settings = make_settings(valkey_cluster.url, data_dir, redis_cluster=True, cache_ttl_ms=0,
+    settings = make_settings(valkey_cluster.url, data_dir, redis_cluster=True,
                              sms_provider=f"webhook:{sms_receiver.url}", sms_webhook_secret=WEBHOOK_SECRET,
                              staff_check_s=0.2)
     client = TestClient(LaneTestServer(create_app(settings)))

@@ -18,9 +18,12 @@ from aiohttp import web
 
 from contest.appkeys import CATALOG, SETTINGS, STAFF
 from contest.auth import issue_token, sign_ticket
+from contest.cli.runtime import use_uvloop, with_embedded_redis
 from contest.contests import validate_contest
 from contest.orgtree import parse_orgs
 from contest.settings import Settings
+from contest.web.app import create_app
+from contest.web.front_door import serve
 from question_bank import parse_questions
 
 __all__ = ["run_demo", "seed_sample", "simulate_players"]
@@ -148,17 +151,13 @@ async def simulate_players(base: str, contest_id: str, org_ids: list[str], count
 
 
 def run_demo(settings: Settings, *, simulate: int = 0) -> int:
-    from contest.cli.main import _use_uvloop, _with_embedded_redis
-    from contest.web.app import create_app
-    from contest.web.front_door import serve
-
     if not settings.admin_token:
         settings = settings.replace(admin_token=f"demo-admin-{secrets.token_hex(8)}")
     if not settings.ticket_secret:
         settings = settings.replace(ticket_secret="demo-ticket-secret")
     # QUIZ_ENV=dev: sign-in codes go to this log unless a real SMS provider is configured
     settings = settings.replace(env="dev", sms_provider=settings.sms_provider or "log")
-    settings, server = _with_embedded_redis(settings)
+    settings, server = with_embedded_redis(settings)
     try:
         app = create_app(settings)
         host = settings.host if settings.host != "0.0.0.0" else "127.0.0.1"
@@ -198,7 +197,7 @@ def run_demo(settings: Settings, *, simulate: int = 0) -> int:
             f"  Organizer token    : {organizer}",
             "",
         ]), flush=True)
-        _use_uvloop()
+        use_uvloop()
         asyncio.run(serve(app, host, settings.port, lane=settings.answer_lane))
         return 0
     finally:

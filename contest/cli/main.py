@@ -17,39 +17,12 @@ from typing import Any
 
 import orjson
 
+from contest.cli.runtime import setup_logging, use_uvloop, with_embedded_redis
 from contest.settings import Settings, SettingsError
 
 __all__ = ["Services", "main", "services"]
 
 log = logging.getLogger("quiz")
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def _use_uvloop() -> None:
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
-def _with_embedded_redis(settings: Settings) -> tuple[Settings, Any]:
-    """Start an embedded Valkey when QUIZ_REDIS_URL is unset; returns (settings with its URL, server)."""
-    if settings.redis_url:
-        return settings, None
-    from contest.embedded_redis import EmbeddedValkey
-
-    # The embedded Valkey acknowledges only what is on disk (QUIZ_ACK_DURABILITY=fsync unless set):
-    # `appendfsync always` fsyncs once per event-loop pass before the pass's replies go out, so a
-    # pipelined batch shares one fsync (see contest/redis_client.py for why not WAITAOF).
-    durability = settings.ack_durability or "fsync"
-    fsync_args = ("--appendfsync", "always") if durability != "memory" else ()
-    server = EmbeddedValkey(settings.data_dir / "valkey", appendonly=True, extra_args=fsync_args).start()
-    log.info("QUIZ_REDIS_URL unset: started an embedded Valkey at %s (AOF in %s, acknowledgements: %s)",
-             server.url, settings.data_dir / "valkey", durability)
-    return settings.replace(redis_url=server.url, ack_durability=durability), server
 
 
 @dataclass
@@ -96,8 +69,8 @@ def _serve_worker(settings: Settings, reuse_port: bool, own_group: bool = False)
         # A terminal's Ctrl-C reaches the whole foreground group; the supervisor forwards one
         # signal itself, and a second one would cut this worker's final flush short.
         os.setpgrp()
-    _setup_logging(settings.log_level)
-    _use_uvloop()
+    setup_logging(settings.log_level)
+    use_uvloop()
     app = create_app(settings)
     app.on_startup.append(_freeze_gc)  # after the cleanup contexts: connections, catalog, workers
     asyncio.run(serve(app, settings.host, settings.port, reuse_port=reuse_port, shutdown_timeout=10.0,
@@ -123,7 +96,7 @@ async def _freeze_gc(_app: Any) -> None:
 
 
 def cmd_serve(settings: Settings) -> int:
-    settings, server = _with_embedded_redis(settings)
+    settings, server = with_embedded_redis(settings)
     try:
         if settings.workers <= 1:
             log.info("serving on http://%s:%s", settings.host, settings.port)
@@ -263,7 +236,7 @@ async def _export(settings: Settings, contest_id: str, what: str, fmt: str, org:
         prefix = svc.catalog.orgs.path_string(org) if org else None
         target = out or Path(f"{contest_id}-{what}.{fmt}")
         with target.open("wb") as fh:
-            async for chunk in export_rows(svc.storage, what, contest_id, prefix, fmt):  # type: ignore[arg-type]
+            async for chunk in export_rows(svc.storage, what, contest_id, prefix, fmt):
                 await asyncio.to_thread(fh.write, chunk)
         print(f"wrote {target}")
     return 0
@@ -294,7 +267,7 @@ def cmd_token(settings: Settings, role: str, org: str | None, user: str | None, 
 
 
 def _run_async(settings: Settings, coro_factory: Any) -> int:
-    settings, server = _with_embedded_redis(settings)
+    settings, server = with_embedded_redis(settings)
     try:
         return int(asyncio.run(coro_factory(settings)))
     finally:
@@ -373,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(settings.log_level)
+    setup_logging(settings.log_level)
     command = args.command
     if command == "serve":
         return cmd_serve(settings)

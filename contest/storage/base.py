@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "subtree_result",
@@ -129,12 +129,12 @@ class ContestRow:
 class EventBatch:
     """One batch of events as row tuples in the column orders above, duplicates removed."""
 
-    users: list[tuple] = field(default_factory=list)
+    users: list[tuple[Any, ...]] = field(default_factory=list[Any])
     user_index: list[int] = field(default_factory=list)  # event index of each users row
-    starts: list[tuple] = field(default_factory=list)
-    answers: list[tuple] = field(default_factory=list)
-    finishes: list[tuple] = field(default_factory=list)
-    reviews: list[tuple] = field(default_factory=list)
+    starts: list[tuple[Any, ...]] = field(default_factory=list[Any])
+    answers: list[tuple[Any, ...]] = field(default_factory=list[Any])
+    finishes: list[tuple[Any, ...]] = field(default_factory=list[Any])
+    reviews: list[tuple[Any, ...]] = field(default_factory=list[Any])
 
     def __len__(self) -> int:
         return len(self.users) + len(self.starts) + len(self.answers) + len(self.finishes) + len(self.reviews)
@@ -158,11 +158,11 @@ def _flag(e: Mapping[str, str], key: str, default: str = "0") -> int:
     return 1 if (e.get(key) or default) == "1" else 0
 
 
-def parse_events(events: list[Mapping[str, str]]) -> EventBatch:
+def parse_events(events: Sequence[Mapping[str, str]]) -> EventBatch:
     """Rows for every table; raises PoisonEvent(index) for the first invalid event."""
     batch = EventBatch()
     seen_users: set[str] = set()
-    starts: dict[str, tuple] = {}
+    starts: dict[str, tuple[Any, ...]] = {}
     answers = batch.answers
     for index, e in enumerate(events):
         try:
@@ -282,6 +282,18 @@ async def find_poison(
     return lo
 
 
+# rows streamed from the database as they are read; a generator, so a reader that stops early can aclose() it
+RowStream = AsyncGenerator[tuple[Any, ...], None]
+
+
+class ResultRows(Protocol):
+    """What exports and lottery draws read rows from: a Storage, or review.FilteredResults over one."""
+
+    def iter_results(self, contest_id: str, org_path_prefix: str | None) -> RowStream: ...
+
+    def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> RowStream: ...
+
+
 class Storage(abc.ABC):
     """Durable storage: admin data, the event sink of the flusher, rebuild reads and exports."""
 
@@ -304,22 +316,22 @@ class Storage(abc.ABC):
 
     # admin data
     @abc.abstractmethod
-    async def save_orgs(self, orgs: list[dict]) -> None: ...
+    async def save_orgs(self, orgs: list[dict[str, Any]]) -> None: ...
 
     @abc.abstractmethod
-    async def load_orgs(self) -> list[dict]: ...
+    async def load_orgs(self) -> list[dict[str, Any]]: ...
 
     @abc.abstractmethod
-    async def save_questions(self, questions: list[dict]) -> None: ...
+    async def save_questions(self, questions: list[dict[str, Any]]) -> None: ...
 
     @abc.abstractmethod
-    async def load_questions(self) -> list[dict]: ...
+    async def load_questions(self) -> list[dict[str, Any]]: ...
 
     @abc.abstractmethod
-    async def save_contest(self, contest_id: str, config: dict, status: str) -> None: ...
+    async def save_contest(self, contest_id: str, config: dict[str, Any], status: str) -> None: ...
 
     @abc.abstractmethod
-    async def load_contests(self) -> list[dict]: ...
+    async def load_contests(self) -> list[dict[str, Any]]: ...
 
     # the durable sink
     @abc.abstractmethod
@@ -334,7 +346,7 @@ class Storage(abc.ABC):
     # transactions). 1 for a backend that serialises its writes anyway.
     parallel_writes: int = 1
 
-    async def write_raw(self, entries: list[list]) -> None:
+    async def write_raw(self, entries: list[list[Any]]) -> None:
         """``write_events`` for entries still as the flat ``[name, value, ...]`` lists of the raw
         XREADGROUP reply; PoisonEvent indexes refer to ``entries``. A backend may override it to
         skip building a dict per entry on its hot path."""
@@ -348,52 +360,52 @@ class Storage(abc.ABC):
 
     # rebuild support
     @abc.abstractmethod
-    async def load_users(self, after_user_id: str | None, limit: int) -> list[dict]: ...
+    async def load_users(self, after_user_id: str | None, limit: int) -> list[dict[str, Any]]: ...
 
     @abc.abstractmethod
-    def load_attempts(self, contest_id: str) -> AsyncIterator[dict]: ...
+    def load_attempts(self, contest_id: str) -> AsyncIterator[dict[str, Any]]: ...
 
     @abc.abstractmethod
-    def load_answers(self, contest_id: str) -> AsyncIterator[dict]: ...
+    def load_answers(self, contest_id: str) -> AsyncIterator[dict[str, Any]]: ...
 
     @abc.abstractmethod
     async def count_rows(self, contest_id: str | None = None) -> dict[str, int]: ...
 
     # reviews (contest/review.py); not abstract so a backend without them still opens
-    async def load_attempt(self, attempt_id: str) -> dict | None:
+    async def load_attempt(self, attempt_id: str) -> dict[str, Any] | None:
         """One attempt row (ATTEMPT_COLUMNS) or None."""
         raise NotImplementedError
 
-    async def load_reviews(self, contest_id: str) -> list[dict]:
+    async def load_reviews(self, contest_id: str) -> list[dict[str, Any]]:
         """The review audit log of a contest (REVIEW_COLUMNS), oldest first."""
         raise NotImplementedError
 
     # the dashboard's figures of an org subtree (contest/stats.py); not abstract: stats scans instead
-    async def subtree_figures(self, contest_id: str, org_path_prefix: str, since_ms: int) -> dict:
+    async def subtree_figures(self, contest_id: str, org_path_prefix: str, since_ms: int) -> dict[str, Any]:
         """Answers of the subtree aggregated by the database: ``answers``, ``correct``, ``flagged``,
         ``recent`` (answered at or after ``since_ms``), ``questions`` [(question_id, answers,
         correct)], ``answer_minutes`` and ``finish_minutes`` [(minute since the epoch, count)]."""
         raise NotImplementedError
 
     # a participant's own review and certificates (contest/recap.py, contest/certificates.py)
-    async def load_attempt_answers(self, attempt_id: str) -> list[dict]:
+    async def load_attempt_answers(self, attempt_id: str) -> list[dict[str, Any]]:
         """The answers of one attempt (idx, question_id, choice, correct, points_awarded), by index."""
         raise NotImplementedError
 
-    async def save_certificate(self, row: dict) -> dict:
+    async def save_certificate(self, row: dict[str, Any]) -> dict[str, Any]:
         """Store a certificate unless its attempt has one; the stored row either way (CERTIFICATE_COLUMNS)."""
         raise NotImplementedError
 
-    async def load_certificate(self, serial: str) -> dict | None:
+    async def load_certificate(self, serial: str) -> dict[str, Any] | None:
         """A certificate with its attempt's ``voided`` flag and the latest void ``reason``, or None."""
         raise NotImplementedError
 
     # exports
     @abc.abstractmethod
-    def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]: ...
+    def iter_results(self, contest_id: str, org_path_prefix: str | None) -> RowStream: ...
 
     @abc.abstractmethod
-    def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]: ...
+    def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> RowStream: ...
 
 
 # the dashboard's figures of an org subtree, aggregated by the database (not row by row in

@@ -33,6 +33,7 @@ from contest.storage.base import (
     USER_COLUMNS,
     EventBatch,
     PoisonEvent,
+    RowStream,
     Storage,
     StorageUnavailable,
     event_from_fields,
@@ -149,7 +150,7 @@ _ANS_VALUES = operator.itemgetter(5, 9, 3, 7, 11, 13, 15, 17, 19, 21)
 _BITS = frozenset((b"0", b"1"))
 
 
-def _answers_copy_text(entries: list[list]) -> tuple[bytes, list[int]] | None:
+def _answers_copy_text(entries: list[list[Any]]) -> tuple[bytes, list[int]] | None:
     """The answer entries of a raw batch as one COPY text-format buffer, plus the indexes of the
     other entries; None when the buffer would need escaping (then the general path runs).
 
@@ -176,7 +177,7 @@ def _answers_copy_text(entries: list[list]) -> tuple[bytes, list[int]] | None:
     return text, others
 
 
-def _path_filter(sql: str, contest_id: str, prefix: str | None) -> tuple[str, tuple]:
+def _path_filter(sql: str, contest_id: str, prefix: str | None) -> tuple[str, tuple[Any, ...]]:
     if not prefix:
         return sql.format(path=""), (contest_id,)
     return sql.format(path=_PATH), (contest_id, prefix, prefix_upper_bound(prefix))
@@ -184,11 +185,17 @@ def _path_filter(sql: str, contest_id: str, prefix: str | None) -> tuple[str, tu
 
 _SUBTREE_SQL = subtree_sql("$1")
 
+# what pool.acquire() yields: a proxy forwarding to the Connection it holds
+_Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
-async def _copy_answers(conn: asyncpg.Connection, table: str, answers: list[tuple] | bytes) -> None:
+
+async def _copy_answers(conn: _Conn, table: str, answers: list[tuple[Any, ...]] | bytes) -> None:
     if isinstance(answers, bytes):
         # a memoryview: asyncpg would take plain bytes for a file name
-        await conn.copy_to_table(table, source=memoryview(answers), columns=ANSWER_COLUMNS)
+        # asyncpg takes any buffer too (Connection._copy_in); its stubs list only files and iterables
+        await conn.copy_to_table(
+            table, source=memoryview(answers), columns=ANSWER_COLUMNS,  # type: ignore[arg-type]  # a buffer
+        )
     else:
         await conn.copy_records_to_table(table, records=answers, columns=ANSWER_COLUMNS)
 
@@ -276,17 +283,17 @@ class PostgresStorage(Storage):
         with _guard():
             await self.pool.fetchval("SELECT 1", timeout=5)
 
-    async def _fetch(self, sql: str, *args: Any) -> list[dict]:
+    async def _fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         with _guard():
             return [dict(r) for r in await self.pool.fetch(sql, *args)]
 
-    async def _executemany(self, sql: str, rows: list[tuple]) -> None:
+    async def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         with _guard():
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.executemany(sql, rows)
 
     # admin data -------------------------------------------------------------------------------
-    async def save_orgs(self, orgs: list[dict]) -> None:
+    async def save_orgs(self, orgs: list[dict[str, Any]]) -> None:
         rows = [
             (o["org_id"], o.get("parent_id") or None, o["name"], int(o["level"]), int(o.get("members") or 0),
              1 if o.get("accepts_members") else 0)
@@ -300,11 +307,11 @@ class PostgresStorage(Storage):
             rows,
         )
 
-    async def load_orgs(self) -> list[dict]:
+    async def load_orgs(self) -> list[dict[str, Any]]:
         return await self._fetch(
             "SELECT org_id, parent_id, name, level, members, accepts_members FROM orgs ORDER BY org_id")
 
-    async def save_questions(self, questions: list[dict]) -> None:
+    async def save_questions(self, questions: list[dict[str, Any]]) -> None:
         rows = [
             (
                 q["id"],
@@ -329,7 +336,7 @@ class PostgresStorage(Storage):
             rows,
         )
 
-    async def load_questions(self) -> list[dict]:
+    async def load_questions(self) -> list[dict[str, Any]]:
         rows = await self._fetch(
             "SELECT id, type, stem, options, answer, category, difficulty, points, explanation"
             " FROM questions ORDER BY id"
@@ -338,14 +345,14 @@ class PostgresStorage(Storage):
             row["options"] = orjson.loads(row["options"])
         return rows
 
-    async def save_contest(self, contest_id: str, config: dict, status: str) -> None:
+    async def save_contest(self, contest_id: str, config: dict[str, Any], status: str) -> None:
         await self._executemany(
             "INSERT INTO contests (contest_id, config, status) VALUES ($1,$2,$3) ON CONFLICT (contest_id)"
             " DO UPDATE SET config = excluded.config, status = excluded.status",
             [(contest_id, orjson.dumps(config).decode(), status)],
         )
 
-    async def load_contests(self) -> list[dict]:
+    async def load_contests(self) -> list[dict[str, Any]]:
         rows = await self._fetch("SELECT contest_id, config, status FROM contests ORDER BY contest_id")
         for row in rows:
             row["config"] = orjson.loads(row["config"])
@@ -356,7 +363,7 @@ class PostgresStorage(Storage):
     # flusher reads, parses and acknowledges the next
     parallel_writes = 2
 
-    async def write_raw(self, entries: list[list]) -> None:
+    async def write_raw(self, entries: list[list[Any]]) -> None:
         """The hot path: answers COPYed in text format straight from the Redis bytes."""
         prepared = _answers_copy_text(entries)
         if prepared is None:
@@ -405,7 +412,7 @@ class PostgresStorage(Storage):
         except (*_DATA_ERRORS, PoisonEvent):
             return True
 
-    async def _write_batch(self, conn: asyncpg.Connection, batch: EventBatch, answers_text: bytes = b"") -> None:
+    async def _write_batch(self, conn: _Conn, batch: EventBatch, answers_text: bytes = b"") -> None:
         if batch.users:
             rows = [(index, *row) for index, row in zip(batch.user_index, batch.users, strict=True)]
             await conn.copy_records_to_table("stage_users", records=rows, columns=("ord", *USER_COLUMNS))
@@ -430,7 +437,7 @@ class PostgresStorage(Storage):
             await conn.execute(_MOVE_REVIEWS)
             await conn.execute(_APPLY_REVIEWS)
 
-    async def _write_answers(self, conn: asyncpg.Connection, answers: list[tuple] | bytes) -> None:
+    async def _write_answers(self, conn: _Conn, answers: list[tuple[Any, ...]] | bytes) -> None:
         """COPY straight into answers; through staging + ON CONFLICT only when that collides.
 
         A replay (a crash between COMMIT and XACK) is rare, and the direct COPY skips a whole
@@ -447,7 +454,7 @@ class PostgresStorage(Storage):
         await conn.execute(_MOVE_ANSWERS)
 
     # rebuild support --------------------------------------------------------------------------
-    async def load_users(self, after_user_id: str | None, limit: int) -> list[dict]:
+    async def load_users(self, after_user_id: str | None, limit: int) -> list[dict[str, Any]]:
         return await self._fetch(
             "SELECT user_id, name, phone, ext_id, org_id, created_at FROM users WHERE user_id > $1"
             " ORDER BY user_id LIMIT $2",
@@ -455,20 +462,20 @@ class PostgresStorage(Storage):
             limit,
         )
 
-    async def load_attempt(self, attempt_id: str) -> dict | None:
+    async def load_attempt(self, attempt_id: str) -> dict[str, Any] | None:
         rows = await self._fetch(f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE attempt_id = $1",
                                  attempt_id)
         return rows[0] if rows else None
 
-    async def load_reviews(self, contest_id: str) -> list[dict]:
+    async def load_reviews(self, contest_id: str) -> list[dict[str, Any]]:
         return await self._fetch('SELECT contest_id, attempt_id, action, reason, "by", at FROM reviews'
                                  " WHERE contest_id = $1 ORDER BY at, attempt_id", contest_id)
 
-    async def load_attempt_answers(self, attempt_id: str) -> list[dict]:
+    async def load_attempt_answers(self, attempt_id: str) -> list[dict[str, Any]]:
         return await self._fetch("SELECT idx, question_id, choice, correct, points_awarded, answered_at"
                                  " FROM answers WHERE attempt_id = $1 ORDER BY idx", attempt_id)
 
-    async def save_certificate(self, row: dict) -> dict:
+    async def save_certificate(self, row: dict[str, Any]) -> dict[str, Any]:
         marks = ", ".join(f"${i}" for i in range(1, len(CERTIFICATE_COLUMNS) + 1))
         with _guard():
             await self.pool.execute(f"INSERT INTO certificates ({', '.join(CERTIFICATE_COLUMNS)}) VALUES ({marks})"
@@ -477,16 +484,16 @@ class PostgresStorage(Storage):
                                  row["attempt_id"])
         return rows[0]
 
-    async def load_certificate(self, serial: str) -> dict | None:
+    async def load_certificate(self, serial: str) -> dict[str, Any] | None:
         rows = await self._fetch(CERTIFICATE_SELECT + " WHERE c.serial = $1", serial)
         return rows[0] if rows else None
 
-    async def load_attempts(self, contest_id: str) -> AsyncIterator[dict]:
+    async def load_attempts(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
         sql = f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE contest_id = $1 ORDER BY started_at"
         async for row in self._stream(sql, (contest_id,)):
             yield dict(zip(ATTEMPT_COLUMNS, row, strict=True))
 
-    async def load_answers(self, contest_id: str) -> AsyncIterator[dict]:
+    async def load_answers(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
         # through attempts: answers carry no contest index of their own (it would slow every insert)
         cols = ", ".join(f"a.{c}" for c in ANSWER_COLUMNS)
         sql = (
@@ -503,7 +510,7 @@ class PostgresStorage(Storage):
                 " (SELECT count(*) FROM attempts WHERE finished_at IS NOT NULL), (SELECT count(*)"
                 " FROM answers)"
             )
-            args: tuple = ()
+            args: tuple[Any, ...] = ()
         else:
             sql = (
                 "SELECT (SELECT count(DISTINCT user_id) FROM attempts WHERE contest_id = $1),"
@@ -515,27 +522,28 @@ class PostgresStorage(Storage):
             args = (contest_id,)
         with _guard():
             row = await self.pool.fetchrow(sql, *args)
+        assert row is not None  # an aggregate-only SELECT returns exactly one row
         return dict(zip(("users", "attempts", "finished", "answers"), row, strict=True))
 
     # exports ----------------------------------------------------------------------------------
-    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]:
+    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
         sql, args = _path_filter(_RESULTS, contest_id, org_path_prefix)
         async for row in self._stream(sql, args):
             yield row
 
-    async def subtree_figures(self, contest_id: str, org_path_prefix: str, since_ms: int) -> dict:
+    async def subtree_figures(self, contest_id: str, org_path_prefix: str, since_ms: int) -> dict[str, Any]:
         rows = {}
         for name, template in _SUBTREE_SQL.items():
             sql, args = _path_filter(template.replace("{since}", str(int(since_ms))), contest_id, org_path_prefix)
             rows[name] = await self._fetch(sql, *args)
         return subtree_result(rows)
 
-    async def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]:
+    async def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
         sql, args = _path_filter(_ANSWERS, contest_id, org_path_prefix)
         async for row in self._stream(sql, args):
             yield row
 
-    async def _stream(self, sql: str, args: tuple) -> AsyncIterator[tuple]:
+    async def _stream(self, sql: str, args: tuple[Any, ...]) -> AsyncIterator[tuple[Any, ...]]:
         """Rows through a server-side cursor fetched in chunks.
 
         A SQL-level DECLARE (rather than a protocol portal) makes the planner optimise for the

@@ -24,6 +24,7 @@ from contest.storage.base import (
     CERTIFICATE_SELECT,
     EventBatch,
     PoisonEvent,
+    RowStream,
     Storage,
     StorageUnavailable,
     find_poison,
@@ -89,7 +90,7 @@ _ANSWERS = (
 _PATH = " AND t.org_path >= ? AND t.org_path < ?"
 
 
-def _path_filter(sql: str, contest_id: str, prefix: str | None) -> tuple[str, tuple]:
+def _path_filter(sql: str, contest_id: str, prefix: str | None) -> tuple[str, tuple[Any, ...]]:
     if not prefix:
         return sql.format(path=""), (contest_id,)
     return sql.format(path=_PATH), (contest_id, prefix, prefix_upper_bound(prefix))
@@ -188,7 +189,7 @@ class SqliteStorage(Storage):
         await self._run(lambda: self._db.execute("SELECT 1").fetchone())
 
     # admin data -------------------------------------------------------------------------------
-    async def save_orgs(self, orgs: list[dict]) -> None:
+    async def save_orgs(self, orgs: list[dict[str, Any]]) -> None:
         rows = [
             (o["org_id"], o.get("parent_id") or None, o["name"], int(o["level"]), int(o.get("members") or 0),
              1 if o.get("accepts_members") else 0)
@@ -202,12 +203,12 @@ class SqliteStorage(Storage):
         )
         await self._run(self._transaction, lambda c: c.executemany(sql, rows))
 
-    async def load_orgs(self) -> list[dict]:
+    async def load_orgs(self) -> list[dict[str, Any]]:
         return await self._run(
             self._select, "SELECT org_id, parent_id, name, level, members, accepts_members FROM orgs ORDER BY org_id"
         )
 
-    async def save_questions(self, questions: list[dict]) -> None:
+    async def save_questions(self, questions: list[dict[str, Any]]) -> None:
         rows = [
             (
                 q["id"],
@@ -232,7 +233,7 @@ class SqliteStorage(Storage):
         )
         await self._run(self._transaction, lambda c: c.executemany(sql, rows))
 
-    async def load_questions(self) -> list[dict]:
+    async def load_questions(self) -> list[dict[str, Any]]:
         rows = await self._run(
             self._select,
             "SELECT id, type, stem, options, answer, category, difficulty, points,"
@@ -242,7 +243,7 @@ class SqliteStorage(Storage):
             row["options"] = orjson.loads(row["options"])
         return rows
 
-    async def save_contest(self, contest_id: str, config: dict, status: str) -> None:
+    async def save_contest(self, contest_id: str, config: dict[str, Any], status: str) -> None:
         sql = (
             "INSERT INTO contests (contest_id, config, status) VALUES (?,?,?) ON CONFLICT (contest_id)"
             " DO UPDATE SET config = excluded.config, status = excluded.status"
@@ -250,7 +251,7 @@ class SqliteStorage(Storage):
         args = (contest_id, orjson.dumps(config).decode(), status)
         await self._run(self._transaction, lambda c: c.execute(sql, args))
 
-    async def load_contests(self) -> list[dict]:
+    async def load_contests(self) -> list[dict[str, Any]]:
         rows = await self._run(
             self._select, "SELECT contest_id, config, status FROM contests ORDER BY contest_id"
         )
@@ -258,7 +259,7 @@ class SqliteStorage(Storage):
             row["config"] = orjson.loads(row["config"])
         return rows
 
-    def _select(self, sql: str, args: tuple = ()) -> list[dict]:
+    def _select(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         cur = self._db.execute(sql, args)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
@@ -322,14 +323,14 @@ class SqliteStorage(Storage):
                 raise PoisonEvent(index, f"phone or ext_id of user {row[0]} belongs to another user")
 
     # rebuild support --------------------------------------------------------------------------
-    async def load_users(self, after_user_id: str | None, limit: int) -> list[dict]:
+    async def load_users(self, after_user_id: str | None, limit: int) -> list[dict[str, Any]]:
         sql = (
             "SELECT user_id, name, phone, ext_id, org_id, created_at FROM users WHERE user_id > ?"
             " ORDER BY user_id LIMIT ?"
         )
         return await self._run(self._select, sql, (after_user_id or "", limit))
 
-    async def load_attempts(self, contest_id: str) -> AsyncIterator[dict]:
+    async def load_attempts(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
         sql = (
             f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE contest_id = ?"
             " ORDER BY started_at IS NULL, started_at, attempt_id"
@@ -337,7 +338,7 @@ class SqliteStorage(Storage):
         async for row in self._stream(sql, (contest_id,)):
             yield dict(zip(ATTEMPT_COLUMNS, row, strict=True))
 
-    async def load_answers(self, contest_id: str) -> AsyncIterator[dict]:
+    async def load_answers(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
         sql = f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers WHERE contest_id = ? ORDER BY attempt_id, idx"
         async for row in self._stream(sql, (contest_id,)):
             yield dict(zip(ANSWER_COLUMNS, row, strict=True))
@@ -349,7 +350,7 @@ class SqliteStorage(Storage):
                 " (SELECT count(*) FROM attempts WHERE finished_at IS NOT NULL), (SELECT count(*)"
                 " FROM answers)"
             )
-            args: tuple = ()
+            args: tuple[Any, ...] = ()
         else:
             sql = (
                 "SELECT (SELECT count(DISTINCT user_id) FROM attempts WHERE contest_id = ?),"
@@ -361,20 +362,20 @@ class SqliteStorage(Storage):
         row = await self._run(lambda: self._db.execute(sql, args).fetchone())
         return dict(zip(("users", "attempts", "finished", "answers"), row, strict=True))
 
-    async def load_attempt(self, attempt_id: str) -> dict | None:
+    async def load_attempt(self, attempt_id: str) -> dict[str, Any] | None:
         rows = await self._run(self._select, f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts"
                                " WHERE attempt_id = ?", (attempt_id,))
         return rows[0] if rows else None
 
-    async def load_reviews(self, contest_id: str) -> list[dict]:
+    async def load_reviews(self, contest_id: str) -> list[dict[str, Any]]:
         return await self._run(self._select, 'SELECT contest_id, attempt_id, action, reason, "by", at FROM reviews'
                                " WHERE contest_id = ? ORDER BY at, attempt_id", (contest_id,))
 
-    async def load_attempt_answers(self, attempt_id: str) -> list[dict]:
+    async def load_attempt_answers(self, attempt_id: str) -> list[dict[str, Any]]:
         return await self._run(self._select, "SELECT idx, question_id, choice, correct, points_awarded, answered_at"
                                " FROM answers WHERE attempt_id = ? ORDER BY idx", (attempt_id,))
 
-    async def save_certificate(self, row: dict) -> dict:
+    async def save_certificate(self, row: dict[str, Any]) -> dict[str, Any]:
         def save(conn: sqlite3.Connection) -> None:
             conn.execute(f"INSERT INTO certificates ({', '.join(CERTIFICATE_COLUMNS)}) VALUES"
                          f" ({', '.join('?' * len(CERTIFICATE_COLUMNS))}) ON CONFLICT (attempt_id) DO NOTHING",
@@ -385,29 +386,29 @@ class SqliteStorage(Storage):
                                " WHERE attempt_id = ?", (row["attempt_id"],))
         return rows[0]
 
-    async def load_certificate(self, serial: str) -> dict | None:
+    async def load_certificate(self, serial: str) -> dict[str, Any] | None:
         rows = await self._run(self._select, CERTIFICATE_SELECT + " WHERE c.serial = ?", (serial,))
         return rows[0] if rows else None
 
     # exports ----------------------------------------------------------------------------------
-    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]:
+    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
         sql, args = _path_filter(_RESULTS, contest_id, org_path_prefix)
         async for row in self._stream(sql, args):
             yield row
 
-    async def subtree_figures(self, contest_id: str, org_path_prefix: str, since_ms: int) -> dict:
+    async def subtree_figures(self, contest_id: str, org_path_prefix: str, since_ms: int) -> dict[str, Any]:
         rows = {}
         for name, template in _SUBTREE_SQL.items():
             sql, args = _path_filter(template.replace("{since}", str(int(since_ms))), contest_id, org_path_prefix)
             rows[name] = await self._run(self._select, sql, args)
         return subtree_result(rows)
 
-    async def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> AsyncIterator[tuple]:
+    async def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
         sql, args = _path_filter(_ANSWERS, contest_id, org_path_prefix)
         async for row in self._stream(sql, args):
             yield row
 
-    async def _stream(self, sql: str, args: tuple) -> AsyncIterator[tuple]:
+    async def _stream(self, sql: str, args: tuple[Any, ...]) -> AsyncIterator[tuple[Any, ...]]:
         """Rows in chunks from a reader connection of its own (a WAL snapshot; writers go on)."""
         conn = await self._run(self._connect)
         try:

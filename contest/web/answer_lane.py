@@ -40,7 +40,7 @@ from contest.redis_client import ReplyWaiter, ScriptRunner
 from contest.settings import Settings
 from contest.web.jsonio import parse_json_object
 from contest.web.views.participant import answer_fields
-from leaderboard.guard_scripts import RATE_LIMIT
+from leaderboard.ratelimit_scripts import RATE_LIMIT
 from leaderboard.scripts import Script
 
 __all__ = ["ROUTE", "AnswerLane", "Responder", "is_answer_target", "response_bytes"]

@@ -7,9 +7,9 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from contest.appkeys import CATALOG, FLUSHER, METRICS, PLAY, REDIS, RUNNER, SETTINGS, STORAGE, SWEEPER
 from contest.catalog import Catalog
@@ -24,6 +24,7 @@ from contest.web.compression import compression_middleware
 from contest.web.front_door import front_door_middleware
 from contest.web.live import LIVE, LiveHub
 from contest.web.routes import setup_routes
+from contest.web.views.boards import live_snapshot
 from contest.workers.flusher import Flusher
 from contest.workers.sweeper import Sweeper
 
@@ -86,8 +87,6 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(sweeper.run(stop, settings.sweep_interval_ms / 1000), name="sweeper"))
 
     async def snapshot(contest_id: str) -> dict[str, object]:
-        from contest.web.views.boards import live_snapshot
-
         return await live_snapshot(app, contest_id)
 
     hub = LiveHub(snapshot, settings.live_tick_ms / 1000)
@@ -99,14 +98,14 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
     for task, result in zip(tasks, results, strict=True):
         if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
             log.warning("%s stopped with %r", task.get_name(), result)
-    flusher = app[FLUSHER]
-    if flusher is not None:
-        log.info("shutdown: flusher wrote %s rows in %s batches", getattr(flusher, "rows", "?"),
-                 getattr(flusher, "batches", "?"))
+    stopped = app[FLUSHER]
+    if stopped is not None:
+        log.info("shutdown: flusher wrote %s rows in %s batches", getattr(stopped, "rows", "?"),
+                 getattr(stopped, "batches", "?"))
 
 
 @web.middleware
-async def _fresh_catalog(request: web.Request, handler: Any) -> web.StreamResponse:
+async def _fresh_catalog(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Admin requests see every change made through any process (``--workers N``, many pods).
 
     Each process caches the bank, org tree and contests and follows changes once a second; an

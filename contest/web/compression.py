@@ -21,7 +21,7 @@ from aiohttp import hdrs, web
 try:  # Google's ``brotli`` wheel (the "brotli" extra); without it the service offers gzip only
     import brotli
 except ImportError:  # pragma: no cover - exercised only where the wheel is missing
-    brotli = None
+    brotli = None  # type: ignore[assignment]  # None stands for "not installed" (HAVE_BROTLI)
 
 __all__ = ["HAVE_BROTLI", "MIN_SIZE", "compress", "compression_middleware", "is_compressible", "negotiate"]
 

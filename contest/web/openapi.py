@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["build_spec"]
+from aiohttp import web
+
+from contest.web.schema import Route
+
+__all__ = ["OPENAPI_SPEC", "build_spec"]
+
+# the document, built once from the route table by setup_routes and served by /api/openapi.json
+OPENAPI_SPEC: web.AppKey[dict[str, Any]] = web.AppKey("openapi_spec")
 
 _ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["code", "message", "details"],
@@ -13,7 +21,7 @@ _ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
 _INT_QUERY = {"offset", "limit", "level", "around"}
 
 
-def _operation(route: Any) -> dict[str, Any]:
+def _operation(route: Route) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": route.summary, "tags": [route.tag],
                           "operationId": re.sub(r"[^A-Za-z0-9]+", "_", f"{route.method} {route.path}").strip("_")}
     params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -54,16 +62,15 @@ def _operation(route: Any) -> dict[str, Any]:
     return op
 
 
-def build_spec() -> dict[str, Any]:
-    from contest.web.routes import ROUTES
-
+def build_spec(routes: Sequence[Route]) -> dict[str, Any]:
+    """The OpenAPI document of a route table (contest.web.routes.ROUTES)."""
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
+    for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Quiz contest engine", "version": "1.0.0",
-                 "description": "HTTP API of the quiz-competition engine (see API.md)."},
+                 "description": "HTTP API of the quiz-competition engine (the contract: docs/api.md)."},
         "paths": paths,
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
                        "schemas": {"Error": _ERROR}},

@@ -26,6 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from contest.metrics import BATCH_BUCKETS, LAG_BUCKETS_MS, Histogram
 from contest.storage.base import PoisonEvent, Storage, StorageUnavailable
 from leaderboard import keys
+from leaderboard.stream_scripts import ACK_AND_TRIM
 
 __all__ = ["GROUP", "Flusher", "consumer_name", "relax_gc"]
 
@@ -37,41 +38,7 @@ _MIN_BACKOFF_S = 0.2
 _FINAL_FLUSH_S = 10.0
 # batches per stream per flush_once, so one hot stream cannot starve the others
 _MAX_ROUNDS = 20
-_ACK_CHUNK = 1000  # ids per XACK call inside the script (Lua's unpack has a stack limit)
 _DEAD_CHECK_S = 5.0  # how often each flusher looks for consumers of this host whose process died
-
-# Ack, then trim below the oldest entry the group still needs, in one round trip and atomically
-# (another flusher cannot slip a read in between). MINID is the smallest pending id, or the
-# last-delivered id + 1 when nothing is pending: never an entry the group has not yet read.
-# KEYS[1] stream; ARGV[1] group; ARGV[2] the ids to acknowledge, space-separated (one argument
-# rather than thousands: redis-py packs each argument in Python). Returns {acked, trimmed}.
-_ACK_AND_TRIM = """
-local stream, group = KEYS[1], ARGV[1]
-local ids = {}
-for id in string.gmatch(ARGV[2], '[^ ]+') do ids[#ids + 1] = id end
-local acked = 0
-for i = 1, #ids, CHUNK do
-    acked = acked + redis.call('XACK', stream, group, unpack(ids, i, math.min(i + CHUNK - 1, #ids)))
-end
-local pending = redis.call('XPENDING', stream, group)
-local minid = nil
-if tonumber(pending[1]) > 0 then
-    minid = pending[2]
-else
-    for _, info in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
-        local fields = {}
-        for j = 1, #info, 2 do fields[info[j]] = info[j + 1] end
-        if fields['name'] == group then
-            local ms, seq = string.match(fields['last-delivered-id'], '^(%d+)-(%d+)$')
-            if ms and ms ~= '0' then minid = ms .. '-' .. (tonumber(seq) + 1) end
-        end
-    end
-end
-local trimmed = 0
-if minid then trimmed = redis.call('XTRIM', stream, 'MINID', minid) end
-return {acked, trimmed}
-""".replace("CHUNK", str(_ACK_CHUNK))
-
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
@@ -93,7 +60,7 @@ def _raw_reader(redis: Any) -> Any:
     return reader
 
 
-def _flat(fields: Any) -> list:
+def _flat(fields: Any) -> list[Any]:
     """The flat [name, value, ...] list storage.write_raw takes (the parsed path gives dicts)."""
     if isinstance(fields, dict):
         return [x for item in fields.items() for x in item]
@@ -167,7 +134,7 @@ class Flusher:
         self.batch = batch
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
-        self._script = redis.register_script(_ACK_AND_TRIM)
+        self._script = redis.register_script(ACK_AND_TRIM.source)
         self._groups: set[str] = set()
         # streams where this consumer may own pending entries (start-up, after a failure or a claim)
         self._maybe_pending: set[str] = set()
@@ -269,7 +236,7 @@ class Flusher:
         """
         committed = 0
         writers = max(1, int(getattr(self.storage, "parallel_writes", 1)))
-        inflight: set[asyncio.Future] = set()
+        inflight: set[asyncio.Future[Any]] = set()
         try:
             entries = await self._read(stream, ">")
             for round_no in range(_MAX_ROUNDS):
@@ -322,7 +289,8 @@ class Flusher:
                 stream, GROUP, self.consumer, self.claim_idle_ms, start, count=self.batch
             )
             # not JUSTID: redis-py then drops the cursor; the claimed entries are re-read with id 0
-            start, claimed = _text(reply[0]), reply[1]
+            cursor, claimed, *_ = reply
+            start = _text(cursor)
             if claimed:
                 self._maybe_pending.add(stream)
                 log.info("flusher %s: reclaimed %s idle entries of %s", self.consumer, len(claimed), stream)
@@ -349,13 +317,14 @@ class Flusher:
         if isinstance(reply, dict):  # RESP3: {stream: entries} raw, {stream: [entries]} parsed
             value = next(iter(reply.values()))
             return list(value if self._reader is not None else value[0])
-        return list(reply[0][1])
+        [(_name, entries)] = reply  # one stream asked, one answered
+        return list(entries)
 
     async def _commit(self, stream: str, entries: list[tuple[Any, Any]]) -> int:
         # ids stay bytes on the raw path: the ack script takes them as they came
         ids: list[Any] = []
         live_ids: list[Any] = []
-        events: list[list] = []
+        events: list[list[Any]] = []
         for entry_id, fields in entries:
             ids.append(entry_id)
             if fields:  # None: the entry was deleted while pending; just acknowledge it
@@ -375,7 +344,7 @@ class Flusher:
         self.lags.observe(self.last_lag_ms)
         return len(events)
 
-    async def _write(self, stream: str, ids: list[Any], events: list[list]) -> None:
+    async def _write(self, stream: str, ids: list[Any], events: list[list[Any]]) -> None:
         """write_raw, dead-lettering (and acknowledging) each entry the storage calls poison."""
         while events:
             try:
@@ -385,7 +354,7 @@ class Flusher:
                 entry_id, event = ids.pop(exc.index), events.pop(exc.index)
                 await self._dead_letter(stream, entry_id, event, exc.message)
 
-    async def _dead_letter(self, stream: str, entry_id: Any, event: list, error: str) -> None:
+    async def _dead_letter(self, stream: str, entry_id: Any, event: list[Any], error: str) -> None:
         entry_id = _text(entry_id)
         # bytes as they came: the entry may be poison because it is not valid UTF-8
         names = [_text(k) for k in event[::2]]

@@ -19,7 +19,9 @@ from aiohttp import web
 from contest.appkeys import CATALOG, REDIS, RUNNER, STORAGE
 from contest.catalog import Catalog
 from contest.contests import Contest
+from contest.errors import ApiError
 from contest.play import question_field
+from contest.review import Reviewer
 from leaderboard import keys
 from leaderboard.scripts import FINISH
 
@@ -138,8 +140,6 @@ def _count_answers(answers: list[dict[str, Any]], counters: dict[str, int], qsta
 async def _replay_voids(redis: Any, runner: Any, storage: Any, catalog: Catalog, contest: Contest,
                         finished: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Review decisions are part of the record: a voided attempt stays off the boards."""
-    from contest.review import Reviewer
-
     voided = [row for row in finished if row.get("voided")]
     reviewer = Reviewer(runner, redis, storage, catalog)
     for row in voided:
@@ -152,8 +152,6 @@ async def rebuild_with(redis: Any, runner: Any, storage: Any, catalog: Catalog, 
     await catalog.bootstrap()
     contest = catalog.contests.get(contest_id)
     if contest is None:
-        from contest.errors import ApiError
-
         raise ApiError(404, "not_found", f"no contest {contest_id!r}")
     names = await rebuild_users(redis, storage, catalog)
     deleted = await _clear(redis, contest)

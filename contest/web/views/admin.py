@@ -6,22 +6,38 @@ import asyncio
 import time
 import unicodedata
 from typing import Any
+from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from contest.appkeys import CATALOG, PLAY, REDIS, SETTINGS, STORAGE
-from contest.auth import Claims, require
+from contest.auth import Claims
 from contest.contests import validate_contest
 from contest.errors import ApiError
 from contest.export import HEADERS, export_rows
 from contest.orgtree import parse_orgs
+from contest.review import FilteredResults
 from contest.stats import read_counters, read_question_stats, read_subtree, read_timeline
+from contest.storage.base import ResultRows
+from contest.templates import TEMPLATES, render_template
 from contest.validation import Fields
+from contest.web.access import require
 from contest.web.jsonio import json_response, read_body, read_json
+from contest.workers.rebuild import rebuild_contest
 from leaderboard import keys
 from leaderboard.orgs import org_counters
-from question_bank import DrawRule, ImportFormatError, check_rules, draw_paper, render_question, shown_answer
+from question_bank import (
+    DrawRule,
+    ImportFormatError,
+    PaperError,
+    check_rules,
+    draw_paper,
+    parse_questions,
+    render_question,
+    shown_answer,
+    validate_rows,
+)
 from question_bank.versions import base_id, latest_version, version_of
 
 __all__ = [
@@ -48,13 +64,13 @@ async def _upload(request: web.Request) -> tuple[bytes, str | None, str | None]:
 async def _multipart_file(request: web.Request, limit: int) -> tuple[bytes, str | None, str | None]:
     reader = await request.multipart()
     async for part in reader:
-        if getattr(part, "name", None) == "file":
+        if isinstance(part, BodyPartReader) and part.name == "file":
             data = bytearray()
-            while chunk := await part.read_chunk(1 << 16):  # type: ignore[union-attr]
+            while chunk := await part.read_chunk(1 << 16):
                 data.extend(chunk)
                 if len(data) > limit:
                     raise ApiError(413, "payload_too_large", f"the file is larger than {limit} bytes")
-            return bytes(data), part.filename, part.headers.get("Content-Type")  # type: ignore[union-attr]
+            return bytes(data), part.filename, part.headers.get("Content-Type")
     raise ApiError(400, "validation_failed", "multipart upload needs a field named file",
                    {"fields": {"file": "is required"}})
 
@@ -91,8 +107,6 @@ async def import_orgs(request: web.Request) -> web.Response:
 
 
 async def import_questions(request: web.Request) -> web.Response:
-    from question_bank import parse_questions
-
     require(request, "admin")
     data, filename, ctype = await _upload(request)
     try:
@@ -114,8 +128,6 @@ def _question_dict(q: Any) -> dict[str, Any]:
 
 async def _question_body(request: web.Request, qid: str | None) -> Any:
     """A question from the editor's JSON body, checked exactly as an import row is."""
-    from question_bank import validate_rows
-
     body = await read_json(request)
     if not isinstance(body, dict):
         raise ApiError(400, "validation_failed", "the body must be a question object",
@@ -277,8 +289,6 @@ async def contest_preview(request: web.Request) -> web.Response:
     contest = request.config_dict[PLAY].contest(request.match_info["cid"], published=False)
     bank = request.config_dict[CATALOG].bank
     seed = request.query.get("seed") or f"preview-{time.time_ns()}"
-    from question_bank import PaperError
-
     try:
         items = draw_paper(bank, contest.rules, seed, shuffle_questions=contest.shuffle_questions,
                            shuffle_options=contest.shuffle_options)
@@ -373,10 +383,9 @@ async def export(request: web.Request) -> web.StreamResponse:
     prefix = request.config_dict[CATALOG].orgs.path_string(org_id) if org_id else None
     storage = request.config_dict[STORAGE]
     await storage.ping()
+    source: ResultRows = storage
     if exclude:
-        from contest.review import FilteredResults
-
-        storage = await FilteredResults.for_contest(storage, contest.contest_id)  # type: ignore[assignment]
+        source = await FilteredResults.for_contest(storage, contest.contest_id)
     ctype = "text/csv; charset=utf-8" if fmt == "csv" else \
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     filename = f"{contest.contest_id}-{what}{'-' + org_id if org_id else ''}.{fmt}"
@@ -384,7 +393,7 @@ async def export(request: web.Request) -> web.StreamResponse:
                                            "Content-Disposition": f'attachment; filename="{filename}"',
                                            "X-Columns": ",".join(HEADERS[what])})
     await response.prepare(request)
-    async for chunk in export_rows(storage, what, contest.contest_id, prefix, fmt):  # type: ignore[arg-type]
+    async for chunk in export_rows(source, what, contest.contest_id, prefix, fmt):
         await response.write(chunk)
     await response.write_eof()
     return response
@@ -392,10 +401,6 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 async def template(request: web.Request) -> web.Response:
     """An import template: questions or orgs, .xlsx or .csv, Chinese headers, two example rows."""
-    from urllib.parse import quote
-
-    from contest.templates import TEMPLATES, render_template
-
     require(request, "admin")  # imports are admin-only, so are their templates
     name, _, fmt = request.match_info["name"].partition(".")
     if name not in TEMPLATES or fmt not in ("csv", "xlsx"):
@@ -409,8 +414,6 @@ async def template(request: web.Request) -> web.Response:
 
 
 async def rebuild(request: web.Request) -> web.Response:
-    from contest.workers.rebuild import rebuild_contest
-
     require(request, "admin")
     # Not looked up in this process's catalog first: after Redis lost its data the catalog has
     # forgotten every contest; the rebuild reloads it from the database (and 404s if still unknown).

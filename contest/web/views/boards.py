@@ -10,10 +10,12 @@ from typing import Any
 from aiohttp import web
 
 from contest.appkeys import CATALOG, PLAY, REDIS, RUNNER
-from contest.auth import Claims, optional_claims, require
+from contest.auth import Claims
 from contest.contests import Contest
 from contest.errors import ApiError
+from contest.stats import read_counters
 from contest.validation import Fields
+from contest.web.access import optional_claims, require
 from contest.web.jsonio import json_response
 from contest.web.live import HEARTBEAT, LIVE
 from leaderboard import keys
@@ -131,8 +133,6 @@ async def org_ranking(request: web.Request) -> web.Response:
 
 async def live_snapshot(app: web.Application, contest_id: str) -> dict[str, Any]:
     """What every live subscriber of a contest receives each tick."""
-    from contest.stats import read_counters
-
     contest = app[PLAY].contest(contest_id)
     orgs = app[CATALOG].orgs
     roots = [OrgInfo(o.org_id, o.name, o.level, orgs.members_total(o.org_id)) for o in orgs.children(None)]

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from contest.appkeys import CATALOG, PLAY, REDIS, STORAGE
-from contest.auth import require
 from contest.certificates import Certificates
 from contest.errors import ApiError
 from contest.play import parse_attempt_id
 from contest.recap import Recap
+from contest.web.access import require
 from contest.web.jsonio import json_response
 
 __all__ = ["attempt_review", "certificate_png", "certificate_verify", "verify_page"]

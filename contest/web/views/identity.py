@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import unicodedata
+from typing import Any
 
 import orjson
 from aiohttp import web
 
 from contest.appkeys import CATALOG, RUNNER, SETTINGS, SMS_CODES
-from contest.auth import issue_token, require, verify_ticket
+from contest.auth import issue_token, verify_ticket
 from contest.errors import ApiError
 from contest.orgsearch import MAX_QUERY_CHARS
 from contest.orgtree import OrgTree
@@ -17,9 +18,10 @@ from contest.otp import CODE_RE
 from contest.phones import normalize_phone
 from contest.ratelimit import limiter_of
 from contest.validation import Fields
+from contest.web.access import require
 from contest.web.jsonio import json_response, read_json
 from leaderboard import keys
-from leaderboard.scripts import REGISTER
+from leaderboard.scripts import REGISTER, RegisterReply
 from leaderboard.signin_scripts import USER_PROFILE
 
 __all__ = ["me", "orgs_public", "register", "ticket"]
@@ -58,15 +60,15 @@ async def _register(request: web.Request, mode: str, ident: str, name: str, org_
     if mode == "phone":
         # the profile an SMS sign-in on another phone reads, sent in the same write right after
         # REGISTER (USER_PROFILE only writes for the user the phone now belongs to)
-        reply, _ = await asyncio.gather(registering, runner.run(USER_PROFILE, (keys.user_phones(),
-                                                                              keys.user_profiles()),
-                                                                (phone, name, org_id)))
+        raw, _ = await asyncio.gather(registering, runner.run(USER_PROFILE, (keys.user_phones(),
+                                                                            keys.user_profiles()),
+                                                              (phone, name, org_id)))
     else:
-        reply = await registering
-    status = reply[0].decode()
-    if status == "dup":
+        raw = await registering
+    reply = RegisterReply.from_reply(raw)
+    if reply.status == "dup":
         raise ApiError(409, "already_registered", "this phone number is already registered")
-    return reply[1].decode(), status == "new"
+    return reply.user_id, reply.status == "new"
 
 
 def _token_response(request: web.Request, user_id: str, name: str, org_id: str, status: int) -> web.Response:
@@ -179,7 +181,7 @@ async def _all_orgs(orgs: OrgTree) -> bytes:
 
 
 def _encode_all(orgs: OrgTree) -> bytes:
-    out = []
+    out: list[dict[str, Any]] = []
     for org in orgs:
         path = [orgs[p].name for p in orgs.path(org.org_id)]
         out.append({"org_id": org.org_id, "name": org.name, "level": org.level, "path": path,

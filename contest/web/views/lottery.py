@@ -12,10 +12,12 @@ import orjson
 from aiohttp import web
 
 from contest.appkeys import CATALOG, PLAY, REDIS, STORAGE
-from contest.auth import require
 from contest.errors import ApiError
 from contest.lottery import Eligibility, commitment_of, draw_winners, eligible_users, list_hash, new_seed
+from contest.review import FilteredResults
+from contest.storage.base import ResultRows
 from contest.validation import Fields
+from contest.web.access import require
 from contest.web.jsonio import json_response, read_json
 from leaderboard import keys
 from leaderboard.boards import mask_name
@@ -93,14 +95,13 @@ async def lottery_draw(request: web.Request) -> web.Response:
         rule = Eligibility.from_dict(doc["eligibility"])
         storage = request.config_dict[STORAGE]
         await storage.ping()
+        source: ResultRows = storage
         if rule.exclude_flagged:
-            from contest.review import FilteredResults
-
-            storage = await FilteredResults.for_contest(storage, contest.contest_id)
+            source = await FilteredResults.for_contest(storage, contest.contest_id)
         orgs = request.config_dict[CATALOG].orgs
         prefix = orgs.path_string(rule.org_id) if rule.org_id else None
         drawn_at = int(time.time() * 1000)
-        rows = [row async for row in storage.iter_results(contest.contest_id, prefix)]
+        rows = [row async for row in source.iter_results(contest.contest_id, prefix)]
         eligible = eligible_users(rows, rule, ranking=doc["ranking"], timezone=doc["timezone"], cutoff_ms=drawn_at)
         seed = (await redis.hget(key, "seed")).decode()
         names = {str(r[1]): (r[2] or "", r[3]) for r in rows}

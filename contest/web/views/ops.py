@@ -10,6 +10,7 @@ from aiohttp import web
 from contest.appkeys import FLUSHER, METRICS, REDIS, RUNNER, STORAGE, SWEEPER
 from contest.web.jsonio import json_response
 from contest.web.live import LIVE
+from contest.web.openapi import OPENAPI_SPEC
 from contest.web.static_assets import STATIC_ROOT, assets_for, page_handler, serve_static
 
 __all__ = ["healthz", "metrics", "openapi", "readyz", "setup_pages"]
@@ -88,9 +89,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    from contest.web.openapi import build_spec
-
-    return json_response(build_spec())
+    return json_response(request.app[OPENAPI_SPEC])
 
 
 def setup_pages(app: web.Application) -> None:

@@ -10,12 +10,12 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from contest.appkeys import CATALOG, PLAY, REDIS
-from contest.auth import optional_claims, require
 from contest.errors import ApiError
 from contest.play import normalize_choice
 from contest.ratelimit import limiter_of
 from contest.standing import standing
 from contest.validation import Fields
+from contest.web.access import optional_claims, require
 from contest.web.jsonio import json_response, read_json
 
 __all__ = ["answer", "answer_fields", "contest_detail", "contests_list", "finish", "get_attempt", "start_attempt",

@@ -7,12 +7,13 @@ import logging
 from aiohttp import web
 
 from contest.appkeys import CATALOG, REDIS, SETTINGS, SMS_CODES, STAFF, STORAGE
-from contest.auth import issue_token, require
+from contest.auth import issue_token
 from contest.errors import ApiError
 from contest.otp import CODE_RE, PURPOSES
 from contest.phones import mask_phone, normalize_phone
 from contest.ratelimit import limiter_of
 from contest.validation import Fields
+from contest.web.access import require
 from contest.web.jsonio import json_response, read_json
 from contest.web.views.identity import PHONE_MESSAGE
 from leaderboard import keys

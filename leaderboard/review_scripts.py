@@ -1,35 +1,17 @@
-"""Lua scripts that guard the contest rather than play it: rate limits and review decisions.
+"""The Lua of the review of flagged attempts: an admin's void / restore / clear decision.
 
-Kept apart from ``leaderboard.scripts`` (the hot path) so the two evolve independently; they
-share its helpers (``now_ms``, ``enc``, ``split``...).  Every script touches one hash tag.
+Kept apart from ``leaderboard.scripts`` (the hot path) so the two evolve independently; it
+shares its helpers (``now_ms``, ``enc``, ``split``, ``org_rollup``...).  It touches one hash tag.
 """
 
 from __future__ import annotations
 
-from leaderboard.scripts import _COMMON, Script
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
-__all__ = ["RATE_LIMIT", "REVIEW", "guard_scripts"]
+from leaderboard.scripts import _COMMON, Script, text
 
-RATE_LIMIT = Script("rate_limit", r"""
--- (no shared prelude: this runs beside every answer, so it defines nothing it does not use)
--- GCRA (the token bucket as one number): one key per subject, under the subject's own hash tag,
--- so per-user and per-IP limits of one request land on whichever shard owns that subject.
--- KEYS: 1 the limiter key (keys.rate_limit(scope, subject))
--- ARGV: 1 emission interval ms (period / count, may be fractional), 2 burst (count),
---       3 cost: requests counted at once (absent: 1; a worker's batch of one IP's answers)
--- Returns {1, 0} when allowed (and counted) | {0, retry after ms} when over the limit
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local iv = tonumber(ARGV[1])
-local cost = tonumber(ARGV[3] or '1') or 1
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if tat < now then tat = now end
-local allow_at = tat + iv * cost - iv * tonumber(ARGV[2])
-if now < allow_at then return {0, math.ceil(allow_at - now)} end
-local new_tat = tat + iv * cost
-redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
-return {1, 0}
-""")
+__all__ = ["REVIEW", "ReviewReply"]
 
 REVIEW = Script("review", _COMMON + r"""
 -- An admin's decision on a finished attempt: void it (its score leaves every board and org
@@ -158,5 +140,19 @@ return {'ok', 1, before, after}
 """)
 
 
-def guard_scripts() -> tuple[Script, ...]:
-    return (RATE_LIMIT, REVIEW)
+class ReviewReply(NamedTuple):
+    """REVIEW's reply: ``error`` '' (done) | is_voided | not_finished; whether the decision
+    ``changed`` anything, and the member's board score ``before`` and ``after`` it (None: off the board)."""
+
+    error: str
+    changed: bool = False
+    before: int | None = None
+    after: int | None = None
+
+    @classmethod
+    def from_reply(cls, reply: Sequence[Any]) -> ReviewReply:
+        if text(reply[0]) == "err":
+            return cls(text(reply[1]))
+        _, changed, before, after = reply
+        return cls("", int(changed) == 1, int(before) if int(before) >= 0 else None,
+                   int(after) if int(after) >= 0 else None)
