@@ -252,7 +252,7 @@ async def _stored_answers(pg_url: str) -> int:
 
 async def raw_copy_rate(pg_url: str, n_answers: int) -> float:
     """Answer rows/s of one asyncpg COPY of the rows the flusher writes for ``n_answers`` answers."""
-    batch = parse_events(list(answer_events(0, n_answers, T0)))
+    batch = parse_events([{str(k): str(v) for k, v in e.items()} for e in answer_events(0, n_answers, T0)])
     await _empty_tables(pg_url)
     conn = await asyncpg.connect(pg_url)
     try:
