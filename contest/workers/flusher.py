@@ -328,15 +328,14 @@ class Flusher:
         return list(entries)
 
     async def _commit(self, stream: str, entries: list[tuple[Any, Any]]) -> int:
-        # ids stay bytes on the raw path: the ack script takes them as they came
-        ids: list[Any] = []
-        live_ids: list[Any] = []
-        events: list[list[Any]] = []
-        for entry_id, fields in entries:
-            ids.append(entry_id)
-            if fields:  # None: the entry was deleted while pending; just acknowledge it
-                live_ids.append(entry_id)
-                events.append(_flat(fields))
+        # ids stay bytes on the raw path: the ack takes them as they came. Comprehensions, not a
+        # loop of appends: this runs for every entry (fields None: deleted while pending, ack only)
+        ids = [entry[0] for entry in entries]
+        live_ids = [entry[0] for entry in entries if entry[1]]
+        if self._reader is not None:  # raw replies: the fields are flat lists already
+            events = [entry[1] for entry in entries if entry[1]]
+        else:
+            events = [_flat(entry[1]) for entry in entries if entry[1]]
         try:
             await self._write(stream, live_ids, events)
         except BaseException:
@@ -354,13 +353,14 @@ class Flusher:
     async def _ack(self, stream: str, ids: list[Any]) -> None:
         """XACK ``ids``, then trim the stream below what the group still needs: one round trip.
 
-        On the raw path a plain XACK with one argument per id, packed by hiredis (C), and the
+        On the raw path (ids as bytes, or str with decode_responses) a plain XACK with one argument
+        per id, packed by hiredis (C), and the
         ack-and-trim script given no ids, so it only trims: Lua splitting 5,000 ids out of one
         string cost Valkey more than the XACKs themselves, and redis-py would pack 5,000
         arguments in Python. Elsewhere (RedisCluster) the script takes the ids as one string.
         Not atomic, and it need not be: the trim reads the group's state when it runs.
         """
-        if self._reader is None or not all(isinstance(i, bytes) for i in ids):
+        if self._reader is None:
             await self._script(keys=[stream], args=[GROUP, _joined(ids)])
             return
         pool = self._reader.connection_pool
