@@ -35,9 +35,11 @@ __all__ += ["PLAY"]
 
 if TYPE_CHECKING:
     from contest.otp import SmsCodes
+    from contest.ratelimit import RateLimiter
     from contest.staff import StaffDirectory, StaffGate
 
 SMS_CODES: web.AppKey[SmsCodes] = web.AppKey("sms_codes")
 STAFF: web.AppKey[StaffDirectory] = web.AppKey("staff")
 STAFF_GATE: web.AppKey[StaffGate] = web.AppKey("staff_gate")
-__all__ += ["SMS_CODES", "STAFF", "STAFF_GATE"]
+LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
+__all__ += ["LIMITER", "SMS_CODES", "STAFF", "STAFF_GATE"]

@@ -1,6 +1,7 @@
 """Bearer tokens (HMAC-signed, with role, org scope and expiry) and gateway tickets.
 
-Reading them from a request is the web layer's part: contest/web/access.py."""
+No HTTP here: reading them from a request is the web layer's part (contest/web/access.py).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from contest.errors import ApiError
+from contest.errors import Forbidden, Unauthenticated
 from contest.settings import Settings
 
 __all__ = [
@@ -76,22 +77,22 @@ def issue_token(secret: bytes, *, user_id: str, role: str, org_id: str | None, n
 def verify_token(secret: bytes, token: str, now: float | None = None) -> Claims:
     payload, _, signature = token.partition(".")
     if not payload or not signature or not hmac.compare_digest(_sign(secret, payload), signature):
-        raise ApiError(401, "unauthenticated", "the token is invalid")
+        raise Unauthenticated("the token is invalid")
     try:
         body = orjson.loads(b64d(payload))
         claims = Claims(str(body["u"]), _CODE_ROLES[body["r"]], body.get("o"), str(body.get("n", "")),
                         int(body["e"]), int(body.get("v", 0)))
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise ApiError(401, "unauthenticated", "the token is invalid") from None
+        raise Unauthenticated("the token is invalid") from None
     if claims.expires_at <= (now if now is not None else time.time()):
-        raise ApiError(401, "token_expired", "the token has expired; sign in again")
+        raise Unauthenticated("the token has expired; sign in again", code="token_expired")
     return claims
 
 
 _ADMIN = Claims("admin", "admin", None, "admin", 2**31)
 # token -> the Claims' fields as a plain tuple.  Up to _CACHE_MAX entries live for minutes: as
-# Claims objects they were most of what each full GC collection scanned under load (30-60 ms
-# pauses, loadtest/README.md "quiz bench"); the GC untracks an exact tuple of strings and ints at
+# Claims objects they were most of what each full GC collection scanned under load (long pauses:
+# loadtest/README.md, "Figures behind the code"); the GC untracks an exact tuple of strings and ints at
 # its first collection, so a full cache costs the collector nothing.  A hit rebuilds the Claims.
 _cache: dict[str, tuple[str, str, str | None, str, int, int]] = {}
 
@@ -103,7 +104,7 @@ def claims_of_header(header: str, settings: Settings) -> Claims | None:
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "unauthenticated", "use Authorization: Bearer <token>")
+        raise Unauthenticated("use Authorization: Bearer <token>")
     # The cache holds verified participant/organizer tokens only (never the admin token), so a hit
     # can skip the admin comparison: the answer path's common case is a cached participant.
     fields = _cache.get(token)
@@ -118,16 +119,16 @@ def claims_of_header(header: str, settings: Settings) -> Claims | None:
         return claims
     if fields[4] <= time.time():  # expires_at
         _cache.pop(token, None)
-        raise ApiError(401, "token_expired", "the token has expired; sign in again")
+        raise Unauthenticated("the token has expired; sign in again", code="token_expired")
     return Claims(*fields)
 
 
 def require_role(claims: Claims | None, roles: tuple[str, ...]) -> Claims:
     """401 without claims, 403 when the role is not among ``roles`` (any role when empty)."""
     if claims is None:
-        raise ApiError(401, "unauthenticated", "this endpoint needs Authorization: Bearer <token>")
+        raise Unauthenticated("this endpoint needs Authorization: Bearer <token>")
     if roles and claims.role not in roles:
-        raise ApiError(403, "forbidden", f"this endpoint is for: {', '.join(roles)}")
+        raise Forbidden(f"this endpoint is for: {', '.join(roles)}")
     return claims
 
 
@@ -146,19 +147,19 @@ def sign_ticket(secret: bytes, payload: dict[str, object]) -> str:
 
 def verify_ticket(secret: bytes, ticket: str, now: float | None = None) -> TicketClaims:
     if not secret:
-        raise ApiError(401, "unauthenticated", "gateway tickets are not enabled (QUIZ_TICKET_SECRET unset)")
+        raise Unauthenticated("gateway tickets are not enabled (QUIZ_TICKET_SECRET unset)")
     body, _, signature = ticket.partition(".")
     if not body or not signature or not hmac.compare_digest(_sign(secret, body), signature):
-        raise ApiError(401, "unauthenticated", "the ticket signature is invalid")
+        raise Unauthenticated("the ticket signature is invalid")
     try:
         payload = orjson.loads(b64d(body))
         subject, name, org_id, exp = payload["sub"], payload["name"], payload["org_id"], payload["exp"]
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise ApiError(401, "unauthenticated", "the ticket is malformed") from None
+        raise Unauthenticated("the ticket is malformed") from None
     if not isinstance(exp, int | float) or isinstance(exp, bool):
-        raise ApiError(401, "unauthenticated", "the ticket is malformed")
+        raise Unauthenticated("the ticket is malformed")
     if exp <= (now if now is not None else time.time()):
-        raise ApiError(401, "token_expired", "the ticket has expired")
+        raise Unauthenticated("the ticket has expired", code="token_expired")
     if not all(isinstance(v, str) and v for v in (subject, name, org_id)):
-        raise ApiError(401, "unauthenticated", "the ticket is malformed")
+        raise Unauthenticated("the ticket is malformed")
     return TicketClaims(str(subject), str(name), str(org_id))

@@ -109,23 +109,24 @@ class Catalog:
     async def _publish_orgs(self, tree: OrgTree, *, seed: bool = False) -> OrgTree:
         version = await self.redis.incr(keys.orgs_version()) if not seed else 1
         tree, snapshot = await asyncio.to_thread(_versioned_orgs, tree, version)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(keys.orgs_snapshot(), snapshot)
-            if seed:
-                pipe.set(keys.orgs_version(), version)
-            await pipe.execute()
+        await self._store_snapshot(keys.orgs_snapshot(), snapshot, keys.orgs_version() if seed else None, version)
         return tree
 
     async def _publish_bank(self, bank: QuestionBank, *, seed: bool = False) -> QuestionBank:
         version = await self.redis.incr(keys.bank_version()) if not seed else 1
         bank = QuestionBank.from_questions(bank.questions(), version=version)
         snapshot = await asyncio.to_thread(bank.to_snapshot)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(keys.bank_snapshot(), snapshot)
-            if seed:
-                pipe.set(keys.bank_version(), version)
-            await pipe.execute()
+        await self._store_snapshot(keys.bank_snapshot(), snapshot, keys.bank_version() if seed else None, version)
         return bank
+
+    async def _store_snapshot(self, snapshot_key: str, snapshot: bytes, version_key: str | None, version: int) -> None:
+        """Publish a snapshot; a seed (the first one) also sets the version counter the next
+        publication increments."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(snapshot_key, snapshot)
+            if version_key is not None:
+                pipe.set(version_key, version)
+            await pipe.execute()
 
     async def _publish_contest(self, config: dict[str, Any], *, seed: bool = False) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -199,7 +200,8 @@ class Catalog:
 
 
 def _load_orgs(snapshot: bytes) -> OrgTree:
-    """A tree from its snapshot with its search index built (a thread's work: ~1 s for 130,000 orgs)."""
+    """A tree from its snapshot with its search index built: a thread's work for a province's tree
+    (loadtest/README.md, "Figures behind the code")."""
     tree = OrgTree.from_snapshot(snapshot)
     tree.search_index()
     return tree
@@ -226,8 +228,9 @@ def _questions(rows: list[dict[str, Any]]) -> list[Question]:
     ]
 
 
-def _question_row(q: Question) -> dict[str, Any]:
+def _question_row(question: Question) -> dict[str, Any]:
     return {
-        "id": q.id, "type": q.type, "stem": q.stem, "options": list(q.options), "answer": q.answer,
-        "category": q.category, "difficulty": q.difficulty, "points": q.points, "explanation": q.explanation,
+        "id": question.id, "type": question.type, "stem": question.stem, "options": list(question.options),
+        "answer": question.answer, "category": question.category, "difficulty": question.difficulty,
+        "points": question.points, "explanation": question.explanation,
     }

@@ -5,7 +5,8 @@ Debian's ``fonts-wqy-microhei`` (installed by ``.ci/run``; ``apt-get install fon
 on a server), or any font ``fc-match :lang=zh`` names.  Without one, issuing a certificate is a
 clear 503 naming the package, instead of a PNG of empty boxes.
 
-Rendering is CPU work (~30-60 ms): callers run it in a thread, never on the event loop.
+Rendering is CPU work (tens of milliseconds: loadtest/README.md, "Figures behind the code"):
+callers run it in a thread, never on the event loop.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _KNOWN_FONTS = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
     "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
 )
-_W, _H = 900, 1260
+_WIDTH, _HEIGHT = 900, 1260
 _INK, _RED, _GOLD, _PAPER = (40, 30, 20), (176, 32, 32), (196, 152, 64), (253, 248, 236)
 
 
@@ -68,21 +69,21 @@ def _centered(draw: ImageDraw.ImageDraw, y: int, text: str, font: ImageFont.Free
               fill: tuple[int, int, int]) -> int:
     """Draw ``text`` centred at ``y``, shrinking the font when the line would not fit; the next y."""
     size = font.size
-    while draw.textlength(text, font=font) > _W - 160 and size > 18:
+    while draw.textlength(text, font=font) > _WIDTH - 160 and size > 18:
         size -= 2
         font = font.font_variant(size=size)
     width = draw.textlength(text, font=font)
-    draw.text(((_W - width) / 2, y), text, font=font, fill=fill)
+    draw.text(((_WIDTH - width) / 2, y), text, font=font, fill=fill)
     return y + int(size * 1.5)
 
 
 def render_certificate(text: CertificateText, font_path: str | None = None) -> bytes:
     """The certificate as PNG bytes."""
     path = font_path or find_cjk_font()
-    image = Image.new("RGB", (_W, _H), _PAPER)
+    image = Image.new("RGB", (_WIDTH, _HEIGHT), _PAPER)
     draw = ImageDraw.Draw(image)
-    draw.rectangle((24, 24, _W - 24, _H - 24), outline=_GOLD, width=6)
-    draw.rectangle((40, 40, _W - 40, _H - 40), outline=_RED, width=2)
+    draw.rectangle((24, 24, _WIDTH - 24, _HEIGHT - 24), outline=_GOLD, width=6)
+    draw.rectangle((40, 40, _WIDTH - 40, _HEIGHT - 40), outline=_RED, width=2)
     big = ImageFont.truetype(path, 76)
     mid = ImageFont.truetype(path, 40)
     body = ImageFont.truetype(path, 32)
@@ -101,8 +102,8 @@ def render_certificate(text: CertificateText, font_path: str | None = None) -> b
     code = Image.open(buffer).convert("RGB")
     side = min(code.width, 300)
     code = code.resize((side, side), Image.Resampling.NEAREST)
-    qr_top = max(y + 30, _H - 180 - side)
-    image.paste(code, ((_W - side) // 2, qr_top))
+    qr_top = max(y + 30, _HEIGHT - 180 - side)
+    image.paste(code, ((_WIDTH - side) // 2, qr_top))
     y = _centered(draw, qr_top + side + 12, "扫码验证证书真伪", small, _INK)
     _centered(draw, y, f"编号 {text.serial}    {text.date}", small, _INK)
     out = io.BytesIO()

@@ -22,7 +22,7 @@ from contest.auth import Claims
 from contest.catalog import Catalog
 from contest.certificate_image import CertificateText, FontMissing, find_cjk_font, render_certificate
 from contest.contests import Contest
-from contest.errors import ApiError
+from contest.errors import Forbidden, NotFound, Unavailable
 from contest.play import parse_attempt_id
 from contest.recap import Recap
 from contest.storage.base import Storage
@@ -60,16 +60,16 @@ class Certificates:
         """The certificate row of the caller's attempt, issued now if it has none."""
         setting = contest.config.get("certificate")
         if not setting:
-            raise ApiError(404, "not_found", "本竞赛不颁发证书 (this contest has no certificate)")
+            raise NotFound("本竞赛不颁发证书 (this contest has no certificate)")
         record = await Recap(self.redis, self.storage, self.catalog).owned_finished(claims, contest, attempt_id)
         if record.score < int(setting["min_score"]):
-            raise ApiError(403, "not_qualified", f"得分未达到 {setting['min_score']} 分，暂不能领取证书"
-                           f" (a certificate needs {setting['min_score']} points)",
-                           {"min_score": int(setting["min_score"]), "score": record.score})
+            raise Forbidden(f"得分未达到 {setting['min_score']} 分，暂不能领取证书"
+                            f" (a certificate needs {setting['min_score']} points)",
+                            {"min_score": int(setting["min_score"]), "score": record.score}, code="not_qualified")
         _, shard = parse_attempt_id(attempt_id)
         user_key = keys.user_contest(contest.contest_id, claims.user_id, shard)
         if await self.redis.hexists(user_key, f"v:{attempt_id}"):
-            raise ApiError(403, "attempt_voided", "本次答题已被判定无效，不能领取证书 (this attempt was voided)")
+            raise Forbidden("本次答题已被判定无效，不能领取证书 (this attempt was voided)", code="attempt_voided")
         org = self.catalog.orgs.get(record.org_id)
         path = self.catalog.orgs.path(record.org_id) if org is not None else ()
         unit = " ".join(o.name for o in (self.catalog.orgs.get(p) for p in path[-3:]) if o is not None)
@@ -92,14 +92,14 @@ class Certificates:
         try:
             font = await asyncio.to_thread(find_cjk_font)
         except FontMissing as exc:
-            raise ApiError(503, "unavailable", str(exc)) from None
+            raise Unavailable(str(exc)) from None
         return await asyncio.to_thread(render_certificate, text, font)
 
     async def verify(self, serial: str) -> dict[str, Any]:
         """The public facts of a certificate; 404 for a serial nobody issued."""
         row = await self.storage.load_certificate(serial.strip().upper()) if serial.isalnum() else None
         if row is None:
-            raise ApiError(404, "not_found", "没有这个编号的证书 (no certificate with this serial)")
+            raise NotFound("没有这个编号的证书 (no certificate with this serial)")
         contest = self.catalog.contests.get(row["contest_id"])
         valid = not int(row.get("voided") or 0)
         body = {"valid": valid, "serial": row["serial"], "contest_id": row["contest_id"],

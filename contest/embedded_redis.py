@@ -2,7 +2,8 @@
 
 Used when ``QUIZ_REDIS_URL`` is unset (``quiz demo``, a single-machine ``quiz serve``) and by the
 test fixtures.  We run the binary ourselves with ``--daemonize no`` rather than through the
-package's ``ValkeyServer``: it stops in 0.1 s instead of 1-2 s, and nothing can be orphaned
+package's ``ValkeyServer``: it stops at once instead of after seconds (loadtest/README.md,
+"Figures behind the code"), and nothing can be orphaned
 because the child asks the kernel to kill it when its parent dies (PR_SET_PDEATHSIG).
 """
 
@@ -20,7 +21,12 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["EmbeddedValkey", "free_port", "valkey_binary"]
+__all__ = ["ZSET_ARGS", "EmbeddedValkey", "free_port", "valkey_binary"]
+
+# Boards of up to 1,024 members (a town's, a village's) stay listpacks: ~15 B a member instead of
+# ~85 B in a skiplist (issue 18), and reads and ZADDs over ~15 KB stay a few µs.  The same line is in
+# deploy/valkey/*.conf and deploy/k8s/valkey-cluster.yaml.
+ZSET_ARGS = ("--zset-max-listpack-entries", "1024")
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +93,7 @@ class EmbeddedValkey:
             "--loglevel", "warning",
             "--logfile", str((self.data_dir / "valkey.log").resolve()),
             "--maxclients", "10000",
+            *ZSET_ARGS,
         ]
         if self.appendonly:
             args += ["--appendonly", "yes", "--appendfsync", "everysec"]

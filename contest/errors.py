@@ -1,140 +1,81 @@
-"""The contract's error shape, and the middleware that turns every failure into it."""
+"""The domain's refusals: what went wrong in the contract's words, without HTTP.
+
+``Play``, the catalog, contests, review, certificates, sign-in codes and storage raise these; the
+web layer (contest/web/errors.py) maps each class to its status, once, for aiohttp's middleware
+and the answer lane alike.  Each error carries the contract's stable ``code`` (the class's own,
+or a more precise one such as ``already_answered``), an English message (contest/messages.py
+words it in Chinese for pages that ask) and the ``details`` a client may act on.  No aiohttp here.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-import orjson
-from aiohttp import web, web_protocol
-from aiohttp.http_exceptions import HttpProcessingError
-from redis.exceptions import AskError, ClusterError, ReadOnlyError, RedisClusterException, TryAgainError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
-from contest.messages import localize_error, prefers_chinese
-from contest.storage.base import StorageUnavailable
-
-__all__ = ["BACKEND_ERROR", "REDIS_UNAVAILABLE", "ApiError", "error_body", "error_middleware", "error_of",
-           "error_response", "localized_error_body"]
-
-log = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-# which backend a 503 came from ("redis" / "database"), for the metrics middleware
-BACKEND_ERROR: web.RequestKey[str] = web.RequestKey("backend_error", str)
-
-# Redis (or one cluster master) is away: connection errors, and on a cluster the states of a
-# failover (CLUSTERDOWN, TRYAGAIN, MOVED/ASK storms while the slot map settles, writes to a
-# demoted master, slots nobody serves).  All mean "retry shortly", never a 500.
-REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, ClusterError, TryAgainError,
-                     AskError, ReadOnlyError, RedisClusterException)
-
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    410: "gone",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-}
+__all__ = ["Conflict", "DeadlinePassed", "DomainError", "Forbidden", "Invalid", "NotFound", "RateLimited",
+           "Unauthenticated", "Unavailable"]
 
 
-class ApiError(Exception):
-    """An error the client should see: status, snake_case code, human message, details."""
+class DomainError(Exception):
+    """A refusal the client is told about: ``code``, ``message``, ``details``."""
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        details: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
+    default_code: ClassVar[str] = "error"
+
+    def __init__(self, message: str, details: Mapping[str, Any] | None = None, *, code: str | None = None) -> None:
         super().__init__(message)
-        self.status = status
-        self.code = code
+        self.code = code or self.default_code
         self.message = message
         self.details = dict(details or {})
-        self.headers = dict(headers or {})
 
 
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    details: Mapping[str, Any] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> web.Response:
-    return web.Response(body=error_body(code, message, details), status=status, content_type="application/json",
-                        headers=headers)
+class Invalid(DomainError):
+    """The request's values are wrong (400): ``details.fields`` names them."""
+
+    default_code = "validation_failed"
 
 
-def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> bytes:
-    """The contract's error document."""
-    return orjson.dumps({"error": {"code": code, "message": message, "details": dict(details or {})}})
+class Unauthenticated(DomainError):
+    """No valid credential (401): a missing, bad or expired token or ticket, a wrong code."""
+
+    default_code = "unauthenticated"
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        return _localized(request, exc)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = _HTTP_CODES.get(exc.status, "http_error")
-        message = exc.reason or code
-        if exc.status == 413:
-            message = "request body is larger than the configured limit"
-        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
-        return _localized(request, ApiError(exc.status, code, message, headers=headers))
-    except Exception as exc:
-        error, backend = error_of(exc, request.method, request.path)
-        if backend:
-            request[BACKEND_ERROR] = backend
-        return _localized(request, error)
+class Forbidden(DomainError):
+    """The caller may not do this, now or at all (403): a role, a closed contest, a withheld review."""
+
+    default_code = "forbidden"
 
 
-def _localized(request: web.Request, exc: ApiError) -> web.Response:
-    """The error in the reader's language (Accept-Language: zh-CN, as the pages send; English
-    otherwise), with the form labels beside field names and row errors (contest/messages.py)."""
-    chinese = prefers_chinese(request.headers.get("Accept-Language"))
-    message, details = localize_error(exc.code, exc.message, exc.details, chinese)
-    return error_response(exc.status, exc.code, message, details, exc.headers)
+class NotFound(DomainError):
+    """No such thing, or not the caller's (404)."""
+
+    default_code = "not_found"
 
 
-def localized_error_body(exc: ApiError, accept_language: str | None) -> bytes:
-    """The error document ``_localized`` sends, for the answer lane, which has no Request."""
-    message, details = localize_error(exc.code, exc.message, exc.details, prefers_chinese(accept_language))
-    return error_body(exc.code, message, details)
+class Conflict(DomainError):
+    """The state does not allow it (409): already answered, finished, at the attempt limit..."""
+
+    default_code = "conflict"
 
 
-def error_of(exc: BaseException, method: str, path: str) -> tuple[ApiError, str | None]:
-    """What the client is told about a failure that is not an ApiError, and which backend a 503
-    blames ("redis" / "database", for the metrics).  The web layer and the answer lane share it."""
-    if isinstance(exc, ApiError):
-        return exc, None
-    if isinstance(exc, HttpProcessingError):  # a body aiohttp cannot parse (garbled multipart, chunking...)
-        return ApiError(400, "bad_request", f"malformed request: {exc.message or exc}"[:300]), None
-    if isinstance(exc, web_protocol.RequestPayloadError):  # a Content-Encoding the body does not match
-        cause = exc.__cause__ or exc.__context__
-        detail = getattr(cause, "message", None) or str(cause or exc) or "the body could not be read"
-        return ApiError(400, "bad_request", f"malformed request body: {detail}"[:300]), None
-    if isinstance(exc, REDIS_UNAVAILABLE):
-        log.warning("redis unavailable on %s %s: %r", method, path, exc)
-        return ApiError(503, "unavailable", "the leaderboard store is unavailable; nothing was changed",
-                        headers={"Retry-After": "1"}), "redis"
-    if isinstance(exc, StorageUnavailable):
-        log.warning("database unavailable on %s %s: %s", method, path, exc)
-        return ApiError(503, "unavailable", "the database is unavailable; nothing was changed",
-                        headers={"Retry-After": "2"}), "database"
-    log.error("unhandled error on %s %s", method, path, exc_info=exc)
-    return ApiError(500, "internal_error", "internal error"), None
+class DeadlinePassed(DomainError):
+    """Too late (410): the attempt's or the question's time ran out."""
+
+    default_code = "deadline_passed"
+
+
+class RateLimited(DomainError):
+    """Over a rate limit (429); the client may retry after ``retry_after_s`` (also in details)."""
+
+    default_code = "rate_limited"
+
+    def __init__(self, message: str, scope: str, retry_after_ms: int) -> None:
+        self.retry_after_s = max(1, math.ceil(retry_after_ms / 1000))
+        super().__init__(message, {"scope": scope, "retry_after_s": self.retry_after_s})
+
+
+class Unavailable(DomainError):
+    """A part the request needs is away or reloading (503); nothing was changed."""
+
+    default_code = "unavailable"

@@ -1,9 +1,12 @@
 """Evidence for the review of a flagged attempt: per-answer times against the human minimum,
 answers per second, and how many client IPs and devices the member started attempts from.
 
-IPs and devices are noted by the START script itself, in the start's one round trip, in two
-small sets per member under the member's shard hash tag, kept 40 days; a device is the hash
-of its User-Agent (coarse, but two phones sharing one account show up as two).
+IPs and devices are noted by the START script itself, in the start's one round trip, as short
+keyed hashes (``contest.play.evidence_token``: the server keeps no address, and without the secret a token
+cannot be matched to one) appended to two fields of the member's user-in-contest hash, at most
+``keys.EVIDENCE_MAX`` distinct ones each; a device is its User-Agent (coarse, but two phones
+sharing one account show up as two).  Before issue 18 they were two sets per member with a
+40-day TTL, ~170 B per participant; those are still read until they expire.
 """
 
 from __future__ import annotations
@@ -18,11 +21,6 @@ from leaderboard import keys
 __all__ = ["attempt_evidence", "client_counts"]
 
 
-
-def _keys(contest_id: str, user_id: str, shard: int) -> tuple[str, str]:
-    return keys.client_ips(contest_id, user_id, shard), keys.client_devices(contest_id, user_id, shard)
-
-
 async def client_counts(redis: Any, contest_id: str, user_ids: Iterable[str],
                         shard_of: Callable[[str], int] = lambda _uid: 0) -> dict[str, tuple[int, int]]:
     """user id -> (distinct IPs, distinct devices) seen at attempt starts (``shard_of``: the
@@ -32,11 +30,18 @@ async def client_counts(redis: Any, contest_id: str, user_ids: Iterable[str],
         return {}
     pipe = redis.pipeline(transaction=False)
     for uid in ids:
-        ip_key, dev_key = _keys(contest_id, uid, shard_of(uid))
-        pipe.scard(ip_key)
-        pipe.scard(dev_key)
-    counts = await pipe.execute()
-    return {uid: (int(counts[2 * i]), int(counts[2 * i + 1])) for i, uid in enumerate(ids)}
+        shard = shard_of(uid)
+        pipe.hmget(keys.user_contest(contest_id, uid, shard), keys.USER_IPS, keys.USER_DEVICES)
+        pipe.scard(keys.client_ips(contest_id, uid, shard))
+        pipe.scard(keys.client_devices(contest_id, uid, shard))
+    replies = await pipe.execute()
+    out = {}
+    for i, uid in enumerate(ids):
+        (ips, devices), legacy_ips, legacy_devices = replies[3 * i:3 * i + 3]
+        width = keys.EVIDENCE_TOKEN_CHARS
+        out[uid] = (max(len(ips or b"") // width, int(legacy_ips)),
+                    max(len(devices or b"") // width, int(legacy_devices)))
+    return out
 
 
 async def attempt_evidence(storage: Storage, redis: Any, contest_id: str, attempt_id: str,

@@ -55,9 +55,9 @@ class Eligibility:
                 "date_to": self.date_to, "exclude_flagged": self.exclude_flagged, "org_id": self.org_id}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Eligibility:
-        return cls(int(d.get("min_score") or 0), str(d.get("board") or "total"), d.get("date_from"),
-                   d.get("date_to"), bool(d.get("exclude_flagged")), d.get("org_id"))
+    def from_dict(cls, doc: dict[str, Any]) -> Eligibility:
+        return cls(int(doc.get("min_score") or 0), str(doc.get("board") or "total"), doc.get("date_from"),
+                   doc.get("date_to"), bool(doc.get("exclude_flagged")), doc.get("org_id"))
 
 
 def new_seed() -> str:
@@ -124,10 +124,9 @@ def read_results_export(data: bytes, filename: str = "") -> list[list[Any]]:
     ("'=..." written for spreadsheets) read back as written by the service."""
     if data[:2] == b"PK" or filename.endswith(".xlsx"):
         import openpyxl
-        from openpyxl.chartsheet import Chartsheet
 
         sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True).active
-        if sheet is None or isinstance(sheet, Chartsheet):
+        if sheet is None:
             raise ValueError("not a results export: the workbook has no active worksheet")
         rows = [list(r) for r in sheet.iter_rows(values_only=True)]
     else:
@@ -162,7 +161,7 @@ def verify(published: dict[str, Any], export_rows: Iterable[Sequence[Any]]) -> l
 
 async def published_from_redis(redis: Any, contest_id: str, lottery_id: str) -> bytes | None:
     """The lottery's document as stored (seed included only once drawn)."""
-    raw = await redis.hget(keys.lottery(contest_id, lottery_id), "doc")
+    raw = await redis.hget(keys.lottery(contest_id, lottery_id), keys.LOTTERY_DOC)
     return bytes(raw) if raw is not None else None
 
 

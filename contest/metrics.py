@@ -16,9 +16,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from contest.errors import BACKEND_ERROR
+__all__ = ["BACKEND_ERROR", "BATCH_BUCKETS", "LAG_BUCKETS_MS", "Histogram", "Metrics", "metrics_middleware"]
 
-__all__ = ["BATCH_BUCKETS", "LAG_BUCKETS_MS", "Histogram", "Metrics", "metrics_middleware"]
+# which backend a 503 came from ("redis" / "database"): set by the error middleware
+# (contest/web/errors.py), counted here
+BACKEND_ERROR: web.RequestKey[str] = web.RequestKey("backend_error", str)
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 10, 100, 500, 1000, 2500, 5000, 10000)

@@ -2,9 +2,9 @@
 
 Built once per tree (when a worker loads it), searched per keystroke. Per level, the lower-cased
 names are one string with the units in tree (depth-first) order, each on its own line, and so are
-their pinyin initials; a query is ``str.find`` over those strings (C speed: a query that matches
-nothing scans ~3 MB for 130,000 units in about a millisecond) and a hit's line is found by
-bisection. Depth-first order makes every subtree one contiguous slice of each string, so a
+their pinyin initials; a query is ``str.find`` over those strings (C speed: even a query that
+matches nothing in a province's tree is quick; loadtest/README.md, "Figures behind the code")
+and a hit's line is found by bisection. Depth-first order makes every subtree one contiguous slice of each string, so a
 search below an org is the same scan over a shorter slice.
 
 Initials come from pypinyin's per-character table. A character with several readings (长 chang/
@@ -37,7 +37,8 @@ def _letter_table() -> dict[int, str]:
     """Code point -> the distinct first letters of its readings, most common first ("长" -> "cz").
 
     From pypinyin's per-character table, read as the data file it is: importing the pypinyin
-    package would also load its phrase dictionary, ~58 MB in every worker for nothing here.
+    package would also load its phrase dictionary, tens of megabytes in every worker for nothing
+    here (loadtest/README.md, "Figures behind the code").
     """
     spec = importlib.util.find_spec("pypinyin")
     data = Path(spec.origin).parent / "pinyin_dict.json" if spec is not None and spec.origin else None

@@ -10,13 +10,12 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
-
-import msgpack
+from typing import Any, Protocol
 
 from contest.orgsearch import OrgIndex
 from question_bank.errors import RowError
 from question_bank.parse import normalize_header, read_table
+from question_bank.versioned import VersionedById
 
 __all__ = [
     "LEVEL_NAMES",
@@ -29,7 +28,6 @@ __all__ = [
 
 MAX_LEVEL = 5
 MAX_NAME_CHARS = 200
-_SNAPSHOT_FORMAT = 1
 _ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _WHOLE_FLOAT_RE = re.compile(r"\d+\.0*")
 
@@ -308,16 +306,18 @@ def _cycle_members(by_id: dict[str, _Row], existing: OrgTree) -> set[str]:
     return in_cycle
 
 
-class OrgTree:
+class OrgTree(VersionedById[Org]):
     """Immutable tree of orgs; paths, level lists and member totals are computed on first use."""
 
-    __slots__ = ("_by_level", "_children", "_index", "_orgs", "_paths", "_totals", "version")
+    __slots__ = ("_by_level", "_children", "_index", "_paths", "_totals")
+    noun = "orgs"
+    snapshot_name = "org tree"
+    snapshot_error = OrgTreeError
 
     def __init__(self, orgs: Iterable[Org] = (), version: int = 0) -> None:
-        self.version = version
-        self._orgs: dict[str, Org] = {o.org_id: o for o in orgs}
+        super().__init__(orgs, version)
         children: dict[str | None, list[str]] = {}
-        for org in self._orgs.values():
+        for org in self._by_id.values():
             children.setdefault(org.parent_id, []).append(org.org_id)
         for ids in children.values():
             ids.sort()
@@ -330,7 +330,7 @@ class OrgTree:
 
     def _check_levels(self) -> None:
         # Level = parent's level + 1 everywhere makes cycles impossible, so no traversal is needed.
-        orgs = self._orgs
+        orgs = self._by_id
         for org in orgs.values():
             parent = orgs.get(org.parent_id) if org.parent_id is not None else None
             expected = 1 if org.parent_id is None else (parent.level + 1 if parent is not None else None)
@@ -342,7 +342,7 @@ class OrgTree:
     def _level_index(self) -> dict[int, list[str]]:
         if self._by_level is None:
             by_level: dict[int, list[str]] = {}
-            for org in self._orgs.values():
+            for org in self._by_id.values():
                 by_level.setdefault(org.level, []).append(org.org_id)
             for ids in by_level.values():
                 ids.sort()
@@ -357,7 +357,7 @@ class OrgTree:
             by_level = self._level_index()
             for level in sorted(by_level, reverse=True):
                 for org_id in by_level[level]:
-                    org = self._orgs[org_id]
+                    org = self._by_id[org_id]
                     total = totals[org_id] = org.members or below.get(org_id, 0)
                     if org.parent_id is not None:
                         below[org.parent_id] = below.get(org.parent_id, 0) + total
@@ -368,32 +368,34 @@ class OrgTree:
     def from_orgs(cls, orgs: Iterable[Org], version: int = 0) -> OrgTree:
         return cls(orgs, version)
 
+    @staticmethod
+    def id_of(record: Org) -> str:
+        return record.org_id
+
+    @staticmethod
+    def row_of(record: Org) -> list[Any]:
+        return [record.org_id, record.parent_id, record.name, record.level, record.members,
+                *([True] if record.accepts_members else [])]
+
+    @staticmethod
+    def record_of(row: list[Any]) -> Org:
+        # rows of format 1 written before accepts_members have five fields
+        return Org(row[0], row[1], row[2], row[3], row[4], bool(row[5]) if len(row) > 5 else False)
+
     def merged(self, new_orgs: Iterable[Org], *, version: int | None = None) -> OrgTree:
         """A new tree with ``new_orgs`` upserted by id; version defaults to this version + 1."""
-        orgs = dict(self._orgs)
+        orgs = dict(self._by_id)
         orgs.update((o.org_id, o) for o in new_orgs)
         return OrgTree(orgs.values(), self.version + 1 if version is None else version)
 
-    def get(self, org_id: str) -> Org | None:
-        return self._orgs.get(org_id)
-
-    def __getitem__(self, org_id: str) -> Org:
-        return self._orgs[org_id]
-
-    def __contains__(self, org_id: object) -> bool:
-        return org_id in self._orgs
-
-    def __len__(self) -> int:
-        return len(self._orgs)
-
     def __iter__(self) -> Iterator[Org]:
-        return iter(self._orgs.values())
+        return iter(self._by_id.values())
 
     def path(self, org_id: str) -> tuple[str, ...]:
         """Ids from the root down to ``org_id`` (KeyError when unknown)."""
         path = self._paths.get(org_id)
         if path is None:
-            parent_id = self._orgs[org_id].parent_id
+            parent_id = self._by_id[org_id].parent_id
             path = (org_id,) if parent_id is None else (*self.path(parent_id), org_id)
             self._paths[org_id] = path
         return path
@@ -404,7 +406,7 @@ class OrgTree:
 
     def children(self, parent_id: str | None = None) -> list[Org]:
         """Direct children sorted by org_id; ``None`` lists the roots."""
-        return [self._orgs[c] for c in self._children.get(parent_id, ())]
+        return [self._by_id[c] for c in self._children.get(parent_id, ())]
 
     def child_ids(self, parent_id: str | None = None) -> Sequence[str]:
         """Ids of the direct children sorted by org_id (do not modify); ``None``: the roots."""
@@ -413,23 +415,30 @@ class OrgTree:
     def has_children(self, org_id: str) -> bool:
         return org_id in self._children
 
+    def lone_root(self) -> str | None:
+        """The root when the tree has exactly one (a province): its subtree is everyone, so its
+        boards are the contest's total and daily boards (leaderboard.keys.board_org)."""
+        roots = self._children.get(None, ())
+        return roots[0] if len(roots) == 1 else None
+
     def search_index(self) -> OrgIndex:
-        """The name/pinyin-initials index, built on first use (~1 s for 130,000 orgs: build it
-        off the event loop, as the catalog does when it loads a tree)."""
+        """The name/pinyin-initials index, built on first use (long for a province's tree: build it
+        off the event loop, as the catalog does when it loads a tree; loadtest/README.md, "Figures
+        behind the code")."""
         if self._index is None:
             self._index = OrgIndex(self)
         return self._index
 
     def search(self, q: str, *, within: str | None = None, limit: int = 20) -> list[Org]:
         """Up to ``limit`` orgs whose name or pinyin initials contain ``q`` (see OrgIndex.search)."""
-        return [self._orgs[i] for i in self.search_index().search(q, within=within, limit=limit)]
+        return [self._by_id[i] for i in self.search_index().search(q, within=within, limit=limit)]
 
     def at_level(self, level: int) -> list[Org]:
-        return [self._orgs[o] for o in self._level_index().get(level, ())]
+        return [self._by_id[o] for o in self._level_index().get(level, ())]
 
     def subtree_ids(self, org_id: str) -> set[str]:
         """``org_id`` and every org below it (KeyError when unknown)."""
-        if org_id not in self._orgs:
+        if org_id not in self._by_id:
             raise KeyError(org_id)
         found = {org_id}
         queue = [org_id]
@@ -443,39 +452,3 @@ class OrgTree:
         """Imported members when > 0, else the sum over the children (KeyError when unknown)."""
         return self._member_totals()[org_id]
 
-    def to_snapshot(self) -> bytes:
-        rows = [
-            [o.org_id, o.parent_id, o.name, o.level, o.members, *([True] if o.accepts_members else [])]
-            for o in sorted(self._orgs.values(), key=_org_id)
-        ]
-        return msgpack.packb([_SNAPSHOT_FORMAT, self.version, rows], use_bin_type=True)
-
-    @classmethod
-    def from_snapshot(cls, data: bytes) -> OrgTree:
-        try:
-            fmt, version, rows = msgpack.unpackb(data, raw=False)
-            if fmt != _SNAPSHOT_FORMAT:
-                raise OrgTreeError(f"unsupported org tree snapshot format {fmt!r}")
-            orgs = [
-                # rows of format 1 written before accepts_members have five fields
-                Org(row[0], row[1], row[2], row[3], row[4], bool(row[5]) if len(row) > 5 else False) for row in rows
-            ]
-        except OrgTreeError:
-            raise
-        except (ValueError, TypeError, IndexError, msgpack.UnpackException) as e:
-            raise OrgTreeError(f"corrupt org tree snapshot: {e}") from None
-        return cls(orgs, version)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, OrgTree):
-            return NotImplemented
-        return self.version == other.version and self._orgs == other._orgs
-
-    __hash__ = None  # type: ignore[assignment]  # equal trees compare by content; typeshed's object.__hash__ is a method
-
-    def __repr__(self) -> str:
-        return f"<OrgTree version={self.version} orgs={len(self)}>"
-
-
-def _org_id(org: Org) -> str:
-    return org.org_id

@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import math
 import re
 import secrets
 import time
 from dataclasses import dataclass
 
-from contest.errors import ApiError
+from contest.errors import RateLimited, Unauthenticated, Unavailable
 from contest.redis_client import ScriptRunner
 from contest.settings import Settings
 from contest.sms.providers import SmsMessage, SmsSender, SmsSendError
@@ -43,12 +42,6 @@ def code_hmac(secret: bytes, purpose: str, phone: str, code: str) -> str:
     return hmac.new(key, f"{purpose}|{phone}|{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def _too_many(retry_ms: int, scope: str, message: str) -> ApiError:
-    seconds = max(1, math.ceil(retry_ms / 1000))
-    return ApiError(429, "rate_limited", message, {"scope": scope, "retry_after_s": seconds},
-                    headers={"Retry-After": str(seconds)})
-
-
 @dataclass(slots=True)
 class SmsCodes:
     runner: ScriptRunner
@@ -67,15 +60,15 @@ class SmsCodes:
         stores nothing: the caps and answers cannot tell staff phones from others.
         """
         if self.sender is None:
-            raise ApiError(503, "unavailable", "短信服务未配置，暂不能发送验证码", {"reason": "sms_disabled"})
+            raise Unavailable("短信服务未配置，暂不能发送验证码", {"reason": "sms_disabled"})
         s = self.settings
         cool, day = keys.sms_cooldown(phone), keys.sms_daily(phone)
         slot = SmsReserveReply.from_reply(
             await self.runner.run(SMS_RESERVE, (cool, day), (s.sms_resend_s * 1000, s.sms_daily_cap, _DAY_MS)))
         if not slot.taken:
             if slot.refused_by == "resend":
-                raise _too_many(slot.retry_after_ms, "sms_resend", "验证码发送太频繁，请稍后再试")
-            raise _too_many(slot.retry_after_ms, "sms_daily", "今天发送验证码次数已达上限，请明天再试")
+                raise RateLimited("验证码发送太频繁，请稍后再试", "sms_resend", slot.retry_after_ms)
+            raise RateLimited("今天发送验证码次数已达上限，请明天再试", "sms_daily", slot.retry_after_ms)
         if not deliver:
             return s.sms_resend_s
         code = new_code()
@@ -85,7 +78,7 @@ class SmsCodes:
         except (SmsSendError, ValueError) as exc:
             log.warning("sms send to %s failed: %s", phone[:3] + "****" + phone[-4:], exc)
             await self.runner.run(SMS_RELEASE, (cool, day), ())
-            raise ApiError(503, "unavailable", "短信发送失败，请稍后再试", {"reason": "sms_send_failed"}) from None
+            raise Unavailable("短信发送失败，请稍后再试", {"reason": "sms_send_failed"}) from None
         await self.runner.run(SMS_STORE, (keys.sms_code(phone, purpose),),
                               (self._hmac(purpose, phone, code), s.sms_max_tries, s.sms_code_ttl_s * 1000))
         return s.sms_resend_s
@@ -98,6 +91,7 @@ class SmsCodes:
             return
         left = verdict.tries_left
         if left < 0:
-            raise ApiError(401, "invalid_code", "验证码无效或已过期，请重新获取", {"tries_left": 0, "expired": True})
+            raise Unauthenticated("验证码无效或已过期，请重新获取", {"tries_left": 0, "expired": True},
+                                  code="invalid_code")
         message = f"验证码错误，还可以再试 {left} 次" if left else "验证码错误次数过多，请重新获取"
-        raise ApiError(401, "invalid_code", message, {"tries_left": left})
+        raise Unauthenticated(message, {"tries_left": left}, code="invalid_code")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import secrets
 import time
 import zlib
@@ -15,17 +16,26 @@ import orjson
 from contest.auth import Claims
 from contest.catalog import Catalog
 from contest.contests import Contest
-from contest.errors import ApiError
+from contest.errors import Conflict, DeadlinePassed, DomainError, Forbidden, Invalid, NotFound, Unavailable
 from contest.ratelimit import answer_rate_args, rate_limited
 from contest.redis_client import ScriptRunner
 from contest.settings import Settings
 from leaderboard import keys
 from leaderboard.boards import count_above
-from leaderboard.scripts import ANSWER, ANSWER_CHALLENGE, FINISH, START, AnswerReply, FinishReply, Script, StartReply
-from leaderboard.scripts import text as _s
+from leaderboard.scripts import (
+    ANSWER,
+    ANSWER_CHALLENGE,
+    FINISH,
+    START,
+    AnswerReply,
+    FinishReply,
+    Script,
+    StartReply,
+    text,
+)
 from question_bank import PaperError, Question, draw_paper, render_question, shown_answer
 
-__all__ = ["Play", "normalize_choice", "parse_attempt_id", "question_field"]
+__all__ = ["Play", "evidence_token", "normalize_choice", "parse_attempt_id", "question_field"]
 
 _TYPE_CODES = {"single": "s", "multiple": "m", "judge": "j"}
 _KEEP_AFTER_DEADLINE_S = 86_400
@@ -48,7 +58,7 @@ def parse_attempt_id(attempt_id: str) -> tuple[str, int]:
         return parts[0], 0
     if len(parts) == 3 and parts[0] and parts[1].isdigit() and parts[2]:
         return parts[0], int(parts[1])
-    raise ApiError(404, "not_found", "no such attempt")
+    raise NotFound("no such attempt")
 
 
 def normalize_choice(value: Any) -> tuple[str, bool]:
@@ -62,17 +72,23 @@ def normalize_choice(value: Any) -> tuple[str, bool]:
         letters = value
         as_list = True
     else:
-        raise ApiError(400, "validation_failed", "choice must be an option key or a list of keys",
-                       {"fields": {"choice": "must be an option key like \"B\" or a list like [\"A\",\"C\"]"}})
+        raise Invalid("choice must be an option key or a list of keys",
+                      {"fields": {"choice": "must be an option key like \"B\" or a list like [\"A\",\"C\"]"}})
     keys_ = {v.strip().upper() for v in letters}
     if not keys_ or any(len(k) != 1 or k not in _LETTERS for k in keys_) or len(keys_) != len(letters):
-        raise ApiError(400, "validation_failed", "choice must use distinct option keys A-H",
-                       {"fields": {"choice": "option keys are single letters A-H, each at most once"}})
+        raise Invalid("choice must use distinct option keys A-H",
+                      {"fields": {"choice": "option keys are single letters A-H, each at most once"}})
     return "".join(sorted(keys_)), as_list
 
 
-# review evidence (the IPs and devices of a member's starts) is kept this long after the last start
-_EVIDENCE_TTL_S = 40 * 86_400
+
+
+def evidence_token(secret: str, kind: str, value: str) -> str:
+    """The fixed-width token START notes for a client IP (kind ``ip``) or User-Agent (``ua``): 24
+    bits of an HMAC, enough to tell a member's few clients apart (keys.EVIDENCE_TOKEN_CHARS), and
+    no address is kept (contest/evidence.py)."""
+    digest = hmac.new(secret.encode(), f"{kind}:{value}".encode("utf-8", "replace"), hashlib.sha256)
+    return digest.hexdigest()[:keys.EVIDENCE_TOKEN_CHARS]
 
 
 @dataclass(slots=True)
@@ -104,7 +120,7 @@ class Play:
     def contest(self, contest_id: str, *, published: bool = True) -> Contest:
         contest = self.catalog.contests.get(contest_id)
         if contest is None or (published and contest.status != "published"):
-            raise ApiError(404, "not_found", f"no contest {contest_id!r}")
+            raise NotFound(f"no contest {contest_id!r}")
         return contest
 
     @staticmethod
@@ -117,7 +133,7 @@ class Play:
         for index, (qid, perm) in enumerate(paper):
             question = bank.get(qid)
             if question is None:
-                raise ApiError(503, "unavailable", "the question bank is being reloaded; try again")
+                raise Unavailable("the question bank is being reloaded; try again")
             out.append(render_question(question, tuple(int(c) for c in perm), index))
         return out
 
@@ -131,8 +147,8 @@ class Play:
         # A cheap early refusal far outside the window only: near its edges the START script
         # decides by Redis TIME, so a worker whose clock is off never refuses anyone wrongly.
         if not contest.starts_at - _CLOCK_SKEW_MS <= now_ms < contest.ends_at + _CLOCK_SKEW_MS:
-            raise ApiError(403, "contest_closed", "the contest is not open now",
-                           {"starts_at": contest.starts_at, "ends_at": contest.ends_at})
+            raise Forbidden("the contest is not open now",
+                            {"starts_at": contest.starts_at, "ends_at": contest.ends_at}, code="contest_closed")
         shard = self.shard_of(contest, claims.user_id)
         token = secrets.token_urlsafe(12)
         attempt_id = f"{contest_id}.{shard}.{token}" if contest.shards > 1 else f"{contest_id}.{token}"
@@ -141,7 +157,7 @@ class Play:
                                shuffle_questions=contest.shuffle_questions,
                                shuffle_options=contest.shuffle_options)
         except PaperError as exc:
-            raise ApiError(409, "paper_unavailable", f"the question bank cannot fill this contest's paper: {exc}") \
+            raise Conflict(f"the question bank cannot fill this contest's paper: {exc}", code="paper_unavailable") \
                 from None
         if contest.mode == "challenge" and contest.max_questions:
             # the run's sequence, drawn here with the attempt's seed like a paper, stays in Redis
@@ -157,27 +173,27 @@ class Play:
         prefix = keys.contest_prefix(contest_id, shard)
         await self._note_drawn(paper)
         # the IP and device of this start, for the review of flagged attempts: noted by START itself
-        evidence_keys = (keys.client_ips(contest_id, claims.user_id, shard),
-                         keys.client_devices(contest_id, claims.user_id, shard))
-        device = hashlib.sha1(user_agent.encode("utf-8", "replace")).hexdigest()[:12]
-        evidence_args = (ip or "?", device, _EVIDENCE_TTL_S)
+        secret = self.settings.secret
+        evidence_args = (evidence_token(secret, "ip", ip or "?"), evidence_token(secret, "ua", user_agent))
+        lone_root = "1" if path and path[0] == orgs.lone_root() else ""
         reply = StartReply.from_reply(await self.runner.run(
             START,
             (keys.user_contest(contest_id, claims.user_id, shard), keys.attempt(contest_id, attempt_id, shard),
              keys.deadlines(contest_id, shard), keys.events(contest_id, shard), keys.stats(contest_id, shard),
-             keys.names(contest_id, shard), *evidence_keys),
+             keys.names(contest_id, shard)),
             (claims.user_id, attempt_id, contest.starts_at, contest.ends_at, contest.time_limit_ms,
              contest.attempts_per_day, contest.attempts_total, contest.tz_offset_ms(), prefix + keys.SUFFIX_ATTEMPT,
              _KEEP_AFTER_DEADLINE_S, contest_id, org_id, ",".join(path), members,
              f"{claims.name}\t{org_id}", orjson.dumps(paper), len(fields), *fields,
-             "c" if contest.mode == "challenge" else "", *evidence_args),
+             "c" if contest.mode == "challenge" else "", *evidence_args,
+             self.settings.daily_board_keep_s * 1000, lone_root),
         ))
         if reply.status == "closed":
-            raise ApiError(403, "contest_closed", "the contest is not open now",
-                           {"starts_at": contest.starts_at, "ends_at": contest.ends_at})
+            raise Forbidden("the contest is not open now",
+                            {"starts_at": contest.starts_at, "ends_at": contest.ends_at}, code="contest_closed")
         if reply.status == "limit":
             message = "no attempts left today" if reply.limit == "day" else "no attempts left in this contest"
-            raise ApiError(409, "attempt_limit_reached", message, {"limit": reply.limit})
+            raise Conflict(message, {"limit": reply.limit}, code="attempt_limit_reached")
         if reply.status == "resume":
             return 200, self._attempt_view(contest, reply.attempt_id, reply.state or {})
         started_at, deadline_at = reply.started_at, reply.deadline_at
@@ -195,21 +211,21 @@ class Play:
         contest_id, shard = parse_attempt_id(attempt_id)
         contest = self.contest(contest_id, published=False)
         raw = await self.redis.hgetall(keys.attempt(contest_id, attempt_id, shard))
-        state = {_s(k): v for k, v in raw.items()}
-        if not state or _s(state.get("uid", b"")) != claims.user_id:
-            raise ApiError(404, "not_found", "no such attempt")
+        state = {text(k): v for k, v in raw.items()}
+        if not state or text(state.get(keys.ATTEMPT_USER, b"")) != claims.user_id:
+            raise NotFound("no such attempt")
         return self._attempt_view(contest, attempt_id, state)
 
     def _attempt_view(self, contest: Contest, attempt_id: str, state: dict[str, Any]) -> dict[str, Any]:
-        paper = orjson.loads(state["paper"])
-        finished = _s(state.get("fin", b"0")) == "1"
+        paper = orjson.loads(state[keys.ATTEMPT_PAPER])
+        finished = text(state.get(keys.ATTEMPT_FINISHED, b"0")) == "1"
         reveal = contest.feedback == "immediate" or (finished and contest.feedback == "end")
         answered = []
         for index in range(len(paper)):
-            raw = state.get(f"a{index}")
+            raw = state.get(f"{keys.ATTEMPT_ANSWER}{index}")
             if raw is None:
                 continue
-            choice, ok, pts, at, flagged = _s(raw).split("|")[:5]  # a 6th field: the score after it
+            choice, ok, pts, at, flagged = text(raw).split("|")[:5]  # a 6th field: the score after it
             item: dict[str, Any] = {"index": index, "choice": self._choice_out(state, index, choice),
                                     "answered_at": int(at)}
             if reveal:
@@ -219,29 +235,29 @@ class Play:
         show_score = contest.feedback == "immediate" or finished
         served = paper
         extra: dict[str, Any] = {"mode": "paper"}
-        if "cur" in state:
+        if keys.ATTEMPT_CURRENT in state:
             # a challenge shows the questions served so far, never the rest of its sequence
-            current = int(state["cur"])
+            current = int(state[keys.ATTEMPT_CURRENT])
             served = paper[:current + 1]
             extra = {"mode": "challenge", "current": None if finished else current, "max_questions": len(paper)}
         view = {
-            "attempt_id": attempt_id, "contest_id": contest.contest_id, "started_at": int(state["st"]),
-            "deadline_at": int(state["dl"]), "time_limit_s": contest.time_limit_ms // 1000,
+            "attempt_id": attempt_id, "contest_id": contest.contest_id, "started_at": int(state[keys.ATTEMPT_STARTED]),
+            "deadline_at": int(state[keys.ATTEMPT_DEADLINE]), "time_limit_s": contest.time_limit_ms // 1000,
             "question_time_limit_s": contest.question_limit_ms // 1000, "feedback": contest.feedback,
             "questions": self._render(served, contest), "answered": answered,
-            "score": int(state.get("score", 0)) if show_score else None, "finished": finished, **extra,
+            "score": int(state.get(keys.ATTEMPT_SCORE, 0)) if show_score else None, "finished": finished, **extra,
         }
         if finished:
-            view["finished_at"] = int(state.get("fa", 0))
-            view["duration_ms"] = int(state.get("dur", 0))
-            view["correct_count"] = int(state.get("cc", 0)) if contest.feedback != "none" else None
+            view["finished_at"] = int(state.get(keys.ATTEMPT_FINISHED_AT, 0))
+            view["duration_ms"] = int(state.get(keys.ATTEMPT_DURATION, 0))
+            view["correct_count"] = int(state.get(keys.ATTEMPT_CORRECT, 0)) if contest.feedback != "none" else None
         return view
 
     @staticmethod
     def _choice_out(state: dict[str, Any], index: int, choice: str) -> str | list[str] | None:
         if not choice:
             return None
-        qtype = _s(state.get(f"q{index}", b"s"))[:1]
+        qtype = text(state.get(f"{keys.ATTEMPT_QUESTION}{index}", b"s"))[:1]
         return list(choice) if qtype == "m" else choice
 
     # ---- answer -------------------------------------------------------------------------
@@ -280,32 +296,33 @@ class Play:
         return (contest, *self.answer_call(contest, claims, attempt_id, shard, index, choice))
 
     def answer_result(self, contest: Contest, index: int, raw: Any) -> dict[str, Any]:
-        """The response body of an ANSWER reply (as Redis sent it); the contract's 4xx as ApiError."""
+        """The response body of an ANSWER reply (as Redis sent it); the contract's refusals as domain errors."""
         reply = AnswerReply.from_reply(raw)
         code = reply.error
         if code:
             if code == "not_found":
-                raise ApiError(404, "not_found", "no such attempt")
+                raise NotFound("no such attempt")
             if code == "bad_index":
-                raise ApiError(400, "validation_failed", f"the attempt has no question {index}",
-                               {"fields": {"index": "no such question in this attempt"}})
+                raise Invalid(f"the attempt has no question {index}",
+                              {"fields": {"index": "no such question in this attempt"}})
             if code == "invalid_choice":
-                raise ApiError(400, "validation_failed", "that choice does not fit this question",
-                               {"fields": {"choice": "not a valid choice for this question's options and type"}})
+                raise Invalid("that choice does not fit this question",
+                              {"fields": {"choice": "not a valid choice for this question's options and type"}})
             if code == "already_answered":
-                raise ApiError(409, "already_answered", "this question was already answered with another choice")
+                raise Conflict("this question was already answered with another choice", code="already_answered")
             if code == "finished":
-                raise ApiError(409, "already_finished", "this attempt is finished")
+                raise Conflict("this attempt is finished", code="already_finished")
             if code == "rate_limited":
                 raise rate_limited(reply.retry_after_ms, "answer_user")
             if code == "not_current":
-                raise ApiError(409, "not_current", "请先回答当前题目：挑战赛一次只出一题"
-                               " (a challenge takes one question at a time: answer the current one)", {"index": index})
+                raise Conflict("请先回答当前题目：挑战赛一次只出一题"
+                               " (a challenge takes one question at a time: answer the current one)", {"index": index},
+                               code="not_current")
             if reply.finish is not None:
                 # a challenge run ended at its question's time limit: finished in the same call
-                raise ApiError(410, "deadline_passed", "本题作答时间已到，挑战结束 (time ran out: the run is over)",
-                               {"finished": True, "result": self._challenge_result(contest, reply.finish)})
-            raise ApiError(410, "deadline_passed", "the time for this answer has run out")
+                raise DeadlinePassed("本题作答时间已到，挑战结束 (time ran out: the run is over)",
+                                     {"finished": True, "result": self._challenge_result(contest, reply.finish)})
+            raise DeadlinePassed("the time for this answer has run out")
         if contest.feedback == "immediate":
             shown = reply.shown
             result: dict[str, Any] = {
@@ -326,7 +343,7 @@ class Play:
             qid, _, perm = spec.partition("|")
             question = self.catalog.bank.get(qid)
             if question is None:
-                raise ApiError(503, "unavailable", "the question bank is being reloaded; try again")
+                raise Unavailable("the question bank is being reloaded; try again")
             result["next"] = render_question(question, tuple(int(c) for c in perm), index + 1)
             result["finished"] = False
             return
@@ -339,7 +356,7 @@ class Play:
         """The finish shape of a run finished inside its ANSWER call (which names its attempt)."""
         try:
             result = self._finish_result(fin.attempt_id, fin)
-        except ApiError as exc:  # finished at the attempt's deadline: still the run's result
+        except DeadlinePassed as exc:  # finished at the attempt's deadline: still the run's result
             if exc.code != "deadline_passed":
                 raise
             result = exc.details["result"]
@@ -376,7 +393,7 @@ class Play:
     def _finish_result(attempt_id: str, reply: FinishReply) -> dict[str, Any]:
         """The finish shape; 410 deadline_passed (result in details) when the service finished it at the deadline."""
         if reply.error:
-            raise ApiError(404, "not_found", "no such attempt")
+            raise NotFound("no such attempt")
         rank = reply.rank
         result = {"attempt_id": attempt_id, "score": reply.score, "correct_count": reply.correct_count,
                   "question_count": reply.question_count, "duration_ms": reply.duration_ms,
@@ -385,8 +402,8 @@ class Play:
         if reply.auto:
             # API.md: finish after the deadline is 410; the attempt was closed at its deadline with
             # the answers it had, and that result travels in the details so the page can show it.
-            raise ApiError(410, "deadline_passed", "the attempt's time ran out; it was finished at its deadline",
-                           {"result": result})
+            raise DeadlinePassed("the attempt's time ran out; it was finished at its deadline",
+                                 {"result": result})
         return result
 
     async def finish(self, claims: Claims, attempt_id: str) -> dict[str, Any]:
@@ -414,7 +431,7 @@ class Play:
             try:
                 item = self.answer_result(contest, index, reply)
                 results.append({"index": index, "correct": item["correct"], "points_awarded": item["points_awarded"]})
-            except ApiError as exc:
+            except DomainError as exc:
                 if exc.code == "not_found":
                     raise
                 results.append({"index": index, "correct": None, "points_awarded": None,

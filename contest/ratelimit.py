@@ -18,8 +18,8 @@ Which request pays what, in Redis round trips:
   When the per-IP answer limit is a flood guard (``_BATCH_FROM`` or more per period), a worker
   counts each IP's answers in memory and sends them in batches of ``_BATCH`` (one GCRA call of
   cost 16): at most 15 answers per IP and worker go uncounted, and the hot path pays the extra
-  EVALSHA once per 16 answers instead of on every one (measured: Redis and server CPU per answer
-  with limits on came within noise of limits off, where per-answer counting cost ~20 %).
+  EVALSHA once per 16 answers instead of on every one (measured: limits on cost about what limits
+  off do, where per-answer counting did not; loadtest/README.md, "Figures behind the code").
 """
 
 from __future__ import annotations
@@ -27,21 +27,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 import ipaddress
-import math
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from aiohttp import web
-
-from contest.errors import ApiError
+from contest.errors import RateLimited
 from contest.redis_client import ScriptRunner
 from contest.settings import Settings
 from leaderboard import keys
 from leaderboard.ratelimit_scripts import RATE_LIMIT, RateVerdict
 
-__all__ = ["LIMITER", "RateLimiter", "answer_rate_args", "client_ip", "rate_limited"]
+__all__ = ["RateLimiter", "answer_rate_args", "client_ip", "rate_limited"]
 
 _BLOCKED_MAX = 100_000
 _PENDING_MAX = 200_000
@@ -49,18 +46,29 @@ _BATCH = 16  # answers of one IP a worker counts in one call...
 _BATCH_FROM = 1_000  # ...when the limit allows at least this many per period (exact below it)
 
 
-def rate_limited(retry_after_ms: int, scope: str) -> ApiError:
-    """The contract's 429 with a whole-second ``Retry-After`` (at least 1)."""
-    seconds = max(1, math.ceil(retry_after_ms / 1000))
-    return ApiError(429, "rate_limited", "too many requests; slow down",
-                    {"scope": scope, "retry_after_s": seconds}, headers={"Retry-After": str(seconds)})
+class PeerRequest(Protocol):
+    """What ``RateLimiter.ip_of`` reads of a request (an aiohttp Request is one)."""
+
+    @property
+    def remote(self) -> str | None: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
 
-def _networks(entries: Sequence[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+def rate_limited(retry_after_ms: int, scope: str) -> RateLimited:
+    """The contract's 429 (the web layer adds a whole-second ``Retry-After``, at least 1)."""
+    return RateLimited("too many requests; slow down", scope, retry_after_ms)
+
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(entries: Sequence[str]) -> tuple[_Network, ...]:
     return tuple(ipaddress.ip_network(e, strict=False) for e in entries)
 
 
-def _trusted(address: str, networks: Sequence[Any]) -> bool:
+def _trusted(address: str, networks: Sequence[_Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -68,7 +76,7 @@ def _trusted(address: str, networks: Sequence[Any]) -> bool:
     return any(ip in net for net in networks)
 
 
-def client_ip(peer: str | None, forwarded_for: str | None, networks: Sequence[Any]) -> str:
+def client_ip(peer: str | None, forwarded_for: str | None, networks: Sequence[_Network]) -> str:
     """The client's address: the peer, unless the peer is a trusted proxy.
 
     Behind trusted proxies, ``X-Forwarded-For`` is read right to left and the first address that
@@ -103,7 +111,7 @@ class RateLimiter:
 
     runner: ScriptRunner
     settings: Settings
-    networks: tuple[Any, ...] = ()
+    networks: tuple[_Network, ...] = ()
     blocked: dict[str, float] = field(default_factory=dict)  # "scope:ip" -> monotonic time it frees
     pending: dict[str, int] = field(default_factory=dict)  # "scope:ip" -> answers not yet counted
 
@@ -114,7 +122,7 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.settings.rate_limits
 
-    def ip_of(self, request: web.Request) -> str:
+    def ip_of(self, request: PeerRequest) -> str:
         return client_ip(request.remote, request.headers.get("X-Forwarded-For"), self.networks)
 
     def _rule(self, scope: str) -> tuple[int, int]:
@@ -188,7 +196,7 @@ class RateLimiter:
         """Run ``work`` (which sends its Redis call at once) and count ``ip`` in the same write."""
         try:
             self.refuse_if_blocked(scope, ip)
-        except ApiError:
+        except RateLimited:
             if inspect.iscoroutine(work):
                 work.close()  # never started: nothing was sent, nothing changed
             raise
@@ -208,13 +216,3 @@ class RateLimiter:
                 verdict = None
             self.note_verdict(scope, ip, verdict)
 
-
-LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter", RateLimiter)
-
-
-def limiter_of(request: web.Request) -> RateLimiter:
-    """The app's limiter (made with the Redis runner in ``contest.web.app``)."""
-    return request.config_dict[LIMITER]
-
-
-__all__ += ["limiter_of"]

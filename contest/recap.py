@@ -20,17 +20,14 @@ import orjson
 from contest.auth import Claims
 from contest.catalog import Catalog
 from contest.contests import Contest
-from contest.errors import ApiError
+from contest.errors import Conflict, Forbidden, NotFound
 from contest.play import parse_attempt_id
 from contest.storage.base import Storage
 from leaderboard import keys
+from leaderboard.scripts import text
 from question_bank import render_question, shown_answer
 
 __all__ = ["AttemptRecord", "Recap", "review_allowed"]
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def review_allowed(contest: Contest, now_ms: int) -> bool:
@@ -66,20 +63,21 @@ class Recap:
         cid, shard = parse_attempt_id(attempt_id)
         raw = await self.redis.hgetall(keys.attempt(cid, attempt_id, shard))
         if raw:
-            state = {_s(k): v for k, v in raw.items()}
-            paper = orjson.loads(state["paper"])
-            if "cur" in state:  # a challenge: the questions it served, never the rest of its sequence
-                paper = paper[:int(state["cur"]) + 1]
+            state = {text(k): v for k, v in raw.items()}
+            paper = orjson.loads(state[keys.ATTEMPT_PAPER])
+            if keys.ATTEMPT_CURRENT in state:  # a challenge: the questions it served, never the rest of its sequence
+                paper = paper[:int(state[keys.ATTEMPT_CURRENT]) + 1]
             answers = {}
             for index in range(len(paper)):
-                value = state.get(f"a{index}")
+                value = state.get(f"{keys.ATTEMPT_ANSWER}{index}")
                 if value is not None:
-                    choice, ok, pts = _s(value).split("|")[:3]
+                    choice, ok, pts = text(value).split("|")[:3]
                     answers[index] = (choice, ok == "1", int(pts))
-            finished = _s(state.get("fin", b"0")) == "1"
-            return AttemptRecord(attempt_id, _s(state["uid"]), _s(state.get("org", b"")), finished,
-                                 int(state["fa"]) if finished else None, int(state.get("score", 0)),
-                                 int(state.get("cc", 0)), paper, answers)
+            finished = text(state.get(keys.ATTEMPT_FINISHED, b"0")) == "1"
+            return AttemptRecord(attempt_id, text(state[keys.ATTEMPT_USER]), text(state.get(keys.ATTEMPT_ORG, b"")),
+                                 finished, int(state[keys.ATTEMPT_FINISHED_AT]) if finished else None,
+                                 int(state.get(keys.ATTEMPT_SCORE, 0)), int(state.get(keys.ATTEMPT_CORRECT, 0)), paper,
+                                 answers)
         row = await self.storage.load_attempt(attempt_id)
         if row is None or row.get("contest_id") != cid or row.get("user_id") is None:
             return None
@@ -98,9 +96,9 @@ class Recap:
         """The caller's own finished attempt: 404 for anyone else's, 409 while it runs."""
         record = await self.record(contest, attempt_id)
         if record is None or record.user_id != claims.user_id:
-            raise ApiError(404, "not_found", "没有这次答题 (no such attempt)")
+            raise NotFound("没有这次答题 (no such attempt)")
         if not record.finished:
-            raise ApiError(409, "attempt_not_finished", "答题尚未结束，交卷后才能查看 (finish the attempt first)")
+            raise Conflict("答题尚未结束，交卷后才能查看 (finish the attempt first)", code="attempt_not_finished")
         return record
 
     async def review(self, claims: Claims, contest: Contest, attempt_id: str) -> dict[str, Any]:
@@ -108,10 +106,9 @@ class Recap:
         record = await self.owned_finished(claims, contest, attempt_id)
         if not review_allowed(contest, now_ms):
             opens = contest.ends_at if contest.config.get("review_after_end", True) else None
-            raise ApiError(403, "review_closed",
-                           "本竞赛结束后才能查看答案解析 (answers are shown after the contest ends)"
-                           if opens else "本竞赛不公布答案 (this contest does not show its answers)",
-                           {"opens_at": opens})
+            raise Forbidden("本竞赛结束后才能查看答案解析 (answers are shown after the contest ends)"
+                            if opens else "本竞赛不公布答案 (this contest does not show its answers)",
+                            {"opens_at": opens}, code="review_closed")
         items = []
         bank = self.catalog.bank
         for index, (qid, perm_text) in enumerate(record.served):

@@ -3,8 +3,8 @@
 The hot path sends one EVALSHA per request.  ``PipelinedScripts`` keeps one connection per
 process and writes the calls of all requests in flight in a single ``write`` per event-loop
 turn, or per 16 calls in a busy turn (a pipeline nobody has to build), reading the replies
-with hiredis in order.  Measured here, that doubles the requests/s of a handler that awaits a
-pooled redis-py ``evalsha`` per request and cuts its p99 by two thirds (loadtest/README.md).
+with hiredis in order: far more requests/s and a far shorter p99 than a handler that awaits a
+pooled redis-py ``evalsha`` per request (loadtest/README.md, "Figures behind the code").
 
 On a Redis Cluster (``ClusterScripts``) each master gets such a connection; the
 ``redis.asyncio.cluster.RedisCluster`` client supplies the slot map and serves everything off the
@@ -39,10 +39,9 @@ Arg = str | bytes | int | float
 # Calls queued in one turn before they are written at once instead of at the end of the turn.
 # With everything written at the end of the turn, Redis and this process take turns: the whole
 # batch is encoded, then executed, then its replies are handled, and each side idles while the
-# other works.  Writing every 16 calls lets Redis run the first ones while the rest are built:
-# measured (quiz bench, 32 concurrent callers, 1M board) rank 13k -> 33k ops/s, around-me
-# 4.4k -> 10.4k; answers through the lane (wrk, 64 connections) 6.7k -> 7.0-8.8k/s.  8 and 12
-# did about as well as 16; 32 (the callers' whole batch) was no better than the end of turn.
+# other works.  Writing every 16 calls lets Redis run the first ones while the rest are built;
+# 8 and 12 did about as well, 32 no better than the end of the turn (loadtest/README.md,
+# "Figures behind the code").
 EAGER_FLUSH = 16
 
 
@@ -166,8 +165,9 @@ def _encode_py(args: Sequence[Arg]) -> bytes:
 
 
 def _encode(args: Sequence[Arg]) -> bytes:
-    """One RESP command.  hiredis packs it in C (4x faster than the Python loop, which was ~6% of
-    the answer path's CPU); the loop stays for argument types hiredis does not take."""
+    """One RESP command.  hiredis packs it in C, several times faster than the Python loop (a
+    visible share of the answer path's CPU: loadtest/README.md, "Figures behind the code"); the
+    loop stays for argument types hiredis does not take."""
     try:
         packed: bytes = hiredis.pack_command(
             args if type(args) is tuple else tuple(args)  # type: ignore[arg-type]  # hiredis's stub says a 1-tuple
@@ -294,7 +294,7 @@ class PipelinedScripts:
         # Writing every 16 calls keeps Redis busy while the rest are built (EAGER_FLUSH), but with
         # `appendfsync always` every small write Valkey reads becomes an event-loop pass of its own
         # with an fsync of its own.  Written once per turn, one fsync covers the whole turn's
-        # calls: quiz bench --quick, 64 connections, fsync/memory went from 0.64x to 0.88x.
+        # calls (the fsync/memory ratio: loadtest/README.md, "Figures behind the code").
         self.eager_flush = EAGER_FLUSH if durability == "memory" else 1 << 30
 
     async def _connect(self) -> _Protocol:
@@ -388,11 +388,14 @@ class PipelinedScripts:
             self._buffer.clear()
             self.writes += 1
 
-    async def _send(self, payload: bytes) -> Any:
-        protocol = self._protocol or await self._connect()
+    def _check_open(self, protocol: _Protocol) -> None:
+        """Refuse a connection on its way out (the next call opens a new one)."""
         if protocol.transport is None or protocol.transport.is_closing():
             self._protocol = None
             raise RedisConnectionError("Redis connection is closing")
+
+    async def _send(self, payload: bytes) -> Any:
+        self._check_open(self._protocol or await self._connect())
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         self._queue(loop, payload, fut)
@@ -462,10 +465,7 @@ class PipelinedScripts:
         nothing (another call, a replica-mode WAIT) can be written between them."""
         payload = _encode(["EVALSHA", script.sha, len(keys), *keys, *args])
         for attempt in (0, 1):
-            protocol = self._protocol or await self._connect()
-            if protocol.transport is None or protocol.transport.is_closing():
-                self._protocol = None
-                raise RedisConnectionError("Redis connection is closing")
+            self._check_open(self._protocol or await self._connect())
             loop = asyncio.get_running_loop()
             asking: asyncio.Future[Any] = loop.create_future()
             fut: asyncio.Future[Any] = loop.create_future()

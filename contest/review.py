@@ -16,22 +16,19 @@ from typing import Any
 
 from contest.catalog import Catalog
 from contest.contests import Contest
-from contest.errors import ApiError
+from contest.errors import Conflict, NotFound
 from contest.play import parse_attempt_id
 from contest.redis_client import ScriptRunner
 from contest.storage.base import RowStream, Storage
 from leaderboard import keys
 from leaderboard.review_scripts import REVIEW, ReviewReply
+from leaderboard.scripts import text
 
 __all__ = ["ACTIONS", "FilteredResults", "Reviewer", "latest_decisions"]
 
 ACTIONS = ("void", "restore", "clear")
 # results export columns (contest/export.py HEADERS["results"])
 _COL_ATTEMPT, _COL_VOIDED, _COL_FLAGGED = 0, 10, 11
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def latest_decisions(reviews: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -52,12 +49,13 @@ class Reviewer:
     async def _owner(self, contest: Contest, attempt_id: str, shard: int) -> tuple[str, str, str]:
         """(user id, org path 'a,b,c', members 'm1,m2,m3') from Redis, else the durable record."""
         cid = contest.contest_id
-        uid, path, mems = await self.redis.hmget(keys.attempt(cid, attempt_id, shard), "uid", "path", "mem")
+        uid, path, mems = await self.redis.hmget(keys.attempt(cid, attempt_id, shard), keys.ATTEMPT_USER,
+                                                 keys.ATTEMPT_PATH, keys.ATTEMPT_MEMBERS)
         if uid is not None:
-            return _s(uid), _s(path or b""), _s(mems or b"")
+            return text(uid), text(path or b""), text(mems or b"")
         row = await self.storage.load_attempt(attempt_id)
         if row is None or row.get("contest_id") != cid or row.get("user_id") is None:
-            raise ApiError(404, "not_found", "no such attempt")
+            raise NotFound("no such attempt")
         orgs = self.catalog.orgs
         path_ids = [p for p in (row.get("org_path") or "").split("/") if p]
         members = ",".join(str(orgs.members_total(o)) if o in orgs else "0" for o in path_ids)
@@ -67,20 +65,21 @@ class Reviewer:
                      *, quiet: bool = False) -> dict[str, Any]:
         cid, shard = parse_attempt_id(attempt_id)
         if cid != contest.contest_id:
-            raise ApiError(404, "not_found", "no such attempt in this contest")
+            raise NotFound("no such attempt in this contest")
         uid, path, mems = await self._owner(contest, attempt_id, shard)
+        lone_root = self.catalog.orgs.lone_root()
         reply = ReviewReply.from_reply(await self.runner.run(
             REVIEW,
             (keys.user_contest(cid, uid, shard), keys.stats(cid, shard), keys.events(cid, shard),
              keys.board(cid, shard=shard), keys.attempt(cid, attempt_id, shard)),
             (uid, keys.contest_prefix(cid, shard), contest.ranking, action, cid, attempt_id, by, reason, path, mems,
-             "1" if quiet else "0"),
+             "1" if quiet else "0", "1" if lone_root is not None and path.split(",")[0] == lone_root else ""),
         ))
         if reply.error:
             if reply.error == "not_finished":
-                raise ApiError(409, "conflict", "the attempt is still running; review it once it is finished",
+                raise Conflict("the attempt is still running; review it once it is finished",
                                {"state": "running"})
-            raise ApiError(409, "conflict", "a voided attempt must be restored before it can be cleared",
+            raise Conflict("a voided attempt must be restored before it can be cleared",
                            {"state": "voided"})
         return {"attempt_id": attempt_id, "user_id": uid, "action": action, "changed": reply.changed,
                 "board_score_before": reply.before, "board_score_after": reply.after}

@@ -7,10 +7,10 @@ import ipaddress
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["Settings", "SettingsError"]
 
@@ -19,30 +19,29 @@ class SettingsError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+Number = TypeVar("Number", int, float)
+
+
+def _number(env: Mapping[str, str], name: str, default: Number, minimum: Number, parse: Callable[[str], Number],
+            kind: str) -> Number:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        raise SettingsError(f"{name} must be {kind}, got {raw!r}") from None
     if not value >= minimum:  # also refuses nan
         raise SettingsError(f"{name} must be >= {minimum}, got {raw!r}")
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    return _number(env, name, default, minimum, int, "an integer")
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    return _number(env, name, default, minimum, float, "a number")
 
 
 def _rate(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
@@ -109,6 +108,8 @@ class Settings:
     workers: int = 1
     token_ttl_s: int = 7 * 24 * 3600
     deadline_grace_ms: int = 0
+    # a contest day's daily boards (total and per org) expire this long after the day ends; 0: never
+    daily_board_keep_s: int = 2 * 86_400
     min_answer_ms: int = 800
     flush_batch: int = 5000
     flush_interval_ms: int = 200
@@ -186,6 +187,7 @@ class Settings:
             "workers": _int(env, "QUIZ_WORKERS", 1, minimum=1),
             "token_ttl_s": _int(env, "QUIZ_TOKEN_TTL_S", 7 * 24 * 3600, minimum=60),
             "deadline_grace_ms": _int(env, "QUIZ_DEADLINE_GRACE_MS", 0),
+            "daily_board_keep_s": _int(env, "QUIZ_DAILY_BOARD_KEEP_S", 2 * 86_400),
             "min_answer_ms": _int(env, "QUIZ_MIN_ANSWER_MS", 800),
             "flush_batch": _int(env, "QUIZ_FLUSH_BATCH", 5000, minimum=1),
             "flush_interval_ms": _int(env, "QUIZ_FLUSH_INTERVAL_MS", 200, minimum=1),

@@ -22,6 +22,7 @@ import orjson
 
 from contest.orgtree import OrgTree
 from contest.phones import normalize_phone
+from contest.redis_client import ScriptRunner
 from leaderboard import keys
 from leaderboard.staff_scripts import STAFF_WRITE
 from question_bank.errors import RowError
@@ -120,7 +121,7 @@ def _cell(value: object) -> str:
 class StaffDirectory:
     """The accounts, read and written in Redis (``{quiz}`` keys: one slot)."""
 
-    def __init__(self, redis: Any, runner: Any) -> None:
+    def __init__(self, redis: Any, runner: ScriptRunner) -> None:
         self.redis = redis
         self.runner = runner
 

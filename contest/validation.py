@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from contest.errors import ApiError
+from contest.errors import Invalid
 
 __all__ = ["Fields", "ID_RE"]
 
@@ -115,8 +115,8 @@ class Fields:
     def done(self) -> None:
         if self.errors:
             names = ", ".join(sorted(self.errors))
-            raise ApiError(400, "validation_failed", f"invalid fields: {names}",
-                           {"fields": self.errors, "field_errors": self.codes})
+            raise Invalid(f"invalid fields: {names}",
+                          {"fields": self.errors, "field_errors": self.codes})
 
 
 def _is_query(source: Mapping[str, Any]) -> bool:

@@ -30,6 +30,7 @@ __all__ = [
     "contest_prefix",
     "contests_snapshot",
     "contests_version",
+    "daily_expiry",
     "dead_letters",
     "deadlines",
     "events",
@@ -75,6 +76,7 @@ SUFFIX_EVENTS = "events"
 SUFFIX_DEADLINES = "deadlines"
 SUFFIX_TIMELINE = "tl:"  # the one timeline hash of a contest (TIMELINE_* fields)
 SUFFIX_NAMES = "names"
+SUFFIX_DAILY_EXPIRY = "lb:x"  # daily_expiry(): day -> ms its daily boards expire
 # Org board of a subtree: the total or daily board key + this + org id (SUFFIX_BOARD's "t:o:<org>")
 SUFFIX_ORG_BOARD = ":o:"
 BOARD_TOTAL = "t"  # SUFFIX_BOARD + this: the total board
@@ -111,11 +113,17 @@ ATTEMPT_DURATION = "dur"  # finished at - started at, ms (the board's tie-break)
 ATTEMPT_COUNTED = "counted"  # 1: counted on the boards (0: over the contest's counted attempts per day)
 ATTEMPT_AUTO = "auto"  # 1: finished by the service at the deadline
 ATTEMPT_REVIEW = "review"  # the latest review decision: void | restore | clear
+# ms at which the daily boards of the attempt's day expire (the day's end + QUIZ_DAILY_BOARD_KEEP_S;
+# absent: never): FINISH sets it on every daily board it touches (issue 18)
+ATTEMPT_DAILY_EXPIRY = "dx"
+# 1: the path's root is the tree's lone root, whose boards are the contest's total and daily
+# boards: FINISH keeps no org board for it (issue 18; board() reads it so)
+ATTEMPT_LONE_ROOT = "lr"
 ATTEMPT_FIELDS = (ATTEMPT_USER, ATTEMPT_STARTED, ATTEMPT_DEADLINE, ATTEMPT_DAY, ATTEMPT_FINISHED, ATTEMPT_SCORE,
                   ATTEMPT_CORRECT, ATTEMPT_ANSWERED, ATTEMPT_LAST_AT, ATTEMPT_STREAK, ATTEMPT_QUESTIONS,
                   ATTEMPT_PATH, ATTEMPT_MEMBERS, ATTEMPT_ORG, ATTEMPT_PAPER, ATTEMPT_QUESTION, ATTEMPT_ANSWER,
                   ATTEMPT_RATE, ATTEMPT_CURRENT, ATTEMPT_FINISHED_AT, ATTEMPT_DURATION, ATTEMPT_COUNTED,
-                  ATTEMPT_AUTO, ATTEMPT_REVIEW)
+                  ATTEMPT_AUTO, ATTEMPT_REVIEW, ATTEMPT_DAILY_EXPIRY, ATTEMPT_LONE_ROOT)
 
 # ---- the user-in-contest hash (user_contest()): one per member of a contest, never expires
 USER_ACTIVE = "active"  # the member's unfinished attempt id (START resumes it)
@@ -130,9 +138,17 @@ USER_SUM_SCORE = "ss"  # ranking 'sum': total score of the counted attempts
 USER_SUM_DURATION = "sd"  # ranking 'sum': their total duration, ms
 USER_DAY_SCORE = "ds:"  # + day: ranking 'sum', that day's total score
 USER_DAY_DURATION = "dd:"  # + day: ranking 'sum', that day's total duration, ms
+# Review evidence (issue 18; two sets per member with a 40-day TTL cost ~170 B per participant):
+# the distinct client IPs and devices of the member's starts as fixed-width keyed tokens
+# (contest.play.evidence_token: no address is stored), concatenated, at most EVIDENCE_MAX each; a
+# count at the cap reads "that many or more".
+USER_IPS = "ip"
+USER_DEVICES = "dv"
+EVIDENCE_TOKEN_CHARS = 6
+EVIDENCE_MAX = 16  # the START script's cap, keep in step
 USER_CONTEST_FIELDS = (USER_ACTIVE, USER_STARTS, USER_STARTS_ON, USER_COUNTED_ON, USER_RESULT, USER_VOIDED,
                        USER_PLAYED_ON, USER_PARTICIPANT, USER_SUM_SCORE, USER_SUM_DURATION, USER_DAY_SCORE,
-                       USER_DAY_DURATION)
+                       USER_DAY_DURATION, USER_IPS, USER_DEVICES)
 
 # ---- the contest counters (stats()): summed over shards for the dashboard (contest/stats.py)
 STATS_STARTED = "attempts_started"
@@ -198,13 +214,24 @@ def user_contest(contest_id: str, user_id: str, shard: int = 0) -> str:
     return contest_prefix(contest_id, shard) + SUFFIX_USER + user_id
 
 
-def board(contest_id: str, day: str | None = None, org_id: str | None = None, shard: int = 0) -> str:
+def board(contest_id: str, day: str | None = None, org_id: str | None = None, shard: int = 0,
+          lone_root: str | None = None) -> str:
     """Total board (day None) or daily board of ``day`` (YYYY-MM-DD); per org subtree if org_id.
-    A sorted set of user ids by encoded score (leaderboard.encoding: score, then shorter duration)."""
+    A sorted set of user ids by encoded score (leaderboard.encoding: score, then shorter duration).
+
+    The tree's lone root (``lone_root``: OrgTree.lone_root()) has no boards of its own: its subtree
+    is every member, so its boards are the contest's (ATTEMPT_LONE_ROOT).  Daily boards expire
+    QUIZ_DAILY_BOARD_KEEP_S after their day (ATTEMPT_DAILY_EXPIRY, daily_expiry())."""
     name = BOARD_TOTAL if day is None else BOARD_DAILY + day
-    if org_id is not None:
+    if org_id is not None and org_id != lone_root:
         name += SUFFIX_ORG_BOARD + org_id
     return contest_prefix(contest_id, shard) + SUFFIX_BOARD + name
+
+
+def daily_expiry(contest_id: str, shard: int = 0) -> str:
+    """Hash day -> ms at which that day's daily boards expire (FINISH writes it; REVIEW leaves a day
+    past it alone instead of bringing its boards back without an expiry)."""
+    return contest_prefix(contest_id, shard) + SUFFIX_DAILY_EXPIRY
 
 
 def names(contest_id: str, shard: int = 0) -> str:
@@ -310,8 +337,9 @@ def bank_drawn() -> str:
 
 
 def client_ips(contest_id: str, user_id: str, shard: int = 0) -> str:
-    """Set of the client IPs a member started attempts from (review evidence); in the member's
-    shard, so the START script notes it in the same call."""
+    """Legacy (before issue 18): set of the client IPs a member started attempts from, kept 40
+    days; only read, so counts noted before an upgrade still show until they expire.  New starts
+    note evidence in the user-in-contest hash (USER_IPS)."""
     return contest_prefix(contest_id, shard) + "seen:ip:" + user_id
 
 
@@ -326,7 +354,7 @@ def lotteries(contest_id: str) -> str:
 
 
 def client_devices(contest_id: str, user_id: str, shard: int = 0) -> str:
-    """Set of the devices (User-Agent hashes) a member started attempts from (review evidence)."""
+    """Legacy (before issue 18): set of the devices a member started attempts from; read only."""
     return contest_prefix(contest_id, shard) + "seen:dev:" + user_id
 
 

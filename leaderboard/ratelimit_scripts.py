@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from leaderboard.scripts import Script
+from leaderboard.scripts import Script, flag_and_number
 
 __all__ = ["RATE_LIMIT", "RateVerdict"]
 
@@ -43,5 +43,4 @@ class RateVerdict(NamedTuple):
 
     @classmethod
     def from_reply(cls, reply: Sequence[Any]) -> RateVerdict:
-        allowed, retry_after_ms = reply
-        return cls(int(allowed) == 1, int(retry_after_ms))
+        return cls(*flag_and_number(reply))

@@ -24,7 +24,10 @@ REVIEW = Script("review", _COMMON + r"""
 -- ARGV: 1 uid, 2 contest key prefix, 3 ranking 'best'|'sum', 4 action 'void'|'restore'|'clear',
 --       5 contest id, 6 attempt id, 7 by, 8 reason, 9 org path 'root,...,org',
 --       10 members per path org 'm1,...', 11 '1' to write no event (a rebuild replaying a decision
---       the database already holds)
+--       the database already holds), 12 '1' when the path's root is the tree's lone root (its
+--       boards are the total and daily boards, as FINISH keeps them)
+-- A day's daily boards past their expiry ('lb:x' hash, written by FINISH) are left alone: they are
+-- gone, and a decision must not bring them back without their expiry.
 -- Returns {'ok', changed 0/1, board score before (-1: none), board score after (-1: none)}
 --       | {'err', 'is_voided'|'not_finished'}
 local UK, prefix, action, aid = KEYS[1], ARGV[2], ARGV[4], ARGV[6]
@@ -104,14 +107,23 @@ end
 local orgs = split(ARGV[9], ',')
 local old_t = board_score(KEYS[4])
 local daily = prefix .. 'lb:d:' .. day
-local function place(key, value)
-  if value then redis.call('ZADD', key, num(value), ARGV[1]) else redis.call('ZREM', key, ARGV[1]) end
+local dx = tonumber(redis.call('HGET', prefix .. 'lb:x', day) or '0') or 0
+local function place(key, value, expires)
+  if value then
+    redis.call('ZADD', key, num(value), ARGV[1])
+    if expires > 0 then redis.call('PEXPIREAT', key, expires) end
+  else
+    redis.call('ZREM', key, ARGV[1])
+  end
 end
-place(KEYS[4], new_t)
-place(daily, new_d)
-for _, org in ipairs(orgs) do
-  place(prefix .. 'lb:t:o:' .. org, new_t)
-  place(daily .. ':o:' .. org, new_d)
+local daily_live = dx == 0 or now < dx
+place(KEYS[4], new_t, 0)
+if daily_live then place(daily, new_d, dx) end
+local first_board = 1
+if ARGV[12] == '1' then first_board = 2 end
+for lv = first_board, #orgs do
+  place(prefix .. 'lb:t:o:' .. orgs[lv], new_t, 0)
+  if daily_live then place(daily .. ':o:' .. orgs[lv], new_d, dx) end
 end
 local old_score, new_score = 0, 0
 if old_t then old_score = math.floor(old_t / SHIFT) end

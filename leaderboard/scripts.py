@@ -35,6 +35,7 @@ __all__ = [
     "Script",
     "StartReply",
     "all_scripts",
+    "flag_and_number",
     "text",
 ]
 
@@ -54,6 +55,17 @@ class Script:
 def text(value: Any) -> str:
     """A reply element as str: hiredis hands back bytes, a decoding client str."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# NamedTuple's generated __new__ (keyword defaults) costs about as much again as the reads of a
+# whole reply: the hot replies' records are built with tuple.__new__, every field given.
+_tuple_new = tuple.__new__
+
+
+def flag_and_number(reply: Sequence[Any]) -> tuple[bool, int]:
+    """A ``{1 | 0, n}`` reply: whether the script said yes (1), and the number it gave with it."""
+    flag, number = reply
+    return int(flag) == 1, int(number)
 
 
 _HELPERS = r"""
@@ -97,7 +109,8 @@ end
 """
 
 # Board reads need only this helper: their scripts carry it alone, since a script runs its
-# whole preamble on every call (defining the other helpers costs Redis a few µs each time).
+# whole preamble on every call (defining the other helpers would cost Redis time on each one:
+# loadtest/README.md, "Where the answer endpoint's time goes").
 _RANKED_ROWS = r"""
 -- Move the rollups of every org on a user's path (orgs[lv] at level lv, mems[lv] its members) by
 -- dp participants, da attempts and ds total score, and re-rank each org in its level's sorted sets.
@@ -158,7 +171,7 @@ _FINISH_FN = r"""
 -- own call).  K: the FINISH script's KEYS, A: its ARGV (see FINISH).
 local function finish_attempt(K, A)
   local h = redis.call('HMGET', K[1], 'uid', 'fin', 'st', 'dl', 'score', 'cc', 'qc', 'day', 'path',
-    'mem', 'fa', 'dur', 'counted', 'auto', 'cur')
+    'mem', 'fa', 'dur', 'counted', 'auto', 'cur', 'dx', 'lr')
   if not h[1] or (A[1] ~= '' and h[1] ~= A[1]) then return {'err', 'not_found'} end
   local uid = h[1]
   local prefix = A[2]
@@ -228,13 +241,27 @@ local function finish_attempt(K, A)
       set_d = (not old_d) or enc_d > tonumber(old_d)
     end
     local orgs = split(h[9], ',')
+    -- the lone root's boards are the contest's total and daily boards: not stored twice
+    local first_board = 1
+    if h[17] == '1' then first_board = 2 end
     if set_t then
       redis.call('ZADD', K[7], num(enc_t), uid)
-      for _, org in ipairs(orgs) do redis.call('ZADD', prefix .. 'lb:t:o:' .. org, num(enc_t), uid) end
+      for lv = first_board, #orgs do redis.call('ZADD', prefix .. 'lb:t:o:' .. orgs[lv], num(enc_t), uid) end
     end
     if set_d then
+      local dx = h[16]
       redis.call('ZADD', daily, num(enc_d), uid)
-      for _, org in ipairs(orgs) do redis.call('ZADD', daily .. ':o:' .. org, num(enc_d), uid) end
+      if dx then
+        -- a day's boards expire together, after the contest day plus the keep period; REVIEW reads
+        -- the time in the 'lb:x' hash to leave an expired day alone
+        redis.call('PEXPIREAT', daily, dx)
+        redis.call('HSET', prefix .. 'lb:x', day, dx)
+      end
+      for lv = first_board, #orgs do
+        local key = daily .. ':o:' .. orgs[lv]
+        redis.call('ZADD', key, num(enc_d), uid)
+        if dx then redis.call('PEXPIREAT', key, dx) end
+      end
     end
     org_rollup(prefix, orgs, split(h[10], ','), first, 1, delta)
   end
@@ -284,8 +311,7 @@ class RegisterReply(NamedTuple):
 START = Script("start", _COMMON + r"""
 -- Start an attempt, or hand back the user's unfinished one.
 -- KEYS: 1 user-in-contest hash, 2 the new attempt's hash, 3 deadlines zset, 4 contest events
---       stream, 5 contest stats hash, 6 names hash, 7 the member's client IPs set, 8 their devices
---       set (review evidence; optional: a caller without them passes no KEYS 7-8)
+--       stream, 5 contest stats hash, 6 names hash
 -- ARGV: 1 uid, 2 new attempt id, 3 contest starts_at ms, 4 ends_at ms, 5 time limit ms (0: none),
 --       6 attempts per day (0: unlimited), 7 attempts in total (0: unlimited),
 --       8 timezone offset ms, 9 attempt key prefix ('{c:x}:a:'), 10 seconds the attempt is kept
@@ -294,20 +320,32 @@ START = Script("start", _COMMON + r"""
 --       17 question count, 18.. one field per question: 'type|shown key|points|question id|options',
 --       18 + question count: 'c' for a challenge (the attempt serves one question at a time: field
 --       'cur' is the one being served; ANSWER moves it on), absent or '' for a paper,
---       19 + qc: client IP, 20 + qc: device (User-Agent hash), 21 + qc: seconds the evidence sets
---       are kept (with KEYS 7-8: noted at every start or resume, in the same round trip)
+--       19 + qc: client IP token, 20 + qc: device token (review evidence, noted at every start or
+--       resume in the user-in-contest hash fields 'ip' and 'dv', see leaderboard.keys; '' or absent:
+--       nothing noted), 21 + qc: ms the day's daily boards are kept after the contest day ends
+--       (0 or absent: forever; stored as the attempt's 'dx'), 22 + qc: '1' when the org path's root
+--       is the tree's lone root (its boards are the contest's own: stored as the attempt's 'lr')
 -- Returns {'closed'} | {'limit', 'total'|'day'} | {'resume', {hash...}, attempt id} | {'new', now, deadline, day}
 local now = now_ms()
 if now < tonumber(ARGV[3]) or now >= tonumber(ARGV[4]) then return {'closed'} end
+local base = 18 + tonumber(ARGV[17])
+-- Each distinct token (all of one width) is appended once to its field, up to 16 of them: a count
+-- at the cap reads "16 or more", and the field never grows past it.  nil: nothing to write.
+local function noted(seen, token)
+  if not token or token == '' then return nil end
+  seen = seen or ''
+  local w = #token
+  if #seen >= 16 * w then return nil end
+  for at = 1, #seen, w do
+    if string.sub(seen, at, at + w - 1) == token then return nil end
+  end
+  return seen .. token
+end
 local function note_client()
-  if not KEYS[8] then return end
-  local base = 18 + tonumber(ARGV[17])
-  local ttl = tonumber(ARGV[base + 3] or '0')
-  if ttl <= 0 then return end
-  redis.call('SADD', KEYS[7], ARGV[base + 1] ~= '' and ARGV[base + 1] or '?')
-  redis.call('EXPIRE', KEYS[7], ttl)
-  redis.call('SADD', KEYS[8], ARGV[base + 2])
-  redis.call('EXPIRE', KEYS[8], ttl)
+  local e = redis.call('HMGET', KEYS[1], 'ip', 'dv')
+  local ip, dv = noted(e[1], ARGV[base + 1]), noted(e[2], ARGV[base + 2])
+  if ip then redis.call('HSET', KEYS[1], 'ip', ip) end
+  if dv then redis.call('HSET', KEYS[1], 'dv', dv) end
 end
 local active = redis.call('HGET', KEYS[1], 'active')
 if active then
@@ -345,6 +383,17 @@ end
 if ARGV[18 + qc] == 'c' then
   fields[#fields + 1] = 'cur'
   fields[#fields + 1] = 0
+end
+local keep = tonumber(ARGV[base + 3] or '0') or 0
+if keep > 0 then
+  -- the end of the attempt's contest day (the day of its daily boards), plus the keep period
+  local tz = tonumber(ARGV[8])
+  fields[#fields + 1] = 'dx'
+  fields[#fields + 1] = num((math.floor((now + tz) / 86400000) + 1) * 86400000 - tz + keep)
+end
+if ARGV[base + 4] == '1' then
+  fields[#fields + 1] = 'lr'
+  fields[#fields + 1] = 1
 end
 redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('PEXPIREAT', KEYS[2], dl + tonumber(ARGV[10]) * 1000)
@@ -519,7 +568,8 @@ class AnswerReply(NamedTuple):
     def from_reply(cls, reply: Sequence[Any]) -> AnswerReply:
         if len(reply) == 7:  # the common case: a paper's accepted answer
             _, ok, pts, score, shown, flagged, qtype = reply
-            return cls("", int(ok), int(pts), int(score), text(shown), int(flagged), text(qtype))
+            return _tuple_new(cls, ("", int(ok), int(pts), int(score), text(shown), int(flagged), text(qtype), 0,
+                                    None, None))
         if text(reply[0]) == "err":
             error = text(reply[1])
             if error == "rate_limited":
@@ -667,9 +717,9 @@ class FinishReply(NamedTuple):
         if text(reply[0]) == "err":
             return cls(text(reply[1]))
         _, score, cc, qc, dur, rank, best, counted, fa, st, again, auto, encoded, *tail = reply
-        return cls("", int(score), int(cc), int(qc), int(dur), int(rank), int(best), int(counted) == 1, int(fa),
-                   int(st), int(again) == 1, int(auto or 0) == 1, float(encoded) if encoded else None,
-                   text(tail[0]) if tail else "")
+        return _tuple_new(cls, ("", int(score), int(cc), int(qc), int(dur), int(rank), int(best), int(counted) == 1,
+                                int(fa), int(st), int(again) == 1, int(auto or 0) == 1,
+                                float(encoded) if encoded else None, text(tail[0]) if tail else ""))
 
 LEADERBOARD_PAGE = Script("leaderboard_page", _RANKED_ROWS + r"""
 -- One page of a board with competition ranks ("1224") and names.

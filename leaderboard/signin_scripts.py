@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from leaderboard.scripts import Script, text
+from leaderboard.scripts import Script, flag_and_number, text
 
 __all__ = ["SMS_CHECK", "SMS_RELEASE", "SMS_RESERVE", "SMS_STORE", "USER_PROFILE", "SmsCheckReply",
            "SmsReserveReply"]
@@ -102,8 +102,7 @@ class SmsCheckReply(NamedTuple):
 
     @classmethod
     def from_reply(cls, reply: Sequence[Any]) -> SmsCheckReply:
-        right, left = reply
-        return cls(int(right) == 1, int(left))
+        return cls(*flag_and_number(reply))
 
 USER_PROFILE = Script("user_profile", r"""
 -- Record the profile of the user a registration just made (sent in the same write as REGISTER,

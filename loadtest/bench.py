@@ -744,9 +744,20 @@ async def memory_section(cfg: Config, redis_url: str) -> list[Row]:
     await redis.aclose()
     per_m = (after - before) / cfg.registrants * 1e6 / 2**20
     stream_m = stream / cfg.registrants * 1e6 / 2**20
+    # per participant: loadtest/bench_memory.py (the 5-level path of a scaled province, per key family)
+    from bench_memory import measure
+
+    sample = min(cfg.registrants, 20_000)
+    part = await measure(redis_url, sample)
+    families = ", ".join(f"{name} {v['bytes_per_participant']:.0f}"
+                         for name, v in part["families_daily_boards_live"].items() if v["bytes_per_participant"] >= 1)
     return [Row("memory", f"Redis memory per 1M registrants (from {cfg.registrants:,})", f"{per_m:,.0f} MiB",
                 f"of which {stream_m:,.0f} MiB users stream", "", "",
-                {"bytes_each": (after - before) / cfg.registrants, "stream_bytes_each": stream / cfg.registrants})]
+                {"bytes_each": (after - before) / cfg.registrants, "stream_bytes_each": stream / cfg.registrants}),
+            Row("memory", f"Redis bytes per participant, 5-level path, steady (from {sample:,})",
+                f"{part['bytes_per_participant']:,.0f} B",
+                f"{part['bytes_per_participant_daily_boards_live']:,.0f} B while its day's daily boards live "
+                f"({families})", "", "<= 750 B", part)]
 
 
 # ---- the table ------------------------------------------------------------------------------------

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-import msgpack
-
 from .errors import SnapshotError
 from .model import Question
+from .versioned import VersionedById
 
 __all__ = ["Cell", "QuestionBank"]
 
@@ -16,20 +15,19 @@ __all__ = ["Cell", "QuestionBank"]
 Cell = tuple[str | None, int | None]
 T = TypeVar("T")
 
-_SNAPSHOT_FORMAT = 1
 _MEMO_LIMIT = 256
 
 
-class QuestionBank:
+class QuestionBank(VersionedById[Question]):
     """Immutable once built; an import produces a new bank (``merged``) with a new version."""
 
-    __slots__ = ("_by_cell", "_by_id", "_candidates", "_memo", "version")
+    __slots__ = ("_by_cell", "_candidates", "_memo")
+    noun = "questions"
+    snapshot_name = "question bank"
+    snapshot_error = SnapshotError
 
     def __init__(self, questions: Iterable[Question] = (), version: int = 0) -> None:
-        self.version = version
-        self._by_id: dict[str, Question] = {}
-        for q in questions:
-            self._by_id[q.id] = q
+        super().__init__(questions, version)
         by_cell: dict[Cell, list[str]] = {}
         for q in self._by_id.values():
             if q.retired:
@@ -42,21 +40,33 @@ class QuestionBank:
         self._candidates: dict[Cell, tuple[str, ...]] = {}
         self._memo: dict[object, Any] = {}
 
+    @staticmethod
+    def id_of(record: Question) -> str:
+        return record.id
+
+    @staticmethod
+    def row_of(record: Question) -> list[Any]:
+        return [
+            record.id,
+            record.type,
+            record.stem,
+            list(record.options),
+            record.answer,
+            record.category,
+            record.difficulty,
+            record.points,
+            record.explanation,
+            *([True] if record.retired else []),  # a 10th field only when retired: old readers stay compatible
+        ]
+
+    @staticmethod
+    def record_of(row: list[Any]) -> Question:
+        return Question(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], row[7], row[8],
+                        retired=bool(row[9:10] and row[9]))
+
     @classmethod
     def from_questions(cls, questions: Iterable[Question], version: int = 0) -> QuestionBank:
         return cls(questions, version)
-
-    def get(self, question_id: str) -> Question | None:
-        return self._by_id.get(question_id)
-
-    def __getitem__(self, question_id: str) -> Question:
-        return self._by_id[question_id]
-
-    def __contains__(self, question_id: object) -> bool:
-        return question_id in self._by_id
-
-    def __len__(self) -> int:
-        return len(self._by_id)
 
     def questions(self) -> list[Question]:
         """All questions, sorted by id."""
@@ -118,49 +128,3 @@ class QuestionBank:
         by_id.update(fresh)
         bank = QuestionBank(by_id.values(), self.version + 1 if version is None else version)
         return bank, len(fresh) - updated, updated
-
-    def to_snapshot(self) -> bytes:
-        """Compact msgpack form (positional fields), sorted by id so equal banks give equal bytes."""
-        rows = [
-            [
-                q.id,
-                q.type,
-                q.stem,
-                list(q.options),
-                q.answer,
-                q.category,
-                q.difficulty,
-                q.points,
-                q.explanation,
-                *([True] if q.retired else []),  # a 10th field only when retired: old readers stay compatible
-            ]
-            for q in self.questions()
-        ]
-        return msgpack.packb([_SNAPSHOT_FORMAT, self.version, rows], use_bin_type=True)
-
-    @classmethod
-    def from_snapshot(cls, data: bytes) -> QuestionBank:
-        try:
-            fmt, version, rows = msgpack.unpackb(data, raw=False, use_list=True)
-            if fmt != _SNAPSHOT_FORMAT:
-                raise SnapshotError(f"unsupported question bank snapshot format {fmt!r}")
-            questions = [
-                Question(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], row[6], row[7], row[8],
-                         retired=bool(row[9:10] and row[9]))
-                for row in rows
-            ]
-        except SnapshotError:
-            raise
-        except (ValueError, TypeError, IndexError, msgpack.UnpackException) as e:
-            raise SnapshotError(f"corrupt question bank snapshot: {e}") from None
-        return cls(questions, version)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, QuestionBank):
-            return NotImplemented
-        return self.version == other.version and self._by_id == other._by_id
-
-    __hash__ = None  # type: ignore[assignment]  # equal banks compare by content; typeshed's object.__hash__ is a method
-
-    def __repr__(self) -> str:
-        return f"<QuestionBank version={self.version} questions={len(self)}>"

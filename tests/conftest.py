@@ -16,6 +16,7 @@ from contest.embedded_redis import EmbeddedValkey
 
 pytest_plugins: list[str] = [
     "tests.fixtures.app",
+    "tests.fixtures.binaries",
     "tests.fixtures.custom_app",
     "tests.fixtures.cluster",
     "tests.fixtures.postgres",

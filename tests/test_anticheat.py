@@ -356,8 +356,26 @@ async def test_starts_note_ips_and_devices_in_the_same_call(client: TestClient, 
     play = client.server.app[PLAY]
     contest = play.contest(seeded.contest_id)
     shard = play.shard_of(contest, user["user_id"])
-    assert await redis_client.scard(keys.client_devices(seeded.contest_id, user["user_id"], shard)) == 2
-    assert await redis_client.scard(keys.client_ips(seeded.contest_id, user["user_id"], shard)) == 1
+    # noted as fixed-width keyed tokens in the member's own hash (issue 18): no address is stored
+    ips, devices = await redis_client.hmget(keys.user_contest(seeded.contest_id, user["user_id"], shard),
+                                            keys.USER_IPS, keys.USER_DEVICES)
+    assert len(devices) == 2 * keys.EVIDENCE_TOKEN_CHARS and len(ips) == keys.EVIDENCE_TOKEN_CHARS
+    assert b"127.0.0.1" not in ips
     counts = await client_counts(redis_client, seeded.contest_id, [user["user_id"]],
                                  lambda uid: play.shard_of(contest, uid))
     assert counts[user["user_id"]] == (1, 2)
+
+
+async def test_evidence_is_bounded_per_member(client: TestClient, redis_client: Any) -> None:
+    """A member starting (or resuming) from ever new devices leaves at most EVIDENCE_MAX tokens:
+    the count reads "16 or more" and the member's hash stops growing (issue 18)."""
+    seeded = await seed_contest(client)
+    user = await seeded.register()
+    url = f"/api/v1/contests/{seeded.contest_id}/attempts"
+    for n in range(keys.EVIDENCE_MAX + 5):
+        resp = await client.post(url, headers={**user["headers"], "User-Agent": f"Mozilla/5.0 phone-{n}"})
+        assert resp.status in (200, 201), await resp.text()
+    devices = await redis_client.hget(keys.user_contest(seeded.contest_id, user["user_id"]), keys.USER_DEVICES)
+    assert len(devices) == keys.EVIDENCE_MAX * keys.EVIDENCE_TOKEN_CHARS
+    counts = await client_counts(redis_client, seeded.contest_id, [user["user_id"]])
+    assert counts[user["user_id"]] == (1, keys.EVIDENCE_MAX)

@@ -163,3 +163,19 @@ def test_every_setting_is_in_the_docs() -> None:
     assert {"QUIZ_REDIS_URL", "QUIZ_RL_ANSWER_USER", "QUIZ_SMS_ALIYUN_SIGN_NAME"} <= names
     missing = sorted(name for name in names if not re.search(rf"`{name}[`=]|\b{name}\b", text))
     assert not missing, f"QUIZ_* variables read by contest/settings.py but not in docs/api.md: {missing}"
+
+
+def test_every_variable_in_the_docs_is_read_somewhere() -> None:
+    """The reverse: a variable the code no longer reads is taken out of docs/api.md too."""
+    sources = "\n".join(path.read_text(encoding="utf-8") for package in ("contest", "loadtest")
+                        for path in (ROOT / package).rglob("*.py"))
+    known = settings_variables() | set(re.findall(r"QUIZ_[A-Z0-9_]*[A-Z0-9]\b", sources))
+    prefixes = set(re.findall(r"\b(QUIZ_[A-Z0-9_]+_)\"", sources))
+
+    def read(name: str) -> bool:  # literally, or as a prefix constant plus a literal suffix (``_PREFIX + "REGION"``)
+        return name in known or any(name.startswith(p) and f'"{name[len(p):]}"' in sources for p in prefixes)
+
+    named = set(re.findall(r"\bQUIZ_[A-Z0-9_]*[A-Z0-9]\b", doc_text()))
+    assert len(named) >= 60
+    stale = sorted(name for name in named if not read(name))
+    assert not stale, f"docs/api.md names QUIZ_* variables nothing reads: {stale}"

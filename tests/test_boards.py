@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from typing import Any
 
 import pytest
@@ -273,3 +274,46 @@ async def test_ranks_match_a_reference_on_random_boards(redis_client: aioredis.R
             pos = order.index(m)
             window = order[max(0, pos - around):pos + around + 1]
             assert [(e.user_id, e.rank) for e in mine.around] == [(x, ranks[x]) for x in window]
+
+
+async def test_lone_root_shares_the_contest_boards_and_daily_boards_expire(client: TestClient) -> None:
+    """Issue 18: the lone province's boards are the total and daily boards (not stored twice), and a
+    day's daily boards expire QUIZ_DAILY_BOARD_KEEP_S after the contest day; a review of an attempt
+    of an expired day moves the total boards and leaves the expired day gone."""
+    cid = await seed_custom(client, ranking="best")
+    a = await register(client, org_id=VA, name="赵一")
+    b = await register(client, org_id=WANGJIA, name="李四")
+    first = await submit_scored(client, a, cid, 3)
+    await submit_scored(client, b, cid, 5)
+    redis = aioredis.Redis.from_url(client.server.app[SETTINGS].redis_url)
+    try:
+        pattern = keys.contest_prefix(cid).replace("{", "\\{").replace("}", "\\}") + "lb:*"
+        names = {k.decode() async for k in redis.scan_iter(match=pattern)}
+        assert not any(n.endswith(":o:360000") for n in names), names
+        assert keys.board(cid, org_id=VA) in names and keys.board(cid, org_id="360000", lone_root="360000") in names
+        days = [n for n in names if n.startswith(keys.board(cid, "")) and ":o:" not in n]
+        assert len(days) == 1
+        day = days[0].rsplit(":", 1)[1]
+        expires = int(await redis.hget(keys.daily_expiry(cid), day) or 0)
+        keep_ms = client.server.app[SETTINGS].daily_board_keep_s * 1000
+        assert 0 < expires - int(time.time() * 1000) <= keep_ms + 86_400_000
+        for name in names:
+            ttl = await redis.pttl(name)
+            if name.startswith(keys.board(cid, day)):
+                assert abs(int(await redis.execute_command("PEXPIRETIME", name)) - expires) == 0, name
+            elif name.startswith(keys.board(cid)):
+                assert ttl == -1, name  # the total boards never expire
+        # the day is over and its keep period too: its boards are gone (as their expiry does)
+        await redis.hset(keys.daily_expiry(cid), day, int(time.time() * 1000) - 1)
+        await redis.delete(*(n for n in names if n.startswith(keys.board(cid, day))))
+        resp = await client.post(f"/api/v1/admin/contests/{cid}/attempts/{first['attempt_id']}/review",
+                                 json={"action": "void", "reason": "too fast"}, headers=admin_headers())
+        assert resp.status == 200, await resp.text()
+        assert await redis.zscore(keys.board(cid), a.user_id) is None
+        assert await redis.zscore(keys.board(cid, org_id=VA), a.user_id) is None
+        assert not [k async for k in redis.scan_iter(match=pattern.replace("lb:*", f"lb:d:{day}*"))]
+    finally:
+        await redis.aclose()
+    body = await board(client, cid, org_id="360000")
+    assert [e["user_id"] for e in body["entries"]] == [b.user_id]
+    assert (await board(client, cid, board="daily", date=day))["total"] == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -13,19 +12,19 @@ import orjson
 import pytest
 
 from tests.fixtures.app import SAMPLE
-from tests.test_pages import CHROMIUM, CHROMIUM_ARGS, _phone_page, _register, _snapshot
+from tests.fixtures.binaries import playwright
+from tests.test_pages import CHROMIUM_ARGS, _phone_page, _register, _snapshot
 
-pw = pytest.importorskip("playwright.async_api")
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")]
+pw: Any = playwright()
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("chromium_path")]
 
 ANSWERS = {q["stem"]: q["answer"] for q in orjson.loads((SAMPLE / "questions.json").read_bytes())}
 
 
 @pytest.fixture
-async def chromium() -> AsyncIterator[Any]:
+async def chromium(chromium_path: str) -> AsyncIterator[Any]:
     async with pw.async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        b = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
         try:
             yield b
         finally:

@@ -20,15 +20,16 @@ import aiohttp
 import pytest
 
 from contest.embedded_redis import free_port
+from tests.fixtures.binaries import playwright
 from tests.fixtures.waiting import until
-from tests.nginx_edge import edge_conf, nginx_binary, start_nginx
-from tests.test_pages import CHROMIUM, CHROMIUM_ARGS, _answer_all, _phone, _start
+from tests.nginx_edge import edge_conf, start_nginx
+from tests.test_pages import CHROMIUM_ARGS, _answer_all, _phone, _start
 
-pw = pytest.importorskip("playwright.async_api")
+pw: Any = playwright()
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
+    pytest.mark.usefixtures("chromium_path"),
 ]
 
 DASHBOARD_BUDGET = 450_000
@@ -37,9 +38,9 @@ DESKTOP = {"width": 1366, "height": 900}
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Any]:
+async def browser(chromium_path: str) -> AsyncIterator[Any]:
     async with pw.async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        b = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
         try:
             yield b
         finally:
@@ -200,11 +201,10 @@ async def test_screen_of_an_unknown_contest_says_so(live_server: Any, browser: A
         await ctx.close()
 
 
+@pytest.mark.usefixtures("nginx_path")
 async def test_h5_dashboard_and_live_feed_over_https_http2(live_server: Any, browser: Any, tmp_path: Path) -> None:
     """deploy/nginx/nginx.conf with a throwaway certificate in front of the server: the H5 play-through,
     the dashboard within its byte budget and its SSE feed, all over TLS and HTTP/2."""
-    if nginx_binary() is None:
-        pytest.skip("nginx is not installed (.ci/run installs nginx-light)")
     upstream = live_server.url.rstrip("/").removeprefix("http://")
     http_port, https_port = free_port(), free_port()
     conf = edge_conf(tmp_path, upstream, http_port, https_port)

@@ -11,9 +11,8 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
-from contest.appkeys import LIVE
 from contest.web.app import create_app
-from contest.web.live import LiveHub
+from contest.web.live import LIVE, LiveHub
 from tests.fixtures.app import LaneTestServer, make_settings, seed_contest
 
 

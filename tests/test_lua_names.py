@@ -118,6 +118,7 @@ def test_every_key_suffix_a_script_builds_is_defined_in_keys() -> None:
     board = keys.SUFFIX_BOARD
     allowed = {keys.SUFFIX_ATTEMPT, keys.SUFFIX_USER, keys.SUFFIX_STATS, keys.SUFFIX_QSTATS, keys.SUFFIX_EVENTS,
                keys.SUFFIX_DEADLINES, keys.SUFFIX_TIMELINE, keys.SUFFIX_NAMES, keys.SUFFIX_ORG_BOARD,
+               keys.SUFFIX_DAILY_EXPIRY,
                board + keys.BOARD_TOTAL, board + keys.BOARD_TOTAL + keys.SUFFIX_ORG_BOARD, board + keys.BOARD_DAILY,
                *(keys.SUFFIX_ORG_STAT + what
                  for what in (keys.ORG_STAT_PARTICIPANTS, keys.ORG_STAT_ATTEMPTS, keys.ORG_STAT_SCORE)),

@@ -19,18 +19,18 @@ import orjson
 import pytest
 
 from tests.fixtures.waiting import until
-from tests.test_pages import CHROMIUM, CHROMIUM_ARGS, DESKTOP, _snapshot, _watch, pw
+from tests.test_pages import CHROMIUM_ARGS, DESKTOP, _snapshot, _watch, pw
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
+    pytest.mark.usefixtures("chromium_path"),
 ]
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Any]:
+async def browser(chromium_path: str) -> AsyncIterator[Any]:
     async with pw.async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        b = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
         try:
             yield b
         finally:

@@ -19,10 +19,10 @@ from contest.auth import issue_token
 from contest.settings import Settings
 from contest.web.app import create_app
 from tests.fixtures.app import LaneTestServer, admin_headers, make_settings, seed_contest
+from tests.fixtures.binaries import playwright
 from tests.fixtures.sms_receiver import WEBHOOK_SECRET, SmsReceiver, sms_receiver  # noqa: F401
 from tests.orgpick import pick_by_cascade
 from tests.test_pages import (  # noqa: F401
-    CHROMIUM,
     PHONE,
     ROOT,
     VILLAGE,
@@ -35,11 +35,11 @@ from tests.test_pages import (  # noqa: F401
     browser,
 )
 
-pw = pytest.importorskip("playwright.async_api")
+pw: Any = playwright()
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
+    pytest.mark.usefixtures("chromium_path"),
 ]
 USER_PHONE = "13912340001"
 

@@ -10,15 +10,19 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from contest.cli.runtime import setup_logging, use_uvloop, with_embedded_redis
 from contest.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = ["Services", "main", "services"]
 
@@ -77,12 +81,12 @@ def _serve_worker(settings: Settings, reuse_port: bool, own_group: bool = False)
                       lane=settings.answer_lane))
 
 
-async def _freeze_gc(_app: Any) -> None:
+async def _freeze_gc(_app: web.Application) -> None:
     """Keep the cyclic GC's full collections off the answer path's latency tail.
 
     A full (gen2) collection scans every tracked object: with the modules, routes and catalog
-    loaded that paused the loop 30-60 ms every second or two under load (gc.callbacks timing,
-    loadtest/README.md "quiz bench"), the worst answers of a run.  Objects alive once startup is
+    loaded that paused the loop for tens of milliseconds every second or two under load
+    (loadtest/README.md, "Figures behind the code"), the worst answers of a run.  Objects alive once startup is
     done live as long as the process, so they move to the permanent generation and are never
     scanned again; the raised thresholds make the collections that remain rarer.
     """
@@ -121,7 +125,7 @@ def _serve_many(settings: Settings) -> int:
              for i in range(settings.workers)]
     stopping = False
 
-    def forward(signum: int, _frame: Any) -> None:
+    def forward(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         if stopping:
             return
@@ -172,14 +176,14 @@ async def _import(settings: Settings, kind: str, path: Path) -> int:
 
 async def _contest_create(settings: Settings, path: Path, publish: bool) -> int:
     from contest.contests import validate_contest
-    from contest.errors import ApiError
+    from contest.errors import DomainError
 
     async with services(settings) as svc:
         try:
             raw = await asyncio.to_thread(path.read_bytes)
             config = validate_contest(orjson.loads(raw), svc.catalog.bank,
                                       default_min_answer_ms=settings.min_answer_ms)
-        except ApiError as exc:
+        except DomainError as exc:
             print(f"{exc.message}: {orjson.dumps(exc.details).decode()}", file=sys.stderr)
             return 1
         if publish:
@@ -210,13 +214,14 @@ async def _flush(settings: Settings, once: bool) -> int:
 
 
 async def _rebuild(settings: Settings, contest_id: str) -> int:
-    from contest.errors import ApiError
+    from contest.errors import DomainError
     from contest.workers.rebuild import rebuild_with
 
     async with services(settings) as svc:
         try:
-            report = await rebuild_with(svc.redis, svc.runner, svc.storage, svc.catalog, contest_id)
-        except ApiError as exc:
+            report = await rebuild_with(svc.redis, svc.runner, svc.storage, svc.catalog, contest_id,
+                                        daily_board_keep_s=settings.daily_board_keep_s)
+        except DomainError as exc:
             print(f"rebuild {contest_id}: {exc.message}", file=sys.stderr)
             return 1
         print(orjson.dumps(report).decode())
@@ -266,7 +271,7 @@ def cmd_token(settings: Settings, role: str, org: str | None, user: str | None, 
     return 0
 
 
-def _run_async(settings: Settings, coro_factory: Any) -> int:
+def _run_async(settings: Settings, coro_factory: Callable[[Settings], Coroutine[Any, Any, int]]) -> int:
     settings, server = with_embedded_redis(settings)
     try:
         return int(asyncio.run(coro_factory(settings)))
@@ -311,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmark on loopback, prints a table (loadtest/bench.py; --help there)",
                            add_help=False)
     del bench  # its options are loadtest/bench.py's own: main() hands it the rest of the line
+    rehearse = sub.add_parser("rehearse", add_help=False,
+                              help="a campaign rehearsal at size, prints a table (loadtest/rehearse.py; --help there)")
+    del rehearse  # likewise loadtest/rehearse.py's own options
     rebuild = sub.add_parser("rebuild", help="rebuild a contest's Redis state from the database")
     rebuild.add_argument("contest_id")
     export = sub.add_parser("export", help="export results or answers")
@@ -332,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if args.command == "bench":
-        return _bench(rest)
+    if args.command in ("bench", "rehearse"):
+        return _loadtest(args.command, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
@@ -374,14 +382,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run_async(settings, handlers[command])
 
 
-def _bench(argv: list[str]) -> int:
-    """``quiz bench``: runs loadtest/bench.py of the source checkout (it starts its own servers)."""
+def _loadtest(command: str, argv: list[str]) -> int:
+    """``quiz bench`` / ``quiz rehearse``: runs loadtest/<command>.py of the source checkout (it
+    starts its own servers)."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[2] / "loadtest" / "bench.py"
-    spec = importlib.util.spec_from_file_location("quiz_loadtest_bench", path)
+    path = Path(__file__).resolve().parents[2] / "loadtest" / f"{command}.py"
+    spec = importlib.util.spec_from_file_location(f"quiz_loadtest_{command}", path)
     if not path.exists() or spec is None or spec.loader is None:
-        print(f"quiz bench needs the source checkout's loadtest/ directory ({path} is missing)", file=sys.stderr)
+        print(f"quiz {command} needs the source checkout's loadtest/ directory ({path} is missing)", file=sys.stderr)
         return 2
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there

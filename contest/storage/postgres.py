@@ -16,32 +16,25 @@ import contextlib
 import logging
 import operator
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import asyncpg
-import orjson
 
 from contest.storage.base import (
     ANSWER_COLUMNS,
     ATTEMPT_COLUMNS,
-    CERTIFICATE_COLUMNS,
-    CERTIFICATE_SELECT,
     FINISH_COLUMNS,
     REVIEW_COLUMNS,
     START_COLUMNS,
     USER_COLUMNS,
     EventBatch,
     PoisonEvent,
-    RowStream,
     Storage,
     StorageUnavailable,
     event_from_fields,
     find_poison,
     parse_events,
-    prefix_upper_bound,
-    subtree_result,
-    subtree_sql,
 )
 from contest.storage.migrations import MIGRATIONS, render
 
@@ -129,20 +122,6 @@ _APPLY_REVIEWS = (
     " WHERE attempts.attempt_id = r.attempt_id"
 )
 
-_RESULTS = (
-    "SELECT t.attempt_id, t.user_id, u.name, t.org_id, t.score, t.correct_count, t.question_count,"
-    " t.duration_ms, t.started_at, t.finished_at, t.voided,"
-    " (SELECT count(*) FROM answers a WHERE a.attempt_id = t.attempt_id AND a.flagged = 1)"
-    " FROM attempts t LEFT JOIN users u ON u.user_id = t.user_id"
-    " WHERE t.contest_id = $1 AND t.finished_at IS NOT NULL{path} ORDER BY t.org_path, t.attempt_id"
-)
-_ANSWERS = (
-    "SELECT a.attempt_id, a.user_id, a.idx, a.question_id, a.choice, a.correct, a.points_awarded,"
-    " a.answered_at, a.flagged FROM attempts t JOIN answers a ON a.attempt_id = t.attempt_id"
-    " WHERE t.contest_id = $1{path} ORDER BY t.org_path, t.attempt_id, a.idx"
-)
-_PATH = " AND t.org_path >= $2 AND t.org_path < $3"
-
 # The raw stream entry of an answer, exactly as the answer scripts (leaderboard/scripts.py) write
 # it: [b"t", b"ans", b"cid", cid, ...]. Its values are picked by position, in ANSWER_COLUMNS order.
 _ANS_KEYS = [b"t", b"cid", b"aid", b"uid", b"i", b"qid", b"ch", b"ok", b"pts", b"at", b"fl"]
@@ -176,14 +155,6 @@ def _answers_copy_text(entries: list[list[Any]]) -> tuple[bytes, list[int]] | No
         return None
     return text, others
 
-
-def _path_filter(sql: str, contest_id: str, prefix: str | None) -> tuple[str, tuple[Any, ...]]:
-    if not prefix:
-        return sql.format(path=""), (contest_id,)
-    return sql.format(path=_PATH), (contest_id, prefix, prefix_upper_bound(prefix))
-
-
-_SUBTREE_SQL = subtree_sql("$1")
 
 # what pool.acquire() yields: a proxy forwarding to the Connection it holds
 _Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -283,80 +254,17 @@ class PostgresStorage(Storage):
         with _guard():
             await self.pool.fetchval("SELECT 1", timeout=5)
 
-    async def _fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+    def _arg(self, n: int) -> str:
+        return f"${n}"
+
+    async def _query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with _guard():
             return [dict(r) for r in await self.pool.fetch(sql, *args)]
 
-    async def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    async def _write_rows(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         with _guard():
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.executemany(sql, rows)
-
-    # admin data -------------------------------------------------------------------------------
-    async def save_orgs(self, orgs: list[dict[str, Any]]) -> None:
-        rows = [
-            (o["org_id"], o.get("parent_id") or None, o["name"], int(o["level"]), int(o.get("members") or 0),
-             1 if o.get("accepts_members") else 0)
-            for o in orgs
-        ]
-        await self._executemany(
-            "INSERT INTO orgs (org_id, parent_id, name, level, members, accepts_members) VALUES ($1,$2,$3,$4,$5,$6) ON"
-            " CONFLICT (org_id)"
-            " DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name, level = excluded.level,"
-            " members = excluded.members, accepts_members = excluded.accepts_members",
-            rows,
-        )
-
-    async def load_orgs(self) -> list[dict[str, Any]]:
-        return await self._fetch(
-            "SELECT org_id, parent_id, name, level, members, accepts_members FROM orgs ORDER BY org_id")
-
-    async def save_questions(self, questions: list[dict[str, Any]]) -> None:
-        rows = [
-            (
-                q["id"],
-                q["type"],
-                q["stem"],
-                orjson.dumps(list(q.get("options") or [])).decode(),
-                q["answer"],
-                q.get("category"),
-                q.get("difficulty"),
-                int(q.get("points") or 10),
-                q.get("explanation"),
-            )
-            for q in questions
-        ]
-        await self._executemany(
-            "INSERT INTO questions (id, type, stem, options, answer, category, difficulty, points,"
-            " explanation)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (id) DO UPDATE SET type = excluded.type,"
-            " stem = excluded.stem, options = excluded.options, answer = excluded.answer,"
-            " category = excluded.category, difficulty = excluded.difficulty, points = excluded.points,"
-            " explanation = excluded.explanation",
-            rows,
-        )
-
-    async def load_questions(self) -> list[dict[str, Any]]:
-        rows = await self._fetch(
-            "SELECT id, type, stem, options, answer, category, difficulty, points, explanation"
-            " FROM questions ORDER BY id"
-        )
-        for row in rows:
-            row["options"] = orjson.loads(row["options"])
-        return rows
-
-    async def save_contest(self, contest_id: str, config: dict[str, Any], status: str) -> None:
-        await self._executemany(
-            "INSERT INTO contests (contest_id, config, status) VALUES ($1,$2,$3) ON CONFLICT (contest_id)"
-            " DO UPDATE SET config = excluded.config, status = excluded.status",
-            [(contest_id, orjson.dumps(config).decode(), status)],
-        )
-
-    async def load_contests(self) -> list[dict[str, Any]]:
-        rows = await self._fetch("SELECT contest_id, config, status FROM contests ORDER BY contest_id")
-        for row in rows:
-            row["config"] = orjson.loads(row["config"])
-        return rows
 
     # the durable sink -------------------------------------------------------------------------
     # COPYs on separate pool connections overlap: PostgreSQL then works on one batch while the
@@ -473,94 +381,18 @@ class PostgresStorage(Storage):
         await conn.execute(_MOVE_ANSWERS)
 
     # rebuild support --------------------------------------------------------------------------
-    async def load_users(self, after_user_id: str | None, limit: int) -> list[dict[str, Any]]:
-        return await self._fetch(
-            "SELECT user_id, name, phone, ext_id, org_id, created_at FROM users WHERE user_id > $1"
-            " ORDER BY user_id LIMIT $2",
-            after_user_id or "",
-            limit,
-        )
-
-    async def load_attempt(self, attempt_id: str) -> dict[str, Any] | None:
-        rows = await self._fetch(f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE attempt_id = $1",
-                                 attempt_id)
-        return rows[0] if rows else None
-
-    async def load_reviews(self, contest_id: str) -> list[dict[str, Any]]:
-        return await self._fetch('SELECT contest_id, attempt_id, action, reason, "by", at FROM reviews'
-                                 " WHERE contest_id = $1 ORDER BY at, attempt_id", contest_id)
-
-    async def load_attempt_answers(self, attempt_id: str) -> list[dict[str, Any]]:
-        return await self._fetch("SELECT idx, question_id, choice, correct, points_awarded, answered_at"
-                                 " FROM answers WHERE attempt_id = $1 ORDER BY idx", attempt_id)
-
-    async def save_certificate(self, row: dict[str, Any]) -> dict[str, Any]:
-        marks = ", ".join(f"${i}" for i in range(1, len(CERTIFICATE_COLUMNS) + 1))
-        with _guard():
-            await self.pool.execute(f"INSERT INTO certificates ({', '.join(CERTIFICATE_COLUMNS)}) VALUES ({marks})"
-                                    " ON CONFLICT (attempt_id) DO NOTHING", *(row[c] for c in CERTIFICATE_COLUMNS))
-        rows = await self._fetch(f"SELECT {', '.join(CERTIFICATE_COLUMNS)} FROM certificates WHERE attempt_id = $1",
-                                 row["attempt_id"])
-        return rows[0]
-
-    async def load_certificate(self, serial: str) -> dict[str, Any] | None:
-        rows = await self._fetch(CERTIFICATE_SELECT + " WHERE c.serial = $1", serial)
-        return rows[0] if rows else None
-
-    async def load_attempts(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
+    def load_attempts(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
         sql = f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE contest_id = $1 ORDER BY started_at"
-        async for row in self._stream(sql, (contest_id,)):
-            yield dict(zip(ATTEMPT_COLUMNS, row, strict=True))
+        return self._records(sql, (contest_id,), ATTEMPT_COLUMNS)
 
-    async def load_answers(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
+    def load_answers(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
         # through attempts: answers carry no contest index of their own (it would slow every insert)
         cols = ", ".join(f"a.{c}" for c in ANSWER_COLUMNS)
         sql = (
             f"SELECT {cols} FROM attempts t JOIN answers a ON a.attempt_id = t.attempt_id"
             " WHERE t.contest_id = $1 ORDER BY t.attempt_id, a.idx"
         )
-        async for row in self._stream(sql, (contest_id,)):
-            yield dict(zip(ANSWER_COLUMNS, row, strict=True))
-
-    async def count_rows(self, contest_id: str | None = None) -> dict[str, int]:
-        if contest_id is None:
-            sql = (
-                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM attempts),"
-                " (SELECT count(*) FROM attempts WHERE finished_at IS NOT NULL), (SELECT count(*)"
-                " FROM answers)"
-            )
-            args: tuple[Any, ...] = ()
-        else:
-            sql = (
-                "SELECT (SELECT count(DISTINCT user_id) FROM attempts WHERE contest_id = $1),"
-                " (SELECT count(*) FROM attempts WHERE contest_id = $1),"
-                " (SELECT count(*) FROM attempts WHERE contest_id = $1 AND finished_at IS NOT NULL),"
-                " (SELECT count(*) FROM answers a JOIN attempts t ON t.attempt_id = a.attempt_id"
-                "  WHERE t.contest_id = $1)"
-            )
-            args = (contest_id,)
-        with _guard():
-            row = await self.pool.fetchrow(sql, *args)
-        assert row is not None  # an aggregate-only SELECT returns exactly one row
-        return dict(zip(("users", "attempts", "finished", "answers"), row, strict=True))
-
-    # exports ----------------------------------------------------------------------------------
-    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
-        sql, args = _path_filter(_RESULTS, contest_id, org_path_prefix)
-        async for row in self._stream(sql, args):
-            yield row
-
-    async def subtree_figures(self, contest_id: str, org_path_prefix: str, since_ms: int) -> dict[str, Any]:
-        rows = {}
-        for name, template in _SUBTREE_SQL.items():
-            sql, args = _path_filter(template.replace("{since}", str(int(since_ms))), contest_id, org_path_prefix)
-            rows[name] = await self._fetch(sql, *args)
-        return subtree_result(rows)
-
-    async def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
-        sql, args = _path_filter(_ANSWERS, contest_id, org_path_prefix)
-        async for row in self._stream(sql, args):
-            yield row
+        return self._records(sql, (contest_id,), ANSWER_COLUMNS)
 
     async def _stream(self, sql: str, args: tuple[Any, ...]) -> AsyncIterator[tuple[Any, ...]]:
         """Rows through a server-side cursor fetched in chunks.

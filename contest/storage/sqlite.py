@@ -10,28 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
-
 from contest.storage.base import (
     ANSWER_COLUMNS,
     ATTEMPT_COLUMNS,
-    CERTIFICATE_COLUMNS,
-    CERTIFICATE_SELECT,
     EventBatch,
     PoisonEvent,
-    RowStream,
     Storage,
     StorageUnavailable,
     find_poison,
     parse_events,
-    prefix_upper_bound,
-    subtree_result,
-    subtree_sql,
 )
 from contest.storage.migrations import MIGRATIONS, render
 
@@ -74,30 +66,6 @@ _APPLY_REVIEWS = (
     " WHERE r.attempt_id = attempts.attempt_id ORDER BY r.at DESC, r.action DESC LIMIT 1), 0)"
     " WHERE attempt_id = ?"
 )
-
-_RESULTS = (
-    "SELECT t.attempt_id, t.user_id, u.name, t.org_id, t.score, t.correct_count, t.question_count,"
-    " t.duration_ms, t.started_at, t.finished_at, t.voided,"
-    " (SELECT count(*) FROM answers a WHERE a.attempt_id = t.attempt_id AND a.flagged = 1)"
-    " FROM attempts t LEFT JOIN users u ON u.user_id = t.user_id"
-    " WHERE t.contest_id = ? AND t.finished_at IS NOT NULL{path} ORDER BY t.org_path, t.attempt_id"
-)
-_ANSWERS = (
-    "SELECT a.attempt_id, a.user_id, a.idx, a.question_id, a.choice, a.correct, a.points_awarded,"
-    " a.answered_at, a.flagged FROM attempts t JOIN answers a ON a.attempt_id = t.attempt_id"
-    " WHERE t.contest_id = ?{path} ORDER BY t.org_path, t.attempt_id, a.idx"
-)
-_PATH = " AND t.org_path >= ? AND t.org_path < ?"
-
-
-def _path_filter(sql: str, contest_id: str, prefix: str | None) -> tuple[str, tuple[Any, ...]]:
-    if not prefix:
-        return sql.format(path=""), (contest_id,)
-    return sql.format(path=_PATH), (contest_id, prefix, prefix_upper_bound(prefix))
-
-
-_SUBTREE_SQL = subtree_sql("?")
-
 
 class _Rollback(Exception):
     """Raised inside a probe transaction to undo it."""
@@ -188,76 +156,14 @@ class SqliteStorage(Storage):
     async def ping(self) -> None:
         await self._run(lambda: self._db.execute("SELECT 1").fetchone())
 
-    # admin data -------------------------------------------------------------------------------
-    async def save_orgs(self, orgs: list[dict[str, Any]]) -> None:
-        rows = [
-            (o["org_id"], o.get("parent_id") or None, o["name"], int(o["level"]), int(o.get("members") or 0),
-             1 if o.get("accepts_members") else 0)
-            for o in orgs
-        ]
-        sql = (
-            "INSERT INTO orgs (org_id, parent_id, name, level, members, accepts_members) VALUES (?,?,?,?,?,?) ON"
-            " CONFLICT (org_id)"
-            " DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name, level = excluded.level,"
-            " members = excluded.members, accepts_members = excluded.accepts_members"
-        )
+    def _arg(self, n: int) -> str:
+        return "?"
+
+    async def _query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return await self._run(self._select, sql, tuple(args))
+
+    async def _write_rows(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         await self._run(self._transaction, lambda c: c.executemany(sql, rows))
-
-    async def load_orgs(self) -> list[dict[str, Any]]:
-        return await self._run(
-            self._select, "SELECT org_id, parent_id, name, level, members, accepts_members FROM orgs ORDER BY org_id"
-        )
-
-    async def save_questions(self, questions: list[dict[str, Any]]) -> None:
-        rows = [
-            (
-                q["id"],
-                q["type"],
-                q["stem"],
-                orjson.dumps(list(q.get("options") or [])).decode(),
-                q["answer"],
-                q.get("category"),
-                q.get("difficulty"),
-                int(q.get("points") or 10),
-                q.get("explanation"),
-            )
-            for q in questions
-        ]
-        sql = (
-            "INSERT INTO questions (id, type, stem, options, answer, category, difficulty, points,"
-            " explanation)"
-            " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET type = excluded.type,"
-            " stem = excluded.stem, options = excluded.options, answer = excluded.answer,"
-            " category = excluded.category, difficulty = excluded.difficulty, points = excluded.points,"
-            " explanation = excluded.explanation"
-        )
-        await self._run(self._transaction, lambda c: c.executemany(sql, rows))
-
-    async def load_questions(self) -> list[dict[str, Any]]:
-        rows = await self._run(
-            self._select,
-            "SELECT id, type, stem, options, answer, category, difficulty, points,"
-            " explanation FROM questions ORDER BY id",
-        )
-        for row in rows:
-            row["options"] = orjson.loads(row["options"])
-        return rows
-
-    async def save_contest(self, contest_id: str, config: dict[str, Any], status: str) -> None:
-        sql = (
-            "INSERT INTO contests (contest_id, config, status) VALUES (?,?,?) ON CONFLICT (contest_id)"
-            " DO UPDATE SET config = excluded.config, status = excluded.status"
-        )
-        args = (contest_id, orjson.dumps(config).decode(), status)
-        await self._run(self._transaction, lambda c: c.execute(sql, args))
-
-    async def load_contests(self) -> list[dict[str, Any]]:
-        rows = await self._run(
-            self._select, "SELECT contest_id, config, status FROM contests ORDER BY contest_id"
-        )
-        for row in rows:
-            row["config"] = orjson.loads(row["config"])
-        return rows
 
     def _select(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         cur = self._db.execute(sql, args)
@@ -323,90 +229,16 @@ class SqliteStorage(Storage):
                 raise PoisonEvent(index, f"phone or ext_id of user {row[0]} belongs to another user")
 
     # rebuild support --------------------------------------------------------------------------
-    async def load_users(self, after_user_id: str | None, limit: int) -> list[dict[str, Any]]:
-        sql = (
-            "SELECT user_id, name, phone, ext_id, org_id, created_at FROM users WHERE user_id > ?"
-            " ORDER BY user_id LIMIT ?"
-        )
-        return await self._run(self._select, sql, (after_user_id or "", limit))
-
-    async def load_attempts(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
+    def load_attempts(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
         sql = (
             f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE contest_id = ?"
             " ORDER BY started_at IS NULL, started_at, attempt_id"
         )
-        async for row in self._stream(sql, (contest_id,)):
-            yield dict(zip(ATTEMPT_COLUMNS, row, strict=True))
+        return self._records(sql, (contest_id,), ATTEMPT_COLUMNS)
 
-    async def load_answers(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
+    def load_answers(self, contest_id: str) -> AsyncIterator[dict[str, Any]]:
         sql = f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers WHERE contest_id = ? ORDER BY attempt_id, idx"
-        async for row in self._stream(sql, (contest_id,)):
-            yield dict(zip(ANSWER_COLUMNS, row, strict=True))
-
-    async def count_rows(self, contest_id: str | None = None) -> dict[str, int]:
-        if contest_id is None:
-            sql = (
-                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM attempts),"
-                " (SELECT count(*) FROM attempts WHERE finished_at IS NOT NULL), (SELECT count(*)"
-                " FROM answers)"
-            )
-            args: tuple[Any, ...] = ()
-        else:
-            sql = (
-                "SELECT (SELECT count(DISTINCT user_id) FROM attempts WHERE contest_id = ?),"
-                " (SELECT count(*) FROM attempts WHERE contest_id = ?),"
-                " (SELECT count(*) FROM attempts WHERE contest_id = ? AND finished_at IS NOT NULL),"
-                " (SELECT count(*) FROM answers WHERE contest_id = ?)"
-            )
-            args = (contest_id,) * 4
-        row = await self._run(lambda: self._db.execute(sql, args).fetchone())
-        return dict(zip(("users", "attempts", "finished", "answers"), row, strict=True))
-
-    async def load_attempt(self, attempt_id: str) -> dict[str, Any] | None:
-        rows = await self._run(self._select, f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts"
-                               " WHERE attempt_id = ?", (attempt_id,))
-        return rows[0] if rows else None
-
-    async def load_reviews(self, contest_id: str) -> list[dict[str, Any]]:
-        return await self._run(self._select, 'SELECT contest_id, attempt_id, action, reason, "by", at FROM reviews'
-                               " WHERE contest_id = ? ORDER BY at, attempt_id", (contest_id,))
-
-    async def load_attempt_answers(self, attempt_id: str) -> list[dict[str, Any]]:
-        return await self._run(self._select, "SELECT idx, question_id, choice, correct, points_awarded, answered_at"
-                               " FROM answers WHERE attempt_id = ? ORDER BY idx", (attempt_id,))
-
-    async def save_certificate(self, row: dict[str, Any]) -> dict[str, Any]:
-        def save(conn: sqlite3.Connection) -> None:
-            conn.execute(f"INSERT INTO certificates ({', '.join(CERTIFICATE_COLUMNS)}) VALUES"
-                         f" ({', '.join('?' * len(CERTIFICATE_COLUMNS))}) ON CONFLICT (attempt_id) DO NOTHING",
-                         tuple(row[c] for c in CERTIFICATE_COLUMNS))
-
-        await self._run(self._transaction, save)
-        rows = await self._run(self._select, f"SELECT {', '.join(CERTIFICATE_COLUMNS)} FROM certificates"
-                               " WHERE attempt_id = ?", (row["attempt_id"],))
-        return rows[0]
-
-    async def load_certificate(self, serial: str) -> dict[str, Any] | None:
-        rows = await self._run(self._select, CERTIFICATE_SELECT + " WHERE c.serial = ?", (serial,))
-        return rows[0] if rows else None
-
-    # exports ----------------------------------------------------------------------------------
-    async def iter_results(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
-        sql, args = _path_filter(_RESULTS, contest_id, org_path_prefix)
-        async for row in self._stream(sql, args):
-            yield row
-
-    async def subtree_figures(self, contest_id: str, org_path_prefix: str, since_ms: int) -> dict[str, Any]:
-        rows = {}
-        for name, template in _SUBTREE_SQL.items():
-            sql, args = _path_filter(template.replace("{since}", str(int(since_ms))), contest_id, org_path_prefix)
-            rows[name] = await self._run(self._select, sql, args)
-        return subtree_result(rows)
-
-    async def iter_answers(self, contest_id: str, org_path_prefix: str | None) -> RowStream:
-        sql, args = _path_filter(_ANSWERS, contest_id, org_path_prefix)
-        async for row in self._stream(sql, args):
-            yield row
+        return self._records(sql, (contest_id,), ANSWER_COLUMNS)
 
     async def _stream(self, sql: str, args: tuple[Any, ...]) -> AsyncIterator[tuple[Any, ...]]:
         """Rows in chunks from a reader connection of its own (a WAL snapshot; writers go on)."""

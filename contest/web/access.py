@@ -9,7 +9,7 @@ from aiohttp import web
 
 from contest.appkeys import CATALOG, SETTINGS, STAFF_GATE
 from contest.auth import Claims, claims_of_header, require_role
-from contest.errors import ApiError
+from contest.errors import Unauthenticated
 
 __all__ = ["optional_claims", "require"]
 
@@ -31,7 +31,7 @@ def _staff_claims(request: web.Request, claims: Claims) -> Claims:
     as an organizer of its subtree everywhere but in the management of its subtree's organizers."""
     gate = request.config_dict.get(STAFF_GATE)
     if gate is not None and not gate.allows(claims.user_id, claims.version):
-        raise ApiError(401, "unauthenticated", "账号已停用或权限已变更，请重新登录", {"reason": "account_changed"})
+        raise Unauthenticated("账号已停用或权限已变更，请重新登录", {"reason": "account_changed"})
     if claims.role == "admin" and claims.org_id and not request.path.startswith(_SUBTREE_ADMIN_PATHS):
         org = request.config_dict[CATALOG].orgs.get(claims.org_id)
         if org is None or org.parent_id is not None:

@@ -11,16 +11,16 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from contest.appkeys import CATALOG, FLUSHER, METRICS, PLAY, REDIS, RUNNER, SETTINGS, STORAGE, SWEEPER
+from contest.appkeys import CATALOG, FLUSHER, LIMITER, METRICS, PLAY, REDIS, RUNNER, SETTINGS, STORAGE, SWEEPER
 from contest.catalog import Catalog
-from contest.errors import error_middleware
 from contest.metrics import Metrics, metrics_middleware
 from contest.play import Play
-from contest.ratelimit import LIMITER, RateLimiter
+from contest.ratelimit import RateLimiter
 from contest.redis_client import check_durability, connect_redis, make_runner
 from contest.settings import Settings
 from contest.storage import open_storage
 from contest.web.compression import compression_middleware
+from contest.web.errors import error_middleware
 from contest.web.front_door import front_door_middleware
 from contest.web.live import LIVE, LiveHub
 from contest.web.routes import setup_routes

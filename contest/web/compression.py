@@ -75,7 +75,8 @@ def compress(data: bytes, coding: str, *, best: bool = False) -> bytes:
     """``data`` in ``coding``; ``best`` for content compressed once and served many times."""
     if coding == "br":
         assert brotli is not None
-        # quality 11 is ~15x slower than 5 and ~10% smaller: worth it only when cached
+        # quality 11 is much slower than 5 for a little less size: worth it only when cached
+        # (loadtest/README.md, "Figures behind the code")
         return bytes(brotli.compress(data, quality=11 if best else 5))
     if coding == "gzip":
         return gzip.compress(data, compresslevel=9 if best else 6, mtime=0)

@@ -39,10 +39,10 @@ import httptools
 from aiohttp import web
 
 from contest.appkeys import METRICS, SETTINGS
-from contest.errors import error_body
 from contest.metrics import Metrics
 from contest.settings import Settings
 from contest.web.answer_lane import AnswerLane, is_answer_target, response_bytes
+from contest.web.errors import error_body
 
 __all__ = ["FrontDoor", "FrontDoorServer", "InnerTransport", "front_door_middleware", "serve"]
 
@@ -433,13 +433,7 @@ class FrontDoor(asyncio.Protocol):
         keep = m.keep_alive and not self.closing
         transport.write(response_bytes(status, body, headers, close=not keep))
         self.owed = False
-        if not keep:
-            self.close_now()
-            return
-        if self.queue:
-            self._pump()
-        else:
-            self._idle()
+        self._after_response(keep)
 
     def _start_aiohttp(self, m: _Message) -> None:
         if self.inner is None:
@@ -481,7 +475,12 @@ class FrontDoor(asyncio.Protocol):
     def _finish_active(self) -> None:
         m = self.queue.popleft()
         self.owed = False
-        if not m.keep_alive or self.closing:
+        self._after_response(m.keep_alive and not self.closing)
+
+    def _after_response(self, keep: bool) -> None:
+        """A response is out: close the connection unless it is kept alive, else go on with the next
+        request in line or wait for one."""
+        if not keep:
             self.close_now()
             return
         if self.queue:

@@ -9,7 +9,7 @@ import orjson
 from aiohttp import web
 
 from contest.appkeys import SETTINGS
-from contest.errors import ApiError
+from contest.web.errors import ApiError
 
 __all__ = ["MAX_JSON_DEPTH", "MAX_JSON_STRING", "json_response", "parse_json_object", "read_body", "read_json"]
 

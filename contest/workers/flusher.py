@@ -70,7 +70,7 @@ def _flat(fields: Any) -> list[Any]:
 
 # A raw XREADGROUP reply holds two GC-tracked lists per entry, all alive until the batch commits.
 # At 100,000 entries/s Python's default young-generation threshold (700 allocations) runs a
-# collection every few milliseconds, each rescanning the survivors: measured a quarter of the
+# collection every few milliseconds, each rescanning the survivors: a large share of the
 # flusher's CPU (loadtest/README.md, "Flusher"). Collections still run, just less often.
 _GC_THRESHOLD = (50_000, 20, 10)
 

@@ -14,7 +14,7 @@ const $ = (id) => document.getElementById(id);
 const PAGE = 20;
 let api = null;
 let summary = { total: 0, cells: [] };
-let bank = { offset: 0, total: 0 };
+const bank = { offset: 0, total: 0 };
 
 startStaffPage({ onReady: (a) => { api = a; init(); } });
 
@@ -49,7 +49,7 @@ for (const btn of document.querySelectorAll('[data-template]')) {
 function errorTable(rows) {
   return h('div.table-wrap', h('table', { testid: 'import-errors' },
     h('thead', h('tr', h('th.num', t('admin.row')), h('th', t('admin.column')), h('th', t('admin.message')))),
-    h('tbody', rows.map((r) => h('tr', h('td.num', String(r.row ?? '')), h('td', String(r.column_label || r.column || '')), h('td', String(r.message ?? '')))))));
+    h('tbody', rows.map((r) => h('tr', h('td.num', String(r.row != null ? r.row : '')), h('td', String(r.column_label || r.column || '')), h('td', String(r.message != null ? r.message : '')))))));
 }
 
 for (const form of document.querySelectorAll('.import-form')) {
@@ -65,7 +65,7 @@ for (const form of document.querySelectorAll('.import-form')) {
     fill(out, h('p.spinner', t('common.loading')));
     try {
       const r = await api.request('POST', form.dataset.endpoint, { form: fd, retries: 1 });
-      fill(out, h('p.ok-text', { testid: 'import-ok' }, t('admin.imported', { imported: r.imported ?? 0, updated: r.updated ?? 0 })),
+      fill(out, h('p.ok-text', { testid: 'import-ok' }, t('admin.imported', { imported: (r.imported != null ? r.imported : 0), updated: (r.updated != null ? r.updated : 0) })),
         r.errors && r.errors.length ? errorTable(r.errors) : null);
       loadSummary();
     } catch (err) {
@@ -86,7 +86,7 @@ async function loadSummary() {
   const cats = categories();
   const sel = $('bank-cat');
   const cur = sel.value;
-  sel.replaceChildren(h('option', { value: '' }, `${t('admin.category')}: ${t('admin.any')}`), ...cats.map((c) => h('option', { value: c }, c)));
+  fill(sel, h('option', { value: '' }, `${t('admin.category')}: ${t('admin.any')}`), ...cats.map((c) => h('option', { value: c }, c)));
   sel.value = cur;
 }
 function categories() {
@@ -120,10 +120,10 @@ async function loadBank() {
       h('td', String(q.id), q.retired ? h('span.badge.ended', { testid: 'retired' }, t('ed.retiredBadge')) : null),
       h('td', t('qtype.' + q.type)),
       h('td.stem-cell', q.stem, h('ol', { type: 'A' }, (q.options || []).map((o) => h('li', typeof o === 'string' ? o : o.text)))),
-      h('td', Array.isArray(q.answer) ? q.answer.join('') : String(q.answer ?? '')),
-      h('td', q.category ?? ''),
-      h('td.num', String(q.difficulty ?? '')),
-      h('td.num', String(q.points ?? '')),
+      h('td', Array.isArray(q.answer) ? q.answer.join('') : String(q.answer != null ? q.answer : '')),
+      h('td', (q.category != null ? q.category : '')),
+      h('td.num', String(q.difficulty != null ? q.difficulty : '')),
+      h('td.num', String(q.points != null ? q.points : '')),
       h('td.actions-cell',
         h('button.btn.link', { type: 'button', testid: 'qe-edit', onclick: () => openEditor(api, $('question-editor-box'), q, reload) }, t('ed.edit')),
         q.retired ? null : h('button.btn.link', { type: 'button', testid: 'qe-delete', onclick: () => deleteQuestion(api, q, reload) }, t('ed.delete'))))));
@@ -167,7 +167,7 @@ async function preview(cid) {
     const r = await api.post(`/api/v1/admin/contests/${encodeURIComponent(cid)}/preview`, {});
     fill(box, h('h2', `${t('admin.previewTitle')} — ${cid}`),
       (r.questions || []).map((q) => h('div.preview-q', { testid: 'preview-question' },
-        h('div', h('b', `${q.index + 1}. `), h('span.badge', t('qtype.' + q.type)), ' ', q.stem, h('span.muted.small', ` (${q.points ?? ''})`)),
+        h('div', h('b', `${q.index + 1}. `), h('span.badge', t('qtype.' + q.type)), ' ', q.stem, h('span.muted.small', ` (${(q.points != null ? q.points : '')})`)),
         h('ol', { type: 'A' }, (q.options || []).map((o) => h('li', `${o.text}`))),
         h('div.ans', `${t('admin.answer')}: ${Array.isArray(q.answer) ? q.answer.join('') : q.answer}`),
         q.explanation ? h('div.muted.small', q.explanation) : null)));
@@ -214,12 +214,12 @@ function openForm(existing) {
   };
   const paper = c.paper || { draw: [] };
   const scoring = c.scoring || {};
-  let rules = (paper.draw || []).map((r) => ({ category: r.category ?? null, difficulty: r.difficulty ?? null, count: r.count ?? 1 }));
+  const rules = (paper.draw || []).map((r) => ({ category: (r.category != null ? r.category : null), difficulty: (r.difficulty != null ? r.difficulty : null), count: (r.count != null ? r.count : 1) }));
   const timeBonusIsNumber = typeof scoring.time_bonus === 'number';
 
   const field = (name, input) => h('div', h('label', { for: 'cf-' + name }, t('admin.f.' + name)), input);
-  const text = (name, value, attrs = {}) => h('input', { id: 'cf-' + name, name, type: 'text', value: value ?? '', ...attrs });
-  const num = (name, value) => h('input', { id: 'cf-' + name, name, type: 'number', min: 0, step: 1, value: value ?? 0 });
+  const text = (name, value, attrs = {}) => h('input', { id: 'cf-' + name, name, type: 'text', value: (value != null ? value : ''), ...attrs });
+  const num = (name, value) => h('input', { id: 'cf-' + name, name, type: 'number', min: 0, step: 1, value: (value != null ? value : 0) });
   const sel = (name, value, opts) => {
     const s = h('select', { id: 'cf-' + name, name }, opts.map(([v, l]) => h('option', { value: v }, l)));
     s.value = value;
@@ -235,12 +235,12 @@ function openForm(existing) {
     fill(drawBody, rules.map((r, i) => {
       const catSel = h('select', { 'aria-label': t('admin.category') },
         h('option', { value: '' }, t('admin.any')), cats.map((x) => h('option', { value: x }, x)));
-      catSel.value = r.category ?? '';
+      catSel.value = r.category != null ? r.category : '';
       if (r.category && !cats.includes(r.category)) catSel.append(h('option', { value: r.category }, r.category)), catSel.value = r.category;
       catSel.onchange = () => { r.category = catSel.value || null; changed(); };
       const diffSel = h('select', { 'aria-label': t('admin.difficulty') },
         h('option', { value: '' }, t('admin.any')), [1, 2, 3, 4, 5].map((d) => h('option', { value: d }, String(d))));
-      diffSel.value = r.difficulty ?? '';
+      diffSel.value = r.difficulty != null ? r.difficulty : '';
       diffSel.onchange = () => { r.difficulty = diffSel.value ? Number(diffSel.value) : null; changed(); };
       const cnt = h('input', { type: 'number', min: 1, step: 1, value: r.count, 'aria-label': t('admin.count') });
       cnt.oninput = () => { r.count = Number(cnt.value) || 0; changedSoft(); };

@@ -15,7 +15,7 @@ export function openEditor(api, box, q, onSaved) {
   const stem = h('textarea', { id: 'qe-stem', testid: 'qe-stem', rows: 3 }, q ? q.stem : '');
   const options = h('textarea', { id: 'qe-options', testid: 'qe-options', rows: 5 }, q ? (q.options || []).join('\n') : '');
   const answer = h('input', { id: 'qe-answer', testid: 'qe-answer', type: 'text', value: q ? q.answer : '', placeholder: t('ed.answerHint') });
-  const category = h('input', { id: 'qe-category', testid: 'qe-category', type: 'text', value: q ? q.category ?? '' : '' });
+  const category = h('input', { id: 'qe-category', testid: 'qe-category', type: 'text', value: q ? (q.category != null ? q.category : '') : '' });
   const difficulty = h('select', { id: 'qe-difficulty' }, h('option', { value: '' }, '—'), [1, 2, 3, 4, 5].map((d) => h('option', { value: d }, String(d))));
   difficulty.value = q && q.difficulty ? String(q.difficulty) : '';
   const points = h('input', { id: 'qe-points', type: 'number', min: 1, step: 1, value: q ? q.points : 10 });

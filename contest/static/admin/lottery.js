@@ -18,7 +18,7 @@ export async function showLottery(a) {
   if (!sel.options.length) {
     try {
       const list = (await api.get('/api/v1/admin/contests')).contests || [];
-      sel.replaceChildren(...list.map((c) => h('option', { value: c.contest_id }, `${c.title} (${c.contest_id})`)));
+      fill(sel, list.map((c) => h('option', { value: c.contest_id }, `${c.title} (${c.contest_id})`)));
     } catch (err) { toastError(err); return; }
   }
   await loadLotteries();
@@ -34,7 +34,7 @@ async function create(e) {
     name: f['lot-name'].value.trim(),
     winners: num(f['lot-winners'].value),
     eligibility: {
-      min_score: num(f['lot-min'].value) ?? 0,
+      min_score: f['lot-min'].value === '' ? 0 : Number(f['lot-min'].value),
       board: f['lot-board'].value,
       date_from: f['lot-from'].value || undefined,
       date_to: f['lot-to'].value || undefined,

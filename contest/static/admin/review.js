@@ -22,7 +22,7 @@ export async function showReview(a) {
   if (!sel.options.length) {
     try {
       const list = (await api.get('/api/v1/admin/contests')).contests || [];
-      sel.replaceChildren(...list.map((c) => h('option', { value: c.contest_id }, `${c.title} (${c.contest_id})`)));
+      fill(sel, list.map((c) => h('option', { value: c.contest_id }, `${c.title} (${c.contest_id})`)));
     } catch (err) { toastError(err); return; }
   }
   await loadReview();
@@ -48,7 +48,7 @@ export async function loadReview() {
     }
     entries.push(e);
   }
-  $('rv-total').textContent = t('rv.total', { n: r.total ?? entries.length });
+  $('rv-total').textContent = t('rv.total', { n: (r.total != null ? r.total : entries.length) });
   if (!entries.length) fill($('rv-body'), h('tr', h('td.empty', { colspan: 9 }, t('rv.none'))));
   else fill($('rv-body'), entries.map((e) => row(e, r.min_answer_ms)));
   loadAudit();
@@ -67,12 +67,12 @@ function row(e, minMs) {
   return h('tr', { testid: 'rv-row', dataset: { attemptId: e.attempt_id, userId: e.user_id } },
     h('td', h('button.btn.link', { type: 'button', testid: 'rv-evidence-open', onclick: () => evidence(e, minMs) },
       e.name || e.user_id), h('div.muted.small', e.attempt_id)),
-    h('td.num', String(e.score ?? '—')),
+    h('td.num', String(e.score != null ? e.score : '—')),
     h('td.num', fmtDuration(e.duration_ms)),
     h('td.num', String(e.flagged_answers)),
     h('td.num', e.answers_per_s === null || e.answers_per_s === undefined ? '—' : fmtNum(e.answers_per_s, 2)),
-    h('td.num', String(e.ip_count ?? 0)),
-    h('td.num', String(e.device_count ?? 0)),
+    h('td.num', String(e.ip_count != null ? e.ip_count : 0)),
+    h('td.num', String(e.device_count != null ? e.device_count : 0)),
     h('td', { testid: 'rv-decision' }, e.voided ? h('span.badge.ended', t('rv.voided')) : null, ' ', decisionText(e)),
     h('td.actions-cell', actions));
 }
@@ -95,8 +95,8 @@ async function evidence(e, minMs) {
   try {
     const ev = await api.get(`/api/v1/admin/contests/${cid()}/attempts/${encodeURIComponent(e.attempt_id)}/evidence`);
     fill(box, h('h3', `${t('rv.evidence')}：${e.name || e.user_id}`),
-      h('p.muted.small', t('rv.minimum', { ms: ev.min_answer_ms ?? minMs }), ' · ',
-        `${t('rv.perSecond')} ${ev.answers_per_s ?? '—'} · ${t('rv.ips')} ${ev.ip_count} · ${t('rv.devices')} ${ev.device_count}`),
+      h('p.muted.small', t('rv.minimum', { ms: (ev.min_answer_ms != null ? ev.min_answer_ms : minMs) }), ' · ',
+        `${t('rv.perSecond')} ${(ev.answers_per_s != null ? ev.answers_per_s : '—')} · ${t('rv.ips')} ${ev.ip_count} · ${t('rv.devices')} ${ev.device_count}`),
       h('ol.evidence', (ev.answers || []).map((a) => h('li' + (a.elapsed_ms < ev.min_answer_ms ? '.check-bad' : ''),
         { testid: 'rv-answer-time' },
         `${t('rv.answerNo', { i: a.index + 1 })} · ${t('rv.elapsed', { ms: a.elapsed_ms })}`,

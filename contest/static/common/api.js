@@ -1,5 +1,6 @@
 // Small fetch wrapper for the quiz API.
 import { getLang } from '/static/common/i18n.js';
+import { retryDelay } from '/static/common/retry.js';
 
 //  - adds `Authorization: Bearer <token>` when a token getter returns one
 //  - parses the error shape {error: {code, message, details}} into ApiError
@@ -32,20 +33,6 @@ function noteServerDate(resp) {
   serverOffsetMs = Math.abs(off) > 3000 ? off : 0;
 }
 
-function retryDelay(attempt, resp) {
-  if (resp) {
-    const ra = resp.headers.get('Retry-After');
-    if (ra) {
-      const secs = Number(ra);
-      if (!Number.isNaN(secs)) return Math.min(Math.max(secs, 0) * 1000, 30000);
-      const at = Date.parse(ra);
-      if (!Number.isNaN(at)) return Math.min(Math.max(at - Date.now(), 0), 30000);
-    }
-  }
-  const base = Math.min(400 * 2 ** attempt, 8000);
-  return base / 2 + Math.random() * base / 2;
-}
-
 async function parseError(resp) {
   let body = null;
   try { body = await resp.json(); } catch (_) { /* not JSON */ }
@@ -61,7 +48,7 @@ async function parseError(resp) {
 export function createApi({ getToken = () => null, onUnauthorized = null } = {}) {
   async function request(method, path, opts = {}) {
     const { body, query, form, signal, raw = false, auth = true } = opts;
-    const retries = opts.retries ?? 3;
+    const retries = opts.retries != null ? opts.retries : 3;
     let url = path;
     if (query) {
       const qs = new URLSearchParams();
@@ -93,7 +80,7 @@ export function createApi({ getToken = () => null, onUnauthorized = null } = {})
       }
       noteServerDate(resp);
       if ((resp.status === 503 || resp.status === 429) && attempt < retries) {
-        await sleep(retryDelay(attempt, resp));
+        await sleep(retryDelay(attempt, resp.headers.get('Retry-After')));
         continue;
       }
       if (!resp.ok) {

@@ -1,6 +1,6 @@
 // Minimal i18n: zh-CN by default, English on request; the choice is kept in localStorage.
 // Static markup uses data-i18n (text), data-i18n-placeholder, data-i18n-aria (aria-label),
-// data-i18n-title; scripts call t(key, vars).
+// data-i18n-title; scripts call t(key, vars). No imports: Node's test runner loads this module as is.
 
 const LANG_KEY = 'quiz.lang';
 
@@ -538,16 +538,24 @@ export function getLang() { return lang; }
 export function setLang(l) {
   lang = l === 'en' ? 'en' : 'zh';
   try { localStorage.setItem(LANG_KEY, lang); } catch (_) { /* ignore */ }
-  document.documentElement.lang = lang === 'en' ? 'en' : 'zh-CN';
+  // no document under Node's test runner (tools/js/test/i18n.test.js), which loads this module as is
+  if (typeof document !== 'undefined') document.documentElement.lang = lang === 'en' ? 'en' : 'zh-CN';
   for (const fn of listeners) fn(lang);
 }
 export function onLangChange(fn) { listeners.add(fn); return () => listeners.delete(fn); }
 /** More keys from a page's own dictionary module ({zh: {...}, en: {...}}), e.g. i18n_campaign.js. */
 export function addMessages(more) { for (const [l, d] of Object.entries(more)) Object.assign(DICTS[l], d); }
 
+/** The keys of a language's dictionary, with those pages added (tools/js/test/i18n.test.js compares them). */
+export function messageKeys(l) { return Object.keys(DICTS[l]); }
+
 /** t('h5.progress', {i: 1, n: 10}); unknown keys come back as the key itself. */
 export function t(key, vars) {
-  let s = DICTS[lang][key] ?? zh[key] ?? key;
+  // own keys only: t('constructor') is not Object's constructor
+  const own = (dict) => (Object.prototype.hasOwnProperty.call(dict, key) ? dict[key] : null);
+  let s = own(DICTS[lang]);
+  if (s == null) s = own(zh);
+  if (s == null) s = key;
   if (vars) s = s.replace(/\{(\w+)\}/g, (m, k) => (vars[k] === undefined || vars[k] === null ? m : String(vars[k])));
   return s;
 }
@@ -576,6 +584,7 @@ export function mountLangToggle(slot) {
   btn.addEventListener('click', () => setLang(lang === 'en' ? 'zh' : 'en'));
   onLangChange(sync);
   sync();
-  slot.replaceChildren(btn);
+  slot.textContent = '';  // not replaceChildren(): iOS 14+ / Chromium 86+ only
+  slot.appendChild(btn);
   return btn;
 }

@@ -3,6 +3,9 @@
 // (autocomplete="one-time-code"), and a send button that counts down to the next allowed send.
 import { addMessages, t } from '/static/common/i18n.js';
 import { h, toast, errorText } from '/static/common/util.js';
+import { normalizePhone } from '/static/common/phone.js';
+
+export { normalizePhone };  // the pages import it from here, with the rest of sign-in
 
 addMessages({
   zh: {
@@ -52,16 +55,6 @@ addMessages({
 });
 
 const PHONE_KEY = 'quiz.phone';
-
-/** The phone as the server stores it (spaces, dashes, +86/86 removed), or '' when not a mainland mobile. */
-export function normalizePhone(raw) {
-  let s = String(raw || '').replace(/[\s\-()\u00a0\u3000]/g, '')
-    .replace(/[\uff10-\uff19]/g, (d) => String.fromCharCode(d.charCodeAt(0) - 0xfee0));
-  if (s.startsWith('+86')) s = s.slice(3);
-  else if (s.startsWith('0086')) s = s.slice(4);
-  else if (s.startsWith('86') && s.length === 13) s = s.slice(2);
-  return /^1[3-9]\d{9}$/.test(s) ? s : '';
-}
 
 /** The phone this browser signed in with last (to fill the sign-in form after a token expires). */
 export function rememberedPhone() {

@@ -1,5 +1,6 @@
 // DOM helpers, toasts, formatting, the live (SSE) feed.
 import { t, getLang } from '/static/common/i18n.js';
+import { fmtDuration as formatDuration, fmtNum as formatNum } from '/static/common/format.js';
 
 /** h('div.cls#id', {attrs}, ...children) — tiny element builder. */
 export function h(tag, attrs, ...children) {
@@ -73,43 +74,10 @@ export function errorText(err) {
 }
 export function toastError(err) { toast(errorText(err), 'error', 4500); }
 
-// ---- formatting ------------------------------------------------------------
-const pad = (n) => String(n).padStart(2, '0');
-export function fmtDateTime(ms) {
-  if (ms === null || ms === undefined || ms === '') return '—';
-  const d = new Date(Number(ms));
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-export function fmtClock(ms) {
-  const d = new Date(Number(ms));
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-/** 83000 -> "01:23"; 3723000 -> "1:02:03" */
-export function fmtCountdown(ms) {
-  const s = Math.max(0, Math.ceil(ms / 1000));
-  const hh = Math.floor(s / 3600);
-  const mm = Math.floor((s % 3600) / 60);
-  const ss = s % 60;
-  return hh ? `${hh}:${pad(mm)}:${pad(ss)}` : `${pad(mm)}:${pad(ss)}`;
-}
-export function fmtDuration(ms) {
-  if (ms === null || ms === undefined) return '—';
-  const s = Math.round(Number(ms) / 100) / 10;
-  if (s < 60) return getLang() === 'en' ? `${s}s` : `${s}秒`;
-  const m = Math.floor(s / 60);
-  const r = Math.round(s - m * 60);
-  return getLang() === 'en' ? `${m}m ${r}s` : `${m}分${r}秒`;
-}
-export function fmtPct(frac, digits = 1) {
-  if (frac === null || frac === undefined || Number.isNaN(Number(frac))) return '—';
-  return `${(Number(frac) * 100).toFixed(digits)}%`;
-}
-export function fmtNum(n, digits = 0) {
-  if (n === null || n === undefined || Number.isNaN(Number(n))) return '—';
-  return Number(n).toLocaleString(getLang() === 'en' ? 'en-US' : 'zh-CN', {
-    maximumFractionDigits: digits, minimumFractionDigits: 0,
-  });
-}
+// ---- formatting (common/format.js, in the page's language) ---------------------
+export { fmtDateTime, fmtClock, fmtCountdown, fmtPct } from '/static/common/format.js';
+export function fmtDuration(ms) { return formatDuration(ms, getLang()); }
+export function fmtNum(n, digits = 0) { return formatNum(n, digits, getLang()); }
 export function statusText(status) {
   const key = 'status.' + status;
   const tr = t(key);
@@ -170,7 +138,8 @@ export function every(ms, fn) {
 
 /** Replace children of a container. */
 export function fill(container, ...children) {
-  container.replaceChildren();
+  // not replaceChildren(): Android WeChat's webview has it only from Chromium 86, iOS from 14
+  container.textContent = '';
   appendChildren(container, children);
 }
 

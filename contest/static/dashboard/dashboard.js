@@ -55,7 +55,7 @@ async function init(initialContest) {
   if (!contests.length) {
     try { contests = (await api.get('/api/v1/contests')).contests || []; } catch (err) { toastError(err); }
   }
-  sel.replaceChildren(...contests.map((c) => h('option', { value: c.contest_id }, `${c.title} (${c.contest_id})`)));
+  fill(sel, contests.map((c) => h('option', { value: c.contest_id }, `${c.title} (${c.contest_id})`)));
   const stored = initialContest || sessionStorage.getItem('quiz.staffContest');
   if (stored && !contests.some((c) => c.contest_id === stored)) {
     sel.prepend(h('option', { value: stored }, stored));
@@ -124,7 +124,7 @@ function renderTop(entries) {
   fill(body, entries.map((e) => h('tr' + (lastTop && prev.size && !prev.has(String(e.user_id)) ? '.flash' : ''), {
     testid: 'leaderboard-row', dataset: { userId: e.user_id, rank: e.rank },
   },
-  h('td.num', String(e.rank ?? '')),
+  h('td.num', String(e.rank != null ? e.rank : '')),
   h('td', e.name || ''),
   h('td', e.org_name || e.org_id || ''),
   h('td.num', fmtNum(e.score, 1)),
@@ -156,12 +156,12 @@ function renderStats(s, fromFeed) {
 function renderQuestions(qs) {
   const body = $('q-body');
   if (!qs.length) { fill(body, h('tr', h('td.empty', { colspan: 3 }, t('dash.empty')))); return; }
-  const sorted = [...qs].sort((a, b) => (a.accuracy ?? 0) - (b.accuracy ?? 0));
+  const sorted = [...qs].sort((a, b) => (a.accuracy != null ? a.accuracy : 0) - (b.accuracy != null ? b.accuracy : 0));
   fill(body, sorted.map((q) => h('tr', { testid: 'question-row', dataset: { questionId: q.question_id } },
     h('td', String(q.question_id)),
     h('td.num', fmtNum(q.answers)),
     h('td', h('div.acc-bar',
-      h('div.bar', h('div' + ((q.accuracy ?? 0) < 0.5 ? '.low' : ''), { style: `width:${Math.round((q.accuracy || 0) * 100)}%` })),
+      h('div.bar', h('div' + ((q.accuracy != null ? q.accuracy : 0) < 0.5 ? '.low' : ''), { style: `width:${Math.round((q.accuracy || 0) * 100)}%` })),
       h('span', fmtPct(q.accuracy)))))));
 }
 
@@ -212,7 +212,7 @@ function renderOrgs(entries) {
   }
   if (!entries.length) { fill(body, h('tr', h('td.empty', { colspan: 7 }, t('dash.empty')))); return; }
   fill(body, entries.map((o) => {
-    const canDrill = (o.level ?? LEVEL_MAX) < LEVEL_MAX;
+    const canDrill = (o.level != null ? o.level : LEVEL_MAX) < LEVEL_MAX;
     const drill = () => {
       if (!canDrill) return;
       crumbs = [...crumbs, { org_id: o.org_id, name: o.name }];
@@ -223,7 +223,7 @@ function renderOrgs(entries) {
       tabindex: canDrill ? 0 : null, onclick: drill,
       onkeydown: (e) => { if (e.key === 'Enter') drill(); },
     },
-    h('td.num', String(o.rank ?? '')),
+    h('td.num', String(o.rank != null ? o.rank : '')),
     h('td', o.name || o.org_id),
     h('td.num', fmtNum(o.members)),
     h('td.num', fmtNum(o.participants)),

@@ -11,6 +11,9 @@ import { orgPicker } from '/static/h5/orgpicker.js';
 import { showRecap, resultExtras } from '/static/h5/campaign.js';
 import { codeField, normalizePhone, rememberPhone, rememberedPhone } from '/static/common/signin.js';
 import { signinCard } from '/static/h5/signin.js';
+import {
+  finishBackoffMs, isTransient, pendingPosition, sendWithRetry,
+} from '/static/common/retry.js';
 
 const app = document.getElementById('app');
 const backBtn = document.getElementById('back-btn');
@@ -64,13 +67,9 @@ function limitText(n, unitKey) {
   return !n ? t('h5.unlimited') : t(unitKey, { n });
 }
 function typeText(type) { return t('qtype.' + type) === 'qtype.' + type ? type : t('qtype.' + type); }
-function sameChoice(a, b) {
-  const norm = (c) => (Array.isArray(c) ? [...c].sort().join('') : String(c ?? '').split(/[,\s]*/).sort().join(''));
-  return norm(a) === norm(b);
-}
 function choiceKeys(c) {
   if (Array.isArray(c)) return c.map(String);
-  return String(c ?? '').replace(/[^A-Za-z]/g, '').split('');
+  return String(c != null ? c : '').replace(/[^A-Za-z]/g, '').split('');
 }
 
 // ---------------------------------------------------------------- boot
@@ -268,7 +267,7 @@ async function showDetail(cid) {
     const startBtn = h('button.btn.block', { type: 'button', testid: 'start', onclick: () => startAttempt(cid, startBtn) }, t('h5.start'));
     const rules = [
       [t('h5.window'), `${fmtDateTime(c.starts_at)} — ${fmtDateTime(c.ends_at)}`],
-      [t('h5.qCount'), t('h5.nQuestions', { n: c.questions_per_attempt ?? '—' })],
+      [t('h5.qCount'), t('h5.nQuestions', { n: (c.questions_per_attempt != null ? c.questions_per_attempt : '—') })],
       [t('h5.timeLimit'), c.time_limit_s ? fmtDuration(c.time_limit_s * 1000) : t('h5.unlimited')],
       [t('h5.qTimeLimit'), c.question_time_limit_s ? fmtDuration(c.question_time_limit_s * 1000) : t('h5.unlimited')],
       [t('h5.perDay'), limitText(c.attempts_per_day, 'h5.nTimes')],
@@ -553,7 +552,7 @@ function runQuiz(attempt, contest, cid, pending = null) {
     let feedback = null;
     if (res && correctKeys) {
       feedback = h('div.feedback.' + (res.correct ? 'ok' : 'bad'), { testid: 'feedback', role: 'status' },
-        res.correct ? t('h5.correct', { p: res.points_awarded ?? 0 })
+        res.correct ? t('h5.correct', { p: (res.points_awarded != null ? res.points_awarded : 0) })
           : t('h5.incorrect', { c: correctKeys.join('') }),
         res.explanation ? h('div.expl', res.explanation) : null);
     } else if (st.answered.has(q.index) && !correctKeys) {
@@ -631,33 +630,23 @@ function runQuiz(attempt, contest, cid, pending = null) {
   if (start < 0) { showReview(); } else { st.pos = start; render(); }
 
   // an answer that was in flight when the page was closed: send it again (same choice)
-  if (pending && !st.answered.has(pending.index)) {
-    const pos = questions.findIndex((q) => q.index === pending.index);
-    if (pos >= 0) {
-      st.pos = pos;
-      st.selection = new Set(choiceKeys(pending.choice));
-      render();
-      submit();
-    }
+  const pos = pendingPosition(pending, st.answered, questions);
+  if (pos >= 0) {
+    st.pos = pos;
+    st.selection = new Set(choiceKeys(pending.choice));
+    render();
+    submit();
   }
 }
 
-/** POST an answer; network failures and 5xx are retried with the same choice until the deadline. */
-async function sendAnswer(st, index, choice, onRetry) {
+/** POST an answer; network failures, 5xx and 429 are retried with the same choice until the deadline. */
+function sendAnswer(st, index, choice, onRetry) {
   const path = aidPath(st.attempt.attempt_id) + '/answers';
-  for (let i = 0; ; i++) {
-    try {
-      const r = await api.post(path, { index, choice }, { retries: 2 });
-      if (i) onRetry(false);
-      return r;
-    } catch (err) {
-      const transient = err.isNetwork || err.status === 503 || err.status === 429 || err.status >= 500;
-      const pastDeadline = st.attempt.deadline_at && serverNow() > st.attempt.deadline_at + 5000;
-      if (!transient || pastDeadline) throw err;
-      onRetry(true);
-      await retryPause(Math.min(1000 * 2 ** Math.min(i, 3), 8000));
-    }
-  }
+  return sendWithRetry(() => api.post(path, { index, choice }, { retries: 2 }), {
+    pause: retryPause,
+    giveUp: () => Boolean(st.attempt.deadline_at) && serverNow() > st.attempt.deadline_at + 5000,
+    onRetry,
+  });
 }
 
 async function finishAttempt({ attempt, cid }) {
@@ -679,9 +668,9 @@ async function finishAttempt({ attempt, cid }) {
       }
       if (err.status === 401) { showRegister(); return; }
       if (err.status === 404) { storeAttempt(null); toastError(err); showList(); return; }
-      if (!(err.isNetwork || err.status >= 500 || err.status === 429)) { toastError(err); break; }
+      if (!isTransient(err)) { toastError(err); break; }
       fill(app, h('p.empty.spinner', t('h5.finishing')), h('div.retrying', { role: 'status' }, t('h5.retrying')));
-      await retryPause(Math.min(1500 * (i + 1), 8000));
+      await retryPause(finishBackoffMs(i));
     }
   }
   if (!fin) {
@@ -699,7 +688,7 @@ function boardList(entries, myId) {
   return h('ol.board', { testid: 'board' }, entries.map((e) => h('li' + (String(e.user_id) === String(myId) ? '.me' : ''), {
     dataset: { userId: e.user_id },
   },
-  h('span.b-rank' + (e.rank <= 3 ? '.top' : ''), String(e.rank ?? '—')),
+  h('span.b-rank' + (e.rank <= 3 ? '.top' : ''), String(e.rank != null ? e.rank : '—')),
   h('span.b-name', e.name || '—', h('small', e.org_name || '')),
   h('span.b-score', fmtNum(e.score, 1), h('small', fmtDuration(e.duration_ms))))));
 }
@@ -737,14 +726,14 @@ function showResult(cid, fin) {
     // the API gives the percentile in percent: the share of other entrants ranked below
     const pct = mine && mine.percentile !== undefined && mine.percentile !== null
       ? `${fmtNum(mine.percentile, 1)}%` : null;
-    const rank = fin.rank ?? (mine && mine.rank) ?? null;
+    const rank = fin.rank != null ? fin.rank : mine && mine.rank != null ? mine.rank : null;
     fill(app,
       h('div.result-hero',
         h('div.sub', t('h5.yourScore')),
         h('div.big', { testid: 'score' }, fin.score === null || fin.score === undefined ? '—' : fmtNum(fin.score, 1)),
         h('div.result-grid',
           h('div', h('b', { testid: 'rank' }, rank === null ? '—' : String(rank)), t('h5.rank')),
-          h('div', h('b', fin.question_count ? `${fin.correct_count ?? '—'}/${fin.question_count}` : '—'), t('h5.correctCount')),
+          h('div', h('b', fin.question_count ? `${(fin.correct_count != null ? fin.correct_count : '—')}/${fin.question_count}` : '—'), t('h5.correctCount')),
           h('div', h('b', fmtDuration(fin.duration_ms)), t('h5.duration'))),
         h('div.sub', { style: 'margin-top:.6rem' },
           fin.best_score !== undefined && fin.best_score !== null ? t('h5.best', { s: fmtNum(fin.best_score, 1) }) + ' ' : '',

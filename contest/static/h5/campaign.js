@@ -51,7 +51,7 @@ addMessages({
 });
 
 const aidPath = (aid) => `/api/v1/attempts/${encodeURIComponent(aid)}`;
-const keysText = (c) => (Array.isArray(c) ? c.join('') : String(c ?? ''));
+const keysText = (c) => (Array.isArray(c) ? c.join('') : String(c != null ? c : ''));
 
 /** The review screen of a finished attempt: wrong and unanswered questions first. */
 export async function showRecap(api, app, aid) {

@@ -31,7 +31,7 @@ onLangChange(() => { applyI18n(document); lastTopKey = ''; renderTop(lastTop); r
 
 $('fs-btn').addEventListener('click', () => {
   if (document.fullscreenElement) document.exitFullscreen();
-  else document.documentElement.requestFullscreen?.().catch(() => {});
+  else if (document.documentElement.requestFullscreen) document.documentElement.requestFullscreen().catch(() => {});
 });
 setInterval(() => {
   const d = new Date();
@@ -79,7 +79,7 @@ function renderTop(entries) {
   fill($('podium'), podium.map((e, i) => h(`div.pod.r${i + 1}` + (hadPrev && !prev.has(String(e.user_id)) ? '.flash' : ''), {
     testid: 'leaderboard-row', dataset: { userId: e.user_id, rank: e.rank },
   },
-  h('div.medal', String(e.rank ?? i + 1), moveMark(e, prevRank)),
+  h('div.medal', String(e.rank != null ? e.rank : i + 1), moveMark(e, prevRank)),
   h('div.p-name', e.name || ''),
   h('div.p-org', e.org_name || ''),
   h('div.p-score', fmtNum(e.score, 1)))));
@@ -88,7 +88,7 @@ function renderTop(entries) {
   else fill($('top-body'), rest.map((e) => h('tr' + (hadPrev && !prev.has(String(e.user_id)) ? '.flash' : ''), {
     testid: 'leaderboard-row', dataset: { userId: e.user_id, rank: e.rank },
   },
-  h('td.num', String(e.rank ?? ''), moveMark(e, prevRank)),
+  h('td.num', String(e.rank != null ? e.rank : ''), moveMark(e, prevRank)),
   h('td', e.name || ''),
   h('td.col-org', e.org_name || ''),
   h('td.num.score', fmtNum(e.score, 1)),
@@ -114,8 +114,8 @@ function renderOrgs(entries) {
   lastOrgs = entries;
   if (!entries.length) { fill($('org-body'), h('tr', h('td.empty', { colspan: 4 }, t('dash.empty')))); return; }
   const top = Math.max(0.0001, ...entries.slice(0, 20).map((o) => Number(o.participation_rate) || 0));
-  fill($('org-body'), entries.slice(0, 20).map((o, i) => h('tr', { testid: 'org-row', dataset: { orgId: o.org_id, rank: o.rank ?? i + 1 } },
-    h('td.num', String(o.rank ?? i + 1)),
+  fill($('org-body'), entries.slice(0, 20).map((o, i) => h('tr', { testid: 'org-row', dataset: { orgId: o.org_id, rank: (o.rank != null ? o.rank : i + 1) } },
+    h('td.num', String(o.rank != null ? o.rank : i + 1)),
     h('td', o.name || o.org_id),
     h('td.num', fmtNum(o.participants)),
     // bars relative to the leader, so a campaign's early hours still show who is ahead

@@ -11,10 +11,9 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from contest.appkeys import CATALOG, PLAY, REDIS, SETTINGS, STORAGE
+from contest.appkeys import CATALOG, PLAY, REDIS, RUNNER, SETTINGS, STORAGE
 from contest.auth import Claims
 from contest.contests import validate_contest
-from contest.errors import ApiError
 from contest.export import HEADERS, export_rows
 from contest.orgtree import parse_orgs
 from contest.review import FilteredResults
@@ -23,8 +22,9 @@ from contest.storage.base import ResultRows
 from contest.templates import TEMPLATES, render_template
 from contest.validation import Fields
 from contest.web.access import require
+from contest.web.errors import ApiError
 from contest.web.jsonio import json_response, read_body, read_json
-from contest.workers.rebuild import rebuild_contest
+from contest.workers.rebuild import rebuild_with
 from leaderboard import keys
 from leaderboard.orgs import org_counters
 from question_bank import (
@@ -417,5 +417,7 @@ async def rebuild(request: web.Request) -> web.Response:
     require(request, "admin")
     # Not looked up in this process's catalog first: after Redis lost its data the catalog has
     # forgotten every contest; the rebuild reloads it from the database (and 404s if still unknown).
-    report = await rebuild_contest(request.app, request.match_info["cid"])
+    app = request.app
+    report = await rebuild_with(app[REDIS], app[RUNNER], app[STORAGE], app[CATALOG], request.match_info["cid"],
+                                daily_board_keep_s=app[SETTINGS].daily_board_keep_s)
     return json_response(report)

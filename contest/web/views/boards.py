@@ -12,10 +12,11 @@ from aiohttp import web
 from contest.appkeys import CATALOG, PLAY, REDIS, RUNNER
 from contest.auth import Claims
 from contest.contests import Contest
-from contest.errors import ApiError
+from contest.orgtree import OrgTree
 from contest.stats import read_counters
 from contest.validation import Fields
 from contest.web.access import optional_claims, require
+from contest.web.errors import ApiError
 from contest.web.jsonio import json_response
 from contest.web.live import HEARTBEAT, LIVE
 from leaderboard import keys
@@ -25,10 +26,13 @@ from leaderboard.orgs import SORTS, OrgInfo, rank_children, rank_level
 __all__ = ["leaderboard", "leaderboard_me", "live", "live_snapshot", "org_ranking"]
 
 
-def _shard_keys(contest: Contest, day: str | None = None, org_id: str | None = None) -> list[ShardKeys]:
+def _shard_keys(contest: Contest, day: str | None = None, org_id: str | None = None,
+                request_orgs: OrgTree | None = None) -> list[ShardKeys]:
     """(board, names) of every shard of the contest: one pair unless the contest is sharded."""
     cid = contest.contest_id
-    return [(keys.board(cid, day, org_id, shard), keys.names(cid, shard)) for shard in range(contest.shards)]
+    lone_root = request_orgs.lone_root() if request_orgs is not None else None
+    return [(keys.board(cid, day, org_id, shard, lone_root), keys.names(cid, shard))
+            for shard in range(contest.shards)]
 
 
 def _board_key(request: web.Request, contest: Contest, f: Fields) -> tuple[list[ShardKeys], str, str | None]:
@@ -47,7 +51,7 @@ def _board_key(request: web.Request, contest: Contest, f: Fields) -> tuple[list[
     f.done()
     if org_id and org_id not in request.config_dict[CATALOG].orgs:
         raise ApiError(404, "not_found", f"no org {org_id!r}")
-    return _shard_keys(contest, day, org_id or None), board, day
+    return _shard_keys(contest, day, org_id or None, request.config_dict[CATALOG].orgs), board, day
 
 
 def _unmask_scope(request: web.Request, claims: Claims | None) -> set[str] | None:

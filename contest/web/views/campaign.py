@@ -10,7 +10,7 @@ from aiohttp import web
 
 from contest.appkeys import CATALOG, PLAY, REDIS, STORAGE
 from contest.certificates import Certificates
-from contest.errors import ApiError
+from contest.errors import NotFound
 from contest.play import parse_attempt_id
 from contest.recap import Recap
 from contest.web.access import require
@@ -67,9 +67,7 @@ async def verify_page(request: web.Request) -> web.Response:
     """A page that needs no script (WeChat opens it from the QR code): the verification, in Chinese first."""
     try:
         cert = await _certificates(request).verify(request.match_info["serial"])
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
+    except NotFound:
         body = ('<h1 class="bad" data-testid="verify-status">未找到该证书</h1>'
                 "<p>No certificate has this serial. 请核对证书上的编号。</p>")
         return web.Response(text=_PAGE.format(body=body), content_type="text/html", status=404)

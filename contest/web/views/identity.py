@@ -9,16 +9,15 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from contest.appkeys import CATALOG, RUNNER, SETTINGS, SMS_CODES
+from contest.appkeys import CATALOG, LIMITER, RUNNER, SETTINGS, SMS_CODES
 from contest.auth import issue_token, verify_ticket
-from contest.errors import ApiError
 from contest.orgsearch import MAX_QUERY_CHARS
 from contest.orgtree import OrgTree
 from contest.otp import CODE_RE
 from contest.phones import normalize_phone
-from contest.ratelimit import limiter_of
 from contest.validation import Fields
 from contest.web.access import require
+from contest.web.errors import ApiError
 from contest.web.jsonio import json_response, read_json
 from leaderboard import keys
 from leaderboard.scripts import REGISTER, RegisterReply
@@ -97,7 +96,7 @@ async def register(request: web.Request) -> web.Response:
         f.fail("code", "must be the 6-digit code sent by SMS", "bad_format")
     f.done()
     assert name and phone and org_id
-    limiter = limiter_of(request)
+    limiter = request.config_dict[LIMITER]
     await limiter.check(("register_ip", limiter.ip_of(request)), ("register_phone", phone))
     if settings.register_requires_sms:
         assert code is not None
@@ -114,7 +113,7 @@ async def ticket(request: web.Request) -> web.Response:
     assert raw is not None
     settings = request.config_dict[SETTINGS]
     claims = verify_ticket(settings.ticket_secret.encode(), raw)
-    limiter = limiter_of(request)
+    limiter = request.config_dict[LIMITER]
     await limiter.check(("register_ip", limiter.ip_of(request)))
     name = unicodedata.normalize("NFC", claims.name).strip()[:32]  # kept as written (issue 16)
     f = Fields({})
@@ -173,7 +172,8 @@ _all_cache: tuple[OrgTree, bytes] | None = None
 
 
 async def _all_orgs(orgs: OrgTree) -> bytes:
-    """``?all=1`` for a tree, encoded once (off the event loop: ~1 s and ~19 MB for 130,000 orgs)."""
+    """``?all=1`` for a tree, encoded once and off the event loop (megabytes for a province's tree:
+    loadtest/README.md, "Figures behind the code")."""
     global _all_cache
     if _all_cache is None or _all_cache[0] is not orgs:
         _all_cache = (orgs, await asyncio.to_thread(_encode_all, orgs))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -15,14 +15,12 @@ from contest.web.static_assets import STATIC_ROOT, assets_for, page_handler, ser
 
 __all__ = ["healthz", "metrics", "openapi", "readyz", "setup_pages"]
 
-STATIC = STATIC_ROOT
-
 
 async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
-async def _check(coro: Any) -> str | None:
+async def _check(coro: Awaitable[object]) -> str | None:
     try:
         await asyncio.wait_for(coro, 2.0)
     except Exception as exc:  # the message is the report
@@ -94,7 +92,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 def setup_pages(app: web.Application) -> None:
     """The pages and /static/: content-hashed asset URLs, compressed once (contest/web/static_assets.py)."""
-    assets = assets_for(STATIC)
+    assets = assets_for(STATIC_ROOT)
     app.router.add_get("/", page_handler("h5/index.html", assets))
     app.router.add_get("/dashboard/", page_handler("dashboard/index.html", assets))
     app.router.add_get("/admin/", page_handler("admin/index.html", assets))

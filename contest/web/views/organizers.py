@@ -8,11 +8,11 @@ from aiohttp import web
 
 from contest.appkeys import CATALOG, SETTINGS, STAFF
 from contest.auth import Claims
-from contest.errors import ApiError
 from contest.orgtree import OrgTree
 from contest.staff import StaffAccount, parse_staff
 from contest.validation import Fields
 from contest.web.access import require
+from contest.web.errors import ApiError
 from contest.web.jsonio import json_response, read_json
 from contest.web.views.admin import _row_errors, _upload
 from question_bank import ImportFormatError

@@ -9,13 +9,13 @@ from typing import Any
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from contest.appkeys import CATALOG, PLAY, REDIS
-from contest.errors import ApiError
+from contest.appkeys import CATALOG, LIMITER, PLAY, REDIS
+from contest.errors import DomainError, Invalid
 from contest.play import normalize_choice
-from contest.ratelimit import limiter_of
 from contest.standing import standing
 from contest.validation import Fields
 from contest.web.access import optional_claims, require
+from contest.web.errors import ApiError
 from contest.web.jsonio import json_response, read_json
 
 __all__ = ["answer", "answer_fields", "contest_detail", "contests_list", "finish", "get_attempt", "start_attempt",
@@ -42,7 +42,7 @@ async def contest_detail(request: web.Request) -> web.Response:
     body["phase"] = contest.status_now(int(time.time() * 1000))
     try:
         claims = optional_claims(request)
-    except ApiError:  # a public page: a stale or bad token only means no personal figures
+    except DomainError:  # a public page: a stale or bad token only means no personal figures
         claims = None
     if claims is not None and claims.role == "participant":
         # a signed-in participant also learns what is left to them (issue 15 item 4); with Redis
@@ -55,7 +55,7 @@ async def contest_detail(request: web.Request) -> web.Response:
 
 async def start_attempt(request: web.Request) -> web.Response:
     claims = require(request, "participant")
-    limiter = limiter_of(request)
+    limiter = request.config_dict[LIMITER]
     await limiter.check(("start_user", claims.user_id), ("start_ip", limiter.ip_of(request)))
     # the IP and device go along for the review of flagged attempts (noted by the START script)
     status, body = await request.config_dict[PLAY].start(claims, request.match_info["cid"], ip=limiter.ip_of(request),
@@ -87,7 +87,7 @@ def answer_fields(body: dict[str, Any]) -> tuple[int, Any]:
 async def answer(request: web.Request) -> web.Response:
     claims = require(request, "participant")
     index, choice = answer_fields(await read_json(request))
-    limiter = limiter_of(request)
+    limiter = request.config_dict[LIMITER]
     work = request.config_dict[PLAY].answer(claims, request.match_info["aid"], index, choice)
     return json_response(await limiter.ride_along("answer_ip", limiter.ip_of(request), work))
 
@@ -119,13 +119,13 @@ async def submit(request: web.Request) -> web.Response:
         seen.add(index)
         try:
             choice, _ = normalize_choice(item.get("choice"))
-        except ApiError:
+        except Invalid:
             errors[f"answers[{n}].choice"] = "must be an option key or a list of distinct keys A-H"
             continue
         answers.append((index, choice))
     if errors:
         raise ApiError(400, "validation_failed", "some answers are malformed; nothing was recorded",
                        {"fields": errors})
-    limiter = limiter_of(request)
+    limiter = request.config_dict[LIMITER]
     work = request.config_dict[PLAY].submit(claims, request.match_info["aid"], answers)
     return json_response(await limiter.ride_along("answer_ip", limiter.ip_of(request), work))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from contest.appkeys import CATALOG, PLAY, REDIS, RUNNER, STORAGE
-from contest.errors import ApiError
 from contest.evidence import attempt_evidence, client_counts
 from contest.review import ACTIONS, Reviewer
 from contest.validation import Fields
 from contest.web.access import require
+from contest.web.errors import ApiError
 from contest.web.jsonio import json_response, read_json
 
 __all__ = ["evidence", "flagged", "review", "reviews_log"]

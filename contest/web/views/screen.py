@@ -10,7 +10,7 @@ import segno
 from aiohttp import web
 
 from contest.appkeys import PLAY
-from contest.errors import ApiError
+from contest.web.errors import ApiError
 
 __all__ = ["join_qr"]
 

@@ -6,14 +6,14 @@ import logging
 
 from aiohttp import web
 
-from contest.appkeys import CATALOG, REDIS, SETTINGS, SMS_CODES, STAFF, STORAGE
+from contest.appkeys import CATALOG, LIMITER, REDIS, SETTINGS, SMS_CODES, STAFF, STORAGE
 from contest.auth import issue_token
-from contest.errors import ApiError
+from contest.errors import DomainError
 from contest.otp import CODE_RE, PURPOSES
 from contest.phones import mask_phone, normalize_phone
-from contest.ratelimit import limiter_of
 from contest.validation import Fields
 from contest.web.access import require
+from contest.web.errors import ApiError
 from contest.web.jsonio import json_response, read_json
 from contest.web.views.identity import PHONE_MESSAGE
 from leaderboard import keys
@@ -50,7 +50,7 @@ async def sms_send(request: web.Request) -> web.Response:
         f.fail("purpose", "must be one of: " + ", ".join(PURPOSES))
     f.done()
     assert phone and purpose
-    limiter = limiter_of(request)
+    limiter = request.config_dict[LIMITER]
     await limiter.check(("sms_send_ip", limiter.ip_of(request)), ("sms_send_all", "all"))
     codes = request.config_dict[SMS_CODES]
     settings = request.config_dict[SETTINGS]
@@ -88,7 +88,7 @@ async def _login_request(request: web.Request) -> tuple[str, str, str]:
     code = _read_code(f)
     f.done()
     assert phone and code
-    limiter = limiter_of(request)
+    limiter = request.config_dict[LIMITER]
     ip = limiter.ip_of(request)
     await limiter.check(("sms_login_ip", ip))
     return phone, code, ip
@@ -128,7 +128,7 @@ async def staff_login(request: web.Request) -> web.Response:
     directory = request.config_dict[STAFF]
     try:
         await request.config_dict[SMS_CODES].check(phone, "staff", code)
-    except ApiError as exc:
+    except DomainError as exc:
         await directory.audit("login_failed", phone=mask_phone(phone), ip=ip, reason=exc.code)
         raise
     account = await directory.by_phone(phone)

@@ -1,0 +1,79 @@
+"""Domain errors reach clients through one mapping in the web layer (contest/web/errors.py)."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+
+from contest import errors
+from contest.errors import Conflict, DeadlinePassed, DomainError, NotFound, RateLimited
+from contest.web.errors import STATUS_OF, api_error, error_of
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_domain_error_class_has_a_status() -> None:
+    classes = [c for _, c in inspect.getmembers(errors, inspect.isclass)
+               if issubclass(c, DomainError) and c is not DomainError]
+    assert len(classes) >= 8
+    assert sorted(c.__name__ for c in classes if c not in STATUS_OF) == []
+
+
+@pytest.mark.parametrize(("exc", "status", "code"), [
+    (NotFound("no such attempt"), 404, "not_found"),
+    (Conflict("this attempt is finished", code="already_finished"), 409, "already_finished"),
+    (DeadlinePassed("late", {"result": {"score": 3}}), 410, "deadline_passed"),
+])
+def test_status_code_and_details_survive_the_mapping(exc: DomainError, status: int, code: str) -> None:
+    api = api_error(exc)
+    assert (api.status, api.code, api.message, api.details) == (status, code, exc.message, exc.details)
+    lane, backend = error_of(exc, "POST", "/api/v1/attempts/{aid}/answers")  # the answer lane's path
+    assert (lane.status, lane.code, lane.details, backend) == (status, code, exc.details, None)
+
+
+def test_rate_limited_carries_whole_seconds_in_details_and_retry_after() -> None:
+    api = api_error(RateLimited("too many requests; slow down", "answer_user", 1001))
+    assert (api.status, api.code) == (429, "rate_limited")
+    assert api.details == {"scope": "answer_user", "retry_after_s": 2}
+    assert api.headers == {"Retry-After": "2"}
+    assert api_error(RateLimited("slow", "x", 0)).headers == {"Retry-After": "1"}
+
+
+def test_a_domain_error_outside_the_table_is_a_500_not_a_guess() -> None:
+    api = api_error(DomainError("something new"))
+    assert (api.status, api.code) == (500, "internal_error")
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return names
+
+
+def test_the_domain_raises_no_http_errors() -> None:
+    """Outside contest/web/ and contest/cli/, nothing uses the web layer's ApiError, and nothing
+    imports aiohttp.web but the app keys and the metrics (aiohttp's typed slots and middleware)."""
+    offenders: dict[str, list[str]] = {}
+    for path in sorted((_ROOT / "contest").rglob("*.py")):
+        relative = path.relative_to(_ROOT).as_posix()
+        if relative.startswith(("contest/web/", "contest/cli/")):
+            continue
+        imports = _imports(path)
+        bad = sorted(n for n in imports if n.startswith("contest.web") or n.endswith(".ApiError"))
+        if relative not in _AIOHTTP_WEB_ALLOWED:
+            bad += sorted(n for n in imports if n in ("aiohttp.web", "aiohttp"))
+        if bad:
+            offenders[relative] = bad
+    assert not offenders, offenders
+
+
+# aiohttp's typed application slots and the metrics middleware live beside the domain so both
+# the web layer and the workers can use them
+_AIOHTTP_WEB_ALLOWED = {"contest/appkeys.py", "contest/metrics.py", "contest/sms/providers.py"}
