@@ -241,6 +241,16 @@ def parse_events(events: Sequence[Mapping[str, str]]) -> EventBatch:
 def event_from_fields(fields: Any) -> dict[str, str]:
     """One stream entry as docs/events.md's ``dict[str, str]``, from a flat ``[name, value, ...]``
     list (the raw XREADGROUP reply) or a mapping, of bytes or str."""
+    if isinstance(fields, list) and fields:
+        # one decode of the joined entry instead of one per name and value (raises the same
+        # UnicodeDecodeError: a NUL cannot complete a broken UTF-8 sequence); a NUL inside a
+        # value shows as an extra part, and str items refuse the join: both take the general path
+        try:
+            parts = b"\0".join(fields).decode().split("\0")
+        except TypeError:
+            parts = []
+        if len(parts) == len(fields):
+            return dict(zip(parts[::2], parts[1::2], strict=False))
     items = fields.items() if isinstance(fields, Mapping) else zip(*[iter(fields)] * 2, strict=False)
     return {_text(k): _text(v) for k, v in items}
 
