@@ -123,7 +123,7 @@ def read_results_export(data: bytes, filename: str = "") -> list[list[Any]]:
     """Rows of a results export (CSV with its BOM, or XLSX), header dropped, neutralised cells
     ("'=..." written for spreadsheets) read back as written by the service."""
     if data[:2] == b"PK" or filename.endswith(".xlsx"):
-        import openpyxl
+        import openpyxl  # imported lazily: it is slow to import and only needed for an XLSX export
 
         sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True).active
         if sheet is None:
@@ -161,7 +161,7 @@ def verify(published: dict[str, Any], export_rows: Iterable[Sequence[Any]]) -> l
 
 async def published_from_redis(redis: Any, contest_id: str, lottery_id: str) -> bytes | None:
     """The lottery's document as stored (seed included only once drawn)."""
-    raw = await redis.hget(keys.lottery(contest_id, lottery_id), "doc")
+    raw = await redis.hget(keys.lottery(contest_id, lottery_id), keys.LOTTERY_DOC)
     return bytes(raw) if raw is not None else None
 
 

@@ -212,17 +212,17 @@ class Play:
         contest = self.contest(contest_id, published=False)
         raw = await self.redis.hgetall(keys.attempt(contest_id, attempt_id, shard))
         state = {text(k): v for k, v in raw.items()}
-        if not state or text(state.get("uid", b"")) != claims.user_id:
+        if not state or text(state.get(keys.ATTEMPT_USER, b"")) != claims.user_id:
             raise NotFound("no such attempt")
         return self._attempt_view(contest, attempt_id, state)
 
     def _attempt_view(self, contest: Contest, attempt_id: str, state: dict[str, Any]) -> dict[str, Any]:
-        paper = orjson.loads(state["paper"])
-        finished = text(state.get("fin", b"0")) == "1"
+        paper = orjson.loads(state[keys.ATTEMPT_PAPER])
+        finished = text(state.get(keys.ATTEMPT_FINISHED, b"0")) == "1"
         reveal = contest.feedback == "immediate" or (finished and contest.feedback == "end")
         answered = []
         for index in range(len(paper)):
-            raw = state.get(f"a{index}")
+            raw = state.get(f"{keys.ATTEMPT_ANSWER}{index}")
             if raw is None:
                 continue
             choice, ok, pts, at, flagged = text(raw).split("|")[:5]  # a 6th field: the score after it
@@ -235,29 +235,29 @@ class Play:
         show_score = contest.feedback == "immediate" or finished
         served = paper
         extra: dict[str, Any] = {"mode": "paper"}
-        if "cur" in state:
+        if keys.ATTEMPT_CURRENT in state:
             # a challenge shows the questions served so far, never the rest of its sequence
-            current = int(state["cur"])
+            current = int(state[keys.ATTEMPT_CURRENT])
             served = paper[:current + 1]
             extra = {"mode": "challenge", "current": None if finished else current, "max_questions": len(paper)}
         view = {
-            "attempt_id": attempt_id, "contest_id": contest.contest_id, "started_at": int(state["st"]),
-            "deadline_at": int(state["dl"]), "time_limit_s": contest.time_limit_ms // 1000,
+            "attempt_id": attempt_id, "contest_id": contest.contest_id, "started_at": int(state[keys.ATTEMPT_STARTED]),
+            "deadline_at": int(state[keys.ATTEMPT_DEADLINE]), "time_limit_s": contest.time_limit_ms // 1000,
             "question_time_limit_s": contest.question_limit_ms // 1000, "feedback": contest.feedback,
             "questions": self._render(served, contest), "answered": answered,
-            "score": int(state.get("score", 0)) if show_score else None, "finished": finished, **extra,
+            "score": int(state.get(keys.ATTEMPT_SCORE, 0)) if show_score else None, "finished": finished, **extra,
         }
         if finished:
-            view["finished_at"] = int(state.get("fa", 0))
-            view["duration_ms"] = int(state.get("dur", 0))
-            view["correct_count"] = int(state.get("cc", 0)) if contest.feedback != "none" else None
+            view["finished_at"] = int(state.get(keys.ATTEMPT_FINISHED_AT, 0))
+            view["duration_ms"] = int(state.get(keys.ATTEMPT_DURATION, 0))
+            view["correct_count"] = int(state.get(keys.ATTEMPT_CORRECT, 0)) if contest.feedback != "none" else None
         return view
 
     @staticmethod
     def _choice_out(state: dict[str, Any], index: int, choice: str) -> str | list[str] | None:
         if not choice:
             return None
-        qtype = text(state.get(f"q{index}", b"s"))[:1]
+        qtype = text(state.get(f"{keys.ATTEMPT_QUESTION}{index}", b"s"))[:1]
         return list(choice) if qtype == "m" else choice
 
     # ---- answer -------------------------------------------------------------------------

@@ -64,19 +64,20 @@ class Recap:
         raw = await self.redis.hgetall(keys.attempt(cid, attempt_id, shard))
         if raw:
             state = {text(k): v for k, v in raw.items()}
-            paper = orjson.loads(state["paper"])
-            if "cur" in state:  # a challenge: the questions it served, never the rest of its sequence
-                paper = paper[:int(state["cur"]) + 1]
+            paper = orjson.loads(state[keys.ATTEMPT_PAPER])
+            if keys.ATTEMPT_CURRENT in state:  # a challenge: the questions it served, never the rest of its sequence
+                paper = paper[:int(state[keys.ATTEMPT_CURRENT]) + 1]
             answers = {}
             for index in range(len(paper)):
-                value = state.get(f"a{index}")
+                value = state.get(f"{keys.ATTEMPT_ANSWER}{index}")
                 if value is not None:
                     choice, ok, pts = text(value).split("|")[:3]
                     answers[index] = (choice, ok == "1", int(pts))
-            finished = text(state.get("fin", b"0")) == "1"
-            return AttemptRecord(attempt_id, text(state["uid"]), text(state.get("org", b"")), finished,
-                                 int(state["fa"]) if finished else None, int(state.get("score", 0)),
-                                 int(state.get("cc", 0)), paper, answers)
+            finished = text(state.get(keys.ATTEMPT_FINISHED, b"0")) == "1"
+            return AttemptRecord(attempt_id, text(state[keys.ATTEMPT_USER]), text(state.get(keys.ATTEMPT_ORG, b"")),
+                                 finished, int(state[keys.ATTEMPT_FINISHED_AT]) if finished else None,
+                                 int(state.get(keys.ATTEMPT_SCORE, 0)), int(state.get(keys.ATTEMPT_CORRECT, 0)), paper,
+                                 answers)
         row = await self.storage.load_attempt(attempt_id)
         if row is None or row.get("contest_id") != cid or row.get("user_id") is None:
             return None

@@ -49,7 +49,8 @@ class Reviewer:
     async def _owner(self, contest: Contest, attempt_id: str, shard: int) -> tuple[str, str, str]:
         """(user id, org path 'a,b,c', members 'm1,m2,m3') from Redis, else the durable record."""
         cid = contest.contest_id
-        uid, path, mems = await self.redis.hmget(keys.attempt(cid, attempt_id, shard), "uid", "path", "mem")
+        uid, path, mems = await self.redis.hmget(keys.attempt(cid, attempt_id, shard), keys.ATTEMPT_USER,
+                                                 keys.ATTEMPT_PATH, keys.ATTEMPT_MEMBERS)
         if uid is not None:
             return text(uid), text(path or b""), text(mems or b"")
         row = await self.storage.load_attempt(attempt_id)

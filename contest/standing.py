@@ -34,7 +34,7 @@ async def standing(redis: Any, contest: Contest, user_id: str, shard: int, now_s
     day = contest.today(now_s)
     cid = contest.contest_id
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.hmget(keys.user_contest(cid, user_id, shard), "n", f"n:{day}")
+        pipe.hmget(keys.user_contest(cid, user_id, shard), keys.USER_STARTS, keys.USER_STARTS_ON + day)
         pipe.zscore(keys.board(cid, shard=shard), user_id)
         (n_total, n_day), board_score = await pipe.execute()
     used_total, used_day = int(n_total or 0), int(n_day or 0)

@@ -20,7 +20,7 @@ def _int_or_zero(value: Any) -> int:
 async def read_counters(redis: Any, contest_id: str, shards: int = 1) -> dict[str, Any]:
     """The contest-wide counters (summed over shards), with answers/s over the last 5 full seconds."""
     now_s = int(time.time())
-    seconds = [f"s:{now_s - k}" for k in range(1, _RATE_WINDOW_S + 1)]
+    seconds = [f"{keys.TIMELINE_PER_SECOND}{now_s - k}" for k in range(1, _RATE_WINDOW_S + 1)]
     async with redis.pipeline(transaction=False) as pipe:
         for shard in range(shards):
             pipe.hgetall(keys.stats(contest_id, shard))
@@ -33,16 +33,17 @@ async def read_counters(redis: Any, contest_id: str, shards: int = 1) -> dict[st
             name = field.decode()
             totals[name] = totals.get(name, 0) + int(value)
         recent += sum(_int_or_zero(v) for v in replies[2 * shard + 1])
-    answers = totals.get("answers", 0)
+    answers = totals.get(keys.STATS_ANSWERS, 0)
+    correct = totals.get(keys.STATS_CORRECT, 0)
     return {
-        "participants": totals.get("participants", 0),
-        "attempts_started": totals.get("attempts_started", 0),
-        "attempts_finished": totals.get("attempts_finished", 0),
+        "participants": totals.get(keys.STATS_PARTICIPANTS, 0),
+        "attempts_started": totals.get(keys.STATS_STARTED, 0),
+        "attempts_finished": totals.get(keys.STATS_FINISHED, 0),
         "answers": answers,
-        "correct": totals.get("correct", 0),
-        "flagged_answers": totals.get("flagged", 0),
-        "voided_attempts": totals.get("voided", 0),  # by review (contest/review.py)
-        "accuracy": round(totals.get("correct", 0) / answers, 4) if answers else 0.0,
+        "correct": correct,
+        "flagged_answers": totals.get(keys.STATS_FLAGGED, 0),
+        "voided_attempts": totals.get(keys.STATS_VOIDED, 0),  # by review (contest/review.py)
+        "accuracy": round(correct / answers, 4) if answers else 0.0,
         "answers_per_s": round(recent / _RATE_WINDOW_S, 1),
     }
 
@@ -51,9 +52,12 @@ async def read_question_stats(redis: Any, contest_id: str, shards: int = 1) -> l
     merged: dict[str, list[int]] = {}
     for shard in range(shards):
         for field, value in (await redis.hgetall(keys.qstats(contest_id, shard))).items():
-            qid, _, kind = field.decode().rpartition(":")
+            name = field.decode()
+            # '<question id>' + QSTATS_ANSWERS or QSTATS_CORRECT (a question id may hold ':')
+            answered = name.endswith(keys.QSTATS_ANSWERS)
+            qid = name[:-len(keys.QSTATS_ANSWERS if answered else keys.QSTATS_CORRECT)]
             counts = merged.setdefault(qid, [0, 0])
-            counts[0 if kind == "n" else 1] += int(value)
+            counts[0 if answered else 1] += int(value)
     return [
         {"question_id": qid, "answers": n, "correct": c, "accuracy": round(c / n, 4) if n else 0.0}
         for qid, (n, c) in sorted(merged.items())
@@ -65,11 +69,14 @@ async def read_timeline(redis: Any, contest_id: str, shards: int = 1) -> list[di
     points: dict[int, dict[str, int]] = {}
     for shard in range(shards):
         for field, value in (await redis.hgetall(keys.timeline(contest_id, "", shard))).items():
-            kind, _, stamp = field.decode().partition(":")
-            if kind not in ("a", "f"):
-                continue
-            point = points.setdefault(int(stamp), {"answers": 0, "attempts_finished": 0})
-            point["answers" if kind == "a" else "attempts_finished"] += int(value)
+            name = field.decode()
+            if name.startswith(keys.TIMELINE_ANSWERS):
+                what, stamp = "answers", name[len(keys.TIMELINE_ANSWERS):]
+            elif name.startswith(keys.TIMELINE_FINISHES):
+                what, stamp = "attempts_finished", name[len(keys.TIMELINE_FINISHES):]
+            else:
+                continue  # per-second buckets: read_counters' answers/s
+            points.setdefault(int(stamp), {"answers": 0, "attempts_finished": 0})[what] += int(value)
     return [{"at": minute * 60_000, **point} for minute, point in sorted(points.items())]
 
 

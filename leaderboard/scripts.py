@@ -57,6 +57,11 @@ def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+# NamedTuple's generated __new__ (keyword defaults) costs about as much again as the reads of a
+# whole reply: the hot replies' records are built with tuple.__new__, every field given.
+_tuple_new = tuple.__new__
+
+
 def flag_and_number(reply: Sequence[Any]) -> tuple[bool, int]:
     """A ``{1 | 0, n}`` reply: whether the script said yes (1), and the number it gave with it."""
     flag, number = reply
@@ -563,7 +568,8 @@ class AnswerReply(NamedTuple):
     def from_reply(cls, reply: Sequence[Any]) -> AnswerReply:
         if len(reply) == 7:  # the common case: a paper's accepted answer
             _, ok, pts, score, shown, flagged, qtype = reply
-            return cls("", int(ok), int(pts), int(score), text(shown), int(flagged), text(qtype))
+            return _tuple_new(cls, ("", int(ok), int(pts), int(score), text(shown), int(flagged), text(qtype), 0,
+                                    None, None))
         if text(reply[0]) == "err":
             error = text(reply[1])
             if error == "rate_limited":
@@ -711,9 +717,9 @@ class FinishReply(NamedTuple):
         if text(reply[0]) == "err":
             return cls(text(reply[1]))
         _, score, cc, qc, dur, rank, best, counted, fa, st, again, auto, encoded, *tail = reply
-        return cls("", int(score), int(cc), int(qc), int(dur), int(rank), int(best), int(counted) == 1, int(fa),
-                   int(st), int(again) == 1, int(auto or 0) == 1, float(encoded) if encoded else None,
-                   text(tail[0]) if tail else "")
+        return _tuple_new(cls, ("", int(score), int(cc), int(qc), int(dur), int(rank), int(best), int(counted) == 1,
+                                int(fa), int(st), int(again) == 1, int(auto or 0) == 1,
+                                float(encoded) if encoded else None, text(tail[0]) if tail else ""))
 
 LEADERBOARD_PAGE = Script("leaderboard_page", _RANKED_ROWS + r"""
 -- One page of a board with competition ranks ("1224") and names.

@@ -15,7 +15,9 @@ the same run, runs interleaved, so a noisy neighbour hurts both sides alike.  Se
 2. leaderboard operations on a board of 1M members (10M with ``--board-10m``): ours (one Lua
    call each, through the service's coalescing runner) vs the PyPI ``leaderboard`` library
    (``loadtest/lib_side.py``) on the same Redis, plus the Redis-side time per call;
-3. flusher rows/s into SQLite and PostgreSQL (``loadtest/bench_flusher.py``);
+3. flusher rows/s into SQLite, and into PostgreSQL next to a raw asyncpg COPY of the same rows
+   into the same tables, with 1, 2 and 4 flusher processes sharing the consumer group
+   (``loadtest/bench_flusher.py``, compare mode);
 4. Redis memory per million registrants (the REGISTER script, extrapolated from a sample);
 5. durability: the answer endpoint with QUIZ_ACK_DURABILITY=memory, fsync and replica side by
    side, each on a Valkey of its own (everysec AOF; `appendfsync always`; the same plus a replica
@@ -82,6 +84,7 @@ class Config:
     op_seconds: float = 2.0
     concurrency: int = 32
     flusher_rows: int = 100_000
+    flusher_processes: tuple[int, ...] = (1, 2, 4)
     registrants: int = 200_000
     postgres: bool = True
     library: bool = True
@@ -684,17 +687,38 @@ def maybe_postgres(wanted: bool) -> Iterator[str | None]:
 
 
 def flusher_section(cfg: Config, redis_url: str, workdir: Path) -> list[Row]:
-    rates: dict[str, list[float]] = {"SQLite": [], "PostgreSQL": []}
+    """SQLite drained by one flusher; PostgreSQL: a raw asyncpg COPY of the same rows next to 1, 2
+    and 4 flusher processes sharing the group (``bench_flusher.compare``), each run interleaved."""
+    from bench_flusher import Comparison, compare
+
+    sqlite_rates: list[float] = []
+    runs: list[Comparison] = []
     with maybe_postgres(cfg.postgres) as pg_url:
         for run in range(cfg.runs):
             sqlite = f"sqlite:///{workdir / f'flush-{run}.db'}"
-            rates["SQLite"].append(asyncio.run(flusher_rate(redis_url, sqlite, cfg.flusher_rows, run * 10**7)))
+            sqlite_rates.append(asyncio.run(flusher_rate(redis_url, sqlite, cfg.flusher_rows, run * 10**7)))
+            line = f"  run {run + 1} flusher: SQLite {sqlite_rates[-1]:,.0f} rows/s"
             if pg_url:
-                rates["PostgreSQL"].append(asyncio.run(flusher_rate(redis_url, pg_url, cfg.flusher_rows, run * 10**7)))
-            log(f"  run {run + 1} flusher: " + ", ".join(f"{k} {v[-1]:,.0f} rows/s" for k, v in rates.items() if v))
-    return [Row("flusher", f"flusher into {name}, answer rows/s ({cfg.flusher_rows:,} rows)",
-                f"{median(v):,.0f}" if v else "n/a (no PostgreSQL binaries or --no-postgres)", raw={"rates": v})
-            for name, v in rates.items()]
+                runs.append(asyncio.run(compare(redis_url, pg_url, cfg.flusher_rows, cfg.flusher_processes)))
+                line += f", PostgreSQL raw COPY {runs[-1].raw_copy:,.0f}, " + ", ".join(
+                    f"{count} process(es) {rate:,.0f}" for count, rate in runs[-1].flusher.items())
+            log(line + f" (load average {os.getloadavg()[0]:.1f})")
+    rows = [Row("flusher", f"flusher into SQLite, answer rows/s ({cfg.flusher_rows:,} rows)",
+                f"{median(sqlite_rates):,.0f}", raw={"rates": sqlite_rates})]
+    if not runs:
+        return [*rows, Row("flusher", f"flusher into PostgreSQL, answer rows/s ({cfg.flusher_rows:,} rows)",
+                           "n/a (no PostgreSQL binaries or --no-postgres)")]
+    raw = [r.raw_copy for r in runs]
+    rows.append(Row("flusher", f"raw asyncpg COPY into PostgreSQL, answer rows/s ({cfg.flusher_rows:,} answers"
+                    " + their starts, one transaction)", f"{median(raw):,.0f}", raw={"rates": raw}))
+    for count in cfg.flusher_processes:
+        rates = [r.flusher[count] for r in runs]
+        ratios = [r.flusher[count] / r.raw_copy for r in runs]
+        rows.append(Row("flusher", f"flusher into PostgreSQL, {count} process{'es' if count > 1 else ''},"
+                        " answer rows/s / raw COPY", f"{median(rates):,.0f}", f"{median(raw):,.0f}",
+                        f"{median(ratios):.2f}x", ">= 0.6x" if count == 1 else "",
+                        {"rates": rates, "ratios": ratios, "cpu_s": [r.cpu_s[count] for r in runs]}))
+    return rows
 
 
 # ---- 4. memory per registrant ---------------------------------------------------------------------

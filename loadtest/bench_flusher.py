@@ -3,10 +3,20 @@
     python loadtest/bench_flusher.py                      # starts its own Valkey and PostgreSQL
     python loadtest/bench_flusher.py --n 100000 --backends sqlite
     python loadtest/bench_flusher.py --redis-url redis://h:6379/0 --pg-url postgresql://u@h/db
+    python loadtest/bench_flusher.py --compare --n 200000    # raw COPY vs 1, 2 and 4 flusher processes
 
 Drain mode: fill one stream with N answer events (plus one start per 10 answers) by pipelined
 XADD, then time the Flusher committing them. Sustained mode: produce a steady answer rate while
 the flusher runs and report the lag (now - stream id time of a batch's oldest entry).
+
+Compare mode (also ``quiz bench --only flusher``): the database's own speed next to the flusher's.
+A raw asyncpg COPY (``copy_records_to_table``, one transaction) writes the very rows the flusher
+will write (the answers into ``answers``, the attempt starts into ``attempts``: the same tables,
+the same indexes), built in memory beforehand so only the COPY is timed; then the same entries
+are put in the stream and 1, 2 and 4 flusher processes (``Flusher`` in processes of their own,
+one consumer each of the ``flusher`` group) drain them, timed from the moment they are told to go
+until the last one finds the stream empty. Every measurement starts on empty tables, and the
+answers stored are counted after each drain (exactly N, or the run fails).
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import glob
+import json
 import logging
 import os
 import pwd
@@ -25,8 +36,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
@@ -34,10 +47,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from contest.embedded_redis import EmbeddedValkey, free_port
 from contest.storage import Storage, open_storage
-from contest.workers.flusher import Flusher, relax_gc
+from contest.storage.base import ANSWER_COLUMNS, START_COLUMNS, parse_events
+from contest.workers.flusher import Flusher, consumer_name, relax_gc
 from leaderboard import keys
 
-__all__ = ["main"]
+__all__ = ["Comparison", "compare", "main"]
 
 log = logging.getLogger("bench_flusher")
 
@@ -129,6 +143,7 @@ def answer_events(first_attempt: int, n_answers: int, at: int) -> Iterator[dict[
 
 
 async def fill(redis: aioredis.Redis, n_answers: int, first_attempt: int = 0) -> int:
+    """Put ``n_answers`` answers (and their attempts' starts) in the stream; returns the entries."""
     await redis.sadd(keys.streams_registry(), STREAM)
     written = 0
     pipe = redis.pipeline(transaction=False)
@@ -202,6 +217,145 @@ async def sustained(redis: aioredis.Redis, storage: Storage, rate: int, seconds:
     )
 
 
+# ---- compare mode: raw COPY vs 1, 2, 4 flusher processes ------------------------------------------
+_READY, _GO, _DONE = "bench:flusher:ready", "bench:flusher:go", "bench:flusher:done"
+_SELF = str(Path(__file__).resolve())
+
+
+@dataclass
+class Comparison:
+    """One compare run: answer rows/s of the raw COPY and of each flusher process count."""
+
+    rows: int
+    raw_copy: float
+    flusher: dict[int, float] = field(default_factory=dict)  # processes -> answer rows/s
+    cpu_s: dict[int, float] = field(default_factory=dict)  # processes -> CPU of the flusher processes
+
+
+async def _empty_tables(pg_url: str) -> None:
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute("TRUNCATE answers, attempts")
+        # the dirty pages of the last run are written now, not during the next measurement
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
+async def _stored_answers(pg_url: str) -> int:
+    conn = await asyncpg.connect(pg_url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM answers"))
+    finally:
+        await conn.close()
+
+
+async def raw_copy_rate(pg_url: str, n_answers: int) -> float:
+    """Answer rows/s of one asyncpg COPY of the rows the flusher writes for ``n_answers`` answers."""
+    batch = parse_events([{str(k): str(v) for k, v in e.items()} for e in answer_events(0, n_answers, T0)])
+    await _empty_tables(pg_url)
+    conn = await asyncpg.connect(pg_url)
+    try:
+        started = time.perf_counter()
+        async with conn.transaction():
+            await conn.copy_records_to_table("attempts", records=batch.starts, columns=START_COLUMNS)
+            await conn.copy_records_to_table("answers", records=batch.answers, columns=ANSWER_COLUMNS)
+        elapsed = time.perf_counter() - started
+    finally:
+        await conn.close()
+    stored = await _stored_answers(pg_url)
+    if stored != n_answers:
+        raise RuntimeError(f"raw COPY stored {stored} answers, not {n_answers}")
+    return n_answers / elapsed
+
+
+async def _worker(redis_url: str, pg_url: str, batch: int) -> None:
+    """One flusher process of compare mode: ready, wait for go, flush until nothing is left, report."""
+    redis = aioredis.Redis.from_url(redis_url)
+    storage = open_storage(pg_url)
+    await storage.open()
+    try:
+        flusher = Flusher(redis, storage, consumer=consumer_name(), batch=batch)
+        await flusher.streams()
+        relax_gc()  # what Flusher.run does; this loop calls flush_once itself
+        await redis.rpush(_READY, os.getpid())
+        while not await redis.blpop([_GO], timeout=1):  # short waits: a long one hits the socket timeout
+            pass
+        cpu = time.process_time()
+        committed = 0
+        # nothing new in the stream: the other processes commit what they still hold
+        while (done := await flusher.flush_once()) > 0:
+            committed += done
+        report = {"committed": committed, "end": time.monotonic(), "cpu": time.process_time() - cpu}
+        await redis.rpush(_DONE, json.dumps(report))
+    finally:
+        await storage.close()
+        await redis.aclose()
+
+
+async def flusher_processes_rate(redis_url: str, pg_url: str, n_answers: int, processes: int,
+                                 batch: int = 5000) -> tuple[float, float]:
+    """Answer rows/s and total CPU s of ``processes`` flusher processes draining ``n_answers`` answers."""
+    await _empty_tables(pg_url)
+    redis = aioredis.Redis.from_url(redis_url)
+    procs: list[asyncio.subprocess.Process] = []
+    try:
+        await redis.delete(STREAM, _READY, _GO, _DONE)
+        entries = await fill(redis, n_answers)
+        for _ in range(processes):
+            procs.append(await asyncio.create_subprocess_exec(
+                sys.executable, _SELF, "--worker", "--redis-url", redis_url, "--pg-url", pg_url,
+                "--batch", str(batch), stdin=subprocess.DEVNULL))
+        while await redis.llen(_READY) < processes:
+            if any(p.returncode is not None for p in procs):
+                raise RuntimeError("a flusher process exited before it was ready")
+            await asyncio.sleep(0.05)
+        started = time.monotonic()  # CLOCK_MONOTONIC: the same clock in every process
+        await redis.rpush(_GO, *range(processes))
+        deadline = started + 600
+        while await redis.llen(_DONE) < processes:
+            if time.monotonic() > deadline or any(p.returncode not in (None, 0) for p in procs):
+                raise RuntimeError("a flusher process failed or did not finish within 600 s")
+            await asyncio.sleep(0.02)
+        reports = [json.loads(r) for r in await redis.lrange(_DONE, 0, -1)]
+        elapsed = max(r["end"] for r in reports) - started
+    finally:
+        for proc in procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        await redis.aclose()
+    committed = sum(r["committed"] for r in reports)
+    stored = await _stored_answers(pg_url)
+    if committed != entries or stored != n_answers:
+        raise RuntimeError(f"{processes} flushers committed {committed} of {entries} entries, "
+                           f"stored {stored} of {n_answers} answers")
+    return n_answers / elapsed, sum(r["cpu"] for r in reports)
+
+
+async def compare(redis_url: str, pg_url: str, n_answers: int, processes: tuple[int, ...] = (1, 2, 4),
+                  batch: int = 5000) -> Comparison:
+    """One run of compare mode on a PostgreSQL database whose schema the flusher's storage made."""
+    storage = open_storage(pg_url)
+    await storage.open()  # migrates
+    await storage.close()
+    result = Comparison(rows=n_answers, raw_copy=await raw_copy_rate(pg_url, n_answers))
+    for count in processes:
+        result.flusher[count], result.cpu_s[count] = await flusher_processes_rate(
+            redis_url, pg_url, n_answers, count, batch)
+    await _empty_tables(pg_url)
+    return result
+
+
+def print_comparison(result: Comparison) -> None:
+    print(f"  raw asyncpg COPY: {result.raw_copy:,.0f} answer rows/s ({result.rows} answers + their starts)")
+    for count, rate in result.flusher.items():
+        print(f"  {count} flusher process(es): {rate:,.0f} answer rows/s = {rate / result.raw_copy:.2f}x raw COPY;"
+              f" flusher CPU {result.cpu_s[count]:.2f} s")
+
+
 async def bench_backend(name: str, url: str, redis: aioredis.Redis, args: argparse.Namespace) -> None:
     print(f"{name}: {url}")
     storage = open_storage(url)
@@ -244,8 +398,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sqlite", help="SQLite file (default: a temp file)")
     parser.add_argument("--rate", type=int, default=5000, help="answers/s in sustained mode")
     parser.add_argument("--sustained-s", type=float, default=30, help="sustained mode duration; 0 skips it")
+    parser.add_argument("--compare", action="store_true",
+                        help="raw COPY vs 1, 2 and 4 flusher processes into PostgreSQL (--runs times)")
+    parser.add_argument("--runs", type=int, default=1, help="compare mode: runs")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one compare-mode process
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.worker:
+        asyncio.run(_worker(args.redis_url, args.pg_url, args.batch))
+        return
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-flusher-")))
         redis_url = args.redis_url
@@ -255,6 +416,12 @@ def main(argv: list[str] | None = None) -> None:
         if not pg_url and "postgres" in args.backends:
             pg_url = stack.enter_context(local_postgres())
         sqlite_url = f"sqlite:///{Path(args.sqlite).resolve() if args.sqlite else tmp / 'bench.db'}"
+        if args.compare:
+            if not pg_url:
+                raise SystemExit("compare mode needs PostgreSQL")
+            for _ in range(args.runs):
+                print_comparison(asyncio.run(compare(redis_url, pg_url, args.n, batch=args.batch)))
+            return
         asyncio.run(run(args, redis_url, pg_url, sqlite_url))
 
 

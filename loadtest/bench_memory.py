@@ -38,7 +38,7 @@ from contest.redis_client import PipelinedScripts  # noqa: E402
 from leaderboard import keys  # noqa: E402
 from leaderboard.scripts import ANSWER, FINISH, REGISTER, START  # noqa: E402
 
-__all__ = ["FAMILIES", "measure", "scaled_fanout"]
+__all__ = ["FAMILIES", "drop_expiring", "measure", "scaled_fanout"]
 
 CONTEST = "mem"
 QUESTIONS = 10
@@ -95,6 +95,24 @@ def _province(participants: int) -> tuple[list[tuple[str, ...]], dict[str, int]]
         for org in path:
             members[org] += int(str(r["members"]))
     return paths, dict(members)
+
+
+async def drop_expiring(runner: Any, contest_id: str) -> int:
+    """Delete every key of the contest that has an expiry (attempt hashes, daily boards), as time
+    would: what a steady-state measure must not count.  ``runner``: anything with ``execute``
+    (PipelinedScripts) on a single server.  Returns the keys deleted."""
+    pattern = keys.contest_prefix(contest_id).replace("{", "\\{").replace("}", "\\}") + "*"
+    cursor: Any = b"0"
+    doomed: list[bytes] = []
+    while True:
+        cursor, batch = await runner.execute("SCAN", cursor, "MATCH", pattern, "COUNT", 5000)
+        ttls = await asyncio.gather(*(runner.execute("PTTL", k) for k in batch))
+        doomed += [k for k, ttl in zip(batch, ttls, strict=True) if int(ttl) > 0]
+        if cursor in (b"0", 0, "0"):
+            break
+    for i in range(0, len(doomed), 1000):
+        await runner.execute("DEL", *doomed[i:i + 1000])
+    return len(doomed)
 
 
 async def _batched(calls: list[Any], width: int = 256) -> list[Any]:
@@ -207,9 +225,7 @@ async def measure(url: str, participants: int = 20_000, days: int = 1) -> dict[s
     on_day = await _used(runner)
     families_on_day = await _families(runner)
     # steady state: the daily boards have expired too (the only contest keys left with a TTL)
-    expiring = [k for k in await _scan(runner) if int(await runner.execute("PTTL", k)) > 0]
-    for i in range(0, len(expiring), 1000):
-        await runner.execute("DEL", *expiring[i:i + 1000])
+    await drop_expiring(runner, CONTEST)
     steady = await _used(runner)
     families = await _families(runner)
     await runner.execute("FLUSHALL")

@@ -9,10 +9,13 @@ import time
 from typing import Any
 
 import aiohttp
+import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
+from contest.appkeys import SETTINGS
 from contest.auth import issue_token
 from contest.settings import Settings
+from leaderboard import keys
 from tests.fixtures.app import SAMPLE, admin_headers, bearer, seed_contest
 
 QHEADER = ["id", "type", "stem", "option_a", "option_b", "option_c", "option_d", "answer", "category",
@@ -332,6 +335,51 @@ async def test_rebuild_keeps_leaderboard(client: TestClient) -> None:
     for key in ("participants", "attempts_finished"):
         assert stats_after[key] == stats_before[key], key
     await assert_error(await client.post(f"{CONTESTS}/nope/rebuild", headers=admin_headers()), 404, "not_found")
+
+
+async def _layout(redis: Any, cid: str) -> dict[str, Any]:
+    """Every board, rollup, member and name key of a contest as Redis holds it: zsets with their
+    scores, hashes with their fields (the review evidence aside: the database does not keep it), and
+    for each key whether and when it expires."""
+    out: dict[str, Any] = {}
+    pattern = keys.contest_prefix(cid).replace("{", "\\{").replace("}", "\\}") + "*"
+    async for raw in redis.scan_iter(match=pattern):
+        name = raw.decode()
+        rest = name[len(keys.contest_prefix(cid)):]
+        if rest.startswith((keys.SUFFIX_ATTEMPT, keys.SUFFIX_TIMELINE)) or rest in (
+                keys.SUFFIX_EVENTS, keys.SUFFIX_STATS, keys.SUFFIX_QSTATS, keys.SUFFIX_DEADLINES):
+            continue  # restored from the record in their own ways (test_durability checks them)
+        kind = (await redis.type(raw)).decode()
+        if kind == "zset":
+            value: Any = await redis.zrange(raw, 0, -1, withscores=True)
+        else:
+            value = {k: v for k, v in (await redis.hgetall(raw)).items()
+                     if k not in (keys.USER_IPS.encode(), keys.USER_DEVICES.encode())}
+        out[name] = (kind, value, int(await redis.execute_command("PEXPIRETIME", raw)))
+    return out
+
+
+async def test_rebuild_restores_the_exact_key_layout(client: TestClient) -> None:
+    """quiz rebuild writes what the live scripts wrote, key for key (issue 18's layout: no board of
+    the lone root, daily boards with their expiry, the expiry hash, the member hashes)."""
+    seeded = await seed_contest(client)
+    for name in ("张三", "李四", "王五"):
+        user = await seeded.register(name=name)
+        await play_one(client, user["headers"], seeded.contest_id)
+    await wait_flushed(client)
+    redis = aioredis.Redis.from_url(client.server.app[SETTINGS].redis_url)
+    try:
+        before = await _layout(redis, seeded.contest_id)
+        assert any(kind == "zset" and expires > 0 for kind, _, expires in before.values())  # daily boards
+        assert keys.daily_expiry(seeded.contest_id) in before
+        resp = await client.post(f"{CONTESTS}/{seeded.contest_id}/rebuild", headers=admin_headers())
+        assert resp.status == 200, await resp.text()
+        after = await _layout(redis, seeded.contest_id)
+    finally:
+        await redis.aclose()
+    assert sorted(after) == sorted(before)
+    for name, value in before.items():
+        assert after[name] == value, name
 
 
 async def test_export_results_carry_registered_name(client: TestClient) -> None:

@@ -364,3 +364,18 @@ async def test_starts_note_ips_and_devices_in_the_same_call(client: TestClient, 
     counts = await client_counts(redis_client, seeded.contest_id, [user["user_id"]],
                                  lambda uid: play.shard_of(contest, uid))
     assert counts[user["user_id"]] == (1, 2)
+
+
+async def test_evidence_is_bounded_per_member(client: TestClient, redis_client: Any) -> None:
+    """A member starting (or resuming) from ever new devices leaves at most EVIDENCE_MAX tokens:
+    the count reads "16 or more" and the member's hash stops growing (issue 18)."""
+    seeded = await seed_contest(client)
+    user = await seeded.register()
+    url = f"/api/v1/contests/{seeded.contest_id}/attempts"
+    for n in range(keys.EVIDENCE_MAX + 5):
+        resp = await client.post(url, headers={**user["headers"], "User-Agent": f"Mozilla/5.0 phone-{n}"})
+        assert resp.status in (200, 201), await resp.text()
+    devices = await redis_client.hget(keys.user_contest(seeded.contest_id, user["user_id"]), keys.USER_DEVICES)
+    assert len(devices) == keys.EVIDENCE_MAX * keys.EVIDENCE_TOKEN_CHARS
+    counts = await client_counts(redis_client, seeded.contest_id, [user["user_id"]])
+    assert counts[user["user_id"]] == (1, keys.EVIDENCE_MAX)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from contest import errors
-from contest.errors import Conflict, DeadlinePassed, DomainError, NotFound, RateLimited
+from contest.errors import Conflict, DeadlinePassed, DomainError, NotFound, RateLimited, Unavailable
+from contest.storage.base import StorageUnavailable
 from contest.web.errors import STATUS_OF, api_error, error_of
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -77,3 +78,13 @@ def test_the_domain_raises_no_http_errors() -> None:
 # aiohttp's typed application slots and the metrics middleware live beside the domain so both
 # the web layer and the workers can use them
 _AIOHTTP_WEB_ALLOWED = {"contest/appkeys.py", "contest/metrics.py", "contest/sms/providers.py"}
+
+
+def test_storage_unavailable_is_a_domain_503_that_keeps_its_own_words_and_backend() -> None:
+    """The storage layer's refusal is an Unavailable, told in the service's words (the driver's
+    message is for the log), with the Retry-After and the backend the metrics count."""
+    exc = StorageUnavailable("postgres: ConnectionRefusedError: [Errno 111] Connect call failed")
+    assert isinstance(exc, Unavailable)
+    api, backend = error_of(exc, "POST", "/api/v1/attempts/{aid}/finish")
+    assert (api.status, api.code, backend, api.headers) == (503, "unavailable", "database", {"Retry-After": "2"})
+    assert "Errno" not in api.message

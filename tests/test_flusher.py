@@ -5,18 +5,26 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from contest.storage import Storage, StorageUnavailable
 from contest.storage.base import ANSWER_COLUMNS, parse_events
 from contest.storage.postgres import PostgresStorage
 from contest.workers.flusher import GROUP, Flusher, consumer_name
 from leaderboard import keys
-from tests.fixtures.postgres import PgServer, start_postgres, stop_postgres
-from tests.test_storage import ans_ev, attempt_events, start_ev, user_ev
+from tests.fixtures.postgres import PgServer, create_database, start_postgres, stop_postgres
+from tests.test_storage import T0, ans_ev, attempt_events, fin_ev, start_ev, user_ev
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtest"))
+
+from bench_flusher import compare
 
 __all__ = ["many_answers", "produce"]
 
@@ -214,3 +222,68 @@ async def test_entry_that_is_not_utf8_is_dead_lettered(redis_client: aioredis.Re
     assert await flusher.flush_once() == 2
     [(_, fields)] = await redis_client.xrange(keys.dead_letters(STREAM))
     assert fields[b"orig_id"] == ids[2] and fields[b"qid"] == b"q\xff" and await flusher.backlog() == 0
+
+
+class _KilledBeforeAck(Flusher):
+    """A flusher process that dies right after its COMMIT, before its XACK reaches Redis."""
+
+    async def _ack(self, stream: str, ids: list[Any]) -> None:
+        raise RedisConnectionError("killed between COMMIT and XACK")
+
+
+async def test_crash_between_copy_commit_and_ack_replays_without_duplicates(
+    redis_client: aioredis.Redis, storage: Storage
+) -> None:
+    """The hot path (PostgreSQL: starts and answers COPYed straight into their tables) commits, the
+    process dies before XACK; the survivor replays those entries: the COPY collides, the batch is
+    redone through the conflict-handling path, and every row is there once."""
+    events = many_answers(30, 10)  # 330 entries
+    await produce(redis_client, events)
+    with pytest.raises(RedisConnectionError):
+        await _KilledBeforeAck(redis_client, storage, consumer="dead", batch=100).flush_once()
+    assert (await storage.count_rows("c1"))["answers"] > 0  # something was committed, never acknowledged
+    survivor = Flusher(redis_client, storage, consumer="alive", batch=100, claim_idle_ms=0)
+    assert await survivor.flush_once() == len(events)
+    assert await storage.count_rows("c1") == {"users": 30, "attempts": 30, "finished": 0, "answers": 300}
+    stored = sorted([tuple(r[c] for c in ANSWER_COLUMNS) async for r in storage.load_answers("c1")])
+    assert stored == sorted(parse_events(events).answers)
+    assert await survivor.backlog() == 0 and await redis_client.xlen(STREAM) == 0
+
+
+async def test_start_behind_its_finish_is_stored_whole(redis_client: aioredis.Redis, storage: Storage) -> None:
+    """A finish committed before its start leaves a placeholder row: the start's direct COPY
+    collides with it, and the start still fills the row in."""
+    flusher = Flusher(redis_client, storage, consumer="f1")
+    await produce(redis_client, [fin_ev("a1", "u1", score=10)])
+    assert await flusher.flush_once() == 1
+    await produce(redis_client, [start_ev("a1", "u1"), ans_ev("a1", "u1", 0)])
+    assert await flusher.flush_once() == 2
+    row = await storage.load_attempt("a1")
+    assert row is not None and row["started_at"] == T0 and row["org_path"] == "/p1/c1/x1/"
+    assert row["score"] == 10 and row["finished_at"] is not None
+    assert (await storage.count_rows("c1"))["answers"] == 1
+
+
+async def test_trim_follows_the_ack_when_redis_forgot_its_scripts(
+    redis_client: aioredis.Redis, storage: Storage
+) -> None:
+    """The XACK travels with an EVALSHA of the trim; a Redis that lost its scripts (a restart, a
+    failover to a replica that never ran it) answers NOSCRIPT, and the trim is loaded and run."""
+    flusher = Flusher(redis_client, storage, consumer="f1", batch=50)
+    await produce(redis_client, many_answers(10, 9))
+    await redis_client.script_flush()
+    assert await flusher.flush_once() == 100
+    assert await redis_client.xlen(STREAM) == 0 and await flusher.backlog() == 0
+    assert (await storage.count_rows("c1"))["answers"] == 90
+
+
+@pytest.mark.postgres
+async def test_flusher_processes_sharing_the_group_commit_each_entry_once(
+    redis_client: aioredis.Redis, redis_url: str, pg_server: PgServer
+) -> None:
+    """1 and 3 flusher processes of their own (``quiz bench``'s compare mode) drain one stream into
+    PostgreSQL: the entries they report committed add up to the stream's, none twice, and the
+    database holds each answer once (compare raises otherwise), next to a raw COPY of the same rows."""
+    result = await compare(redis_url, await create_database(pg_server), 3_000, processes=(1, 3), batch=200)
+    assert result.raw_copy > 0 and set(result.flusher) == {1, 3}
+    assert min(result.flusher.values()) > 0

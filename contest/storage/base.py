@@ -1,4 +1,6 @@
-"""The storage interface both backends implement, its errors, and event parsing they share.
+"""The storage interface, the statements and row builders both backends share (each gives only
+its placeholder, a query, a batch write and a stream: ``Storage._arg`` and the three below it),
+the errors, and event parsing.
 
 Events arrive as the flat ``dict[str, str]`` entries of docs/events.md.  ``parse_events`` turns
 one batch into per-table row tuples (validating every number once, in Python) so a backend only
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
+
+from contest.errors import Unavailable
 
 __all__ = [
     "ANSWER_COLUMNS",
@@ -47,7 +51,7 @@ CERTIFICATE_SELECT = (
     " ORDER BY r.at DESC LIMIT 1) AS reason"
     " FROM certificates c LEFT JOIN attempts t ON t.attempt_id = c.attempt_id")
 
-ATTEMPT_COLUMNS = (
+START_COLUMNS = (
     "attempt_id",
     "contest_id",
     "user_id",
@@ -57,6 +61,10 @@ ATTEMPT_COLUMNS = (
     "deadline_at",
     "day",
     "paper",
+)
+# an attempt's row: what its start event writes, then what its finish and reviews fill in
+ATTEMPT_COLUMNS = (
+    *START_COLUMNS,
     "finished_at",
     "score",
     "correct_count",
@@ -78,17 +86,6 @@ ANSWER_COLUMNS = (
     "answered_at",
     "flagged",
 )
-START_COLUMNS = (
-    "attempt_id",
-    "contest_id",
-    "user_id",
-    "org_id",
-    "org_path",
-    "started_at",
-    "deadline_at",
-    "day",
-    "paper",
-)
 FINISH_COLUMNS = (
     "attempt_id",
     "contest_id",
@@ -108,8 +105,9 @@ _I32 = 2**31 - 1
 _I64 = 2**63 - 1
 
 
-class StorageUnavailable(Exception):
-    """The database cannot be reached; nothing was written. The web layer answers 503."""
+class StorageUnavailable(Unavailable):
+    """The database cannot be reached; nothing was written. The web layer answers 503 with its
+    own words (the message names the driver's error, for the log only)."""
 
 
 class PoisonEvent(Exception):
@@ -243,6 +241,16 @@ def parse_events(events: Sequence[Mapping[str, str]]) -> EventBatch:
 def event_from_fields(fields: Any) -> dict[str, str]:
     """One stream entry as docs/events.md's ``dict[str, str]``, from a flat ``[name, value, ...]``
     list (the raw XREADGROUP reply) or a mapping, of bytes or str."""
+    if isinstance(fields, list) and fields:
+        # one decode of the joined entry instead of one per name and value (raises the same
+        # UnicodeDecodeError: a NUL cannot complete a broken UTF-8 sequence); a NUL inside a
+        # value shows as an extra part, and str items refuse the join: both take the general path
+        try:
+            parts = b"\0".join(fields).decode().split("\0")
+        except TypeError:
+            parts = []
+        if len(parts) == len(fields):
+            return dict(zip(parts[::2], parts[1::2], strict=False))
     items = fields.items() if isinstance(fields, Mapping) else zip(*[iter(fields)] * 2, strict=False)
     return {_text(k): _text(v) for k, v in items}
 

@@ -285,8 +285,15 @@ class PostgresStorage(Storage):
             return
         try:
             with _guard():
-                async with self.pool.acquire() as conn, conn.transaction():
-                    await self._write_batch(conn, batch, text)
+                async with self.pool.acquire() as conn:
+                    try:
+                        async with conn.transaction():
+                            await self._write_batch(conn, batch, text, direct=True)
+                        return
+                    except asyncpg.UniqueViolationError:
+                        pass  # a replay (or a start behind its finish's placeholder): rows already there
+                    async with conn.transaction():
+                        await self._write_batch(conn, batch, text)
         except (*_DATA_ERRORS, PoisonEvent):
             # nothing was written: the general path retries, and names the entry it cannot store
             await super().write_raw(entries)
@@ -320,7 +327,16 @@ class PostgresStorage(Storage):
         except (*_DATA_ERRORS, PoisonEvent):
             return True
 
-    async def _write_batch(self, conn: _Conn, batch: EventBatch, answers_text: bytes = b"") -> None:
+    async def _write_batch(self, conn: _Conn, batch: EventBatch, answers_text: bytes = b"", *,
+                           direct: bool = False) -> None:
+        """One batch inside the caller's transaction.
+
+        ``direct``: starts and answers are COPYed straight into their tables, as a raw COPY would
+        be, with no staging table, ``INSERT .. SELECT`` or savepoint: any row already there (a
+        replay after a crash between COMMIT and XACK, an attempt whose finish came first) raises
+        UniqueViolationError and fails the whole transaction, which the caller then redoes
+        without ``direct``, where every conflict is resolved. Replays are rare; this is the hot path.
+        """
         if batch.users:
             rows = [(index, *row) for index, row in zip(batch.user_index, batch.users, strict=True)]
             await conn.copy_records_to_table("stage_users", records=rows, columns=("ord", *USER_COLUMNS))
@@ -328,13 +344,16 @@ class PostgresStorage(Storage):
             lost = await conn.fetchval(_LOST_USERS)
             if lost is not None:
                 raise PoisonEvent(lost, "phone or ext_id belongs to another user")
-        if batch.starts:
+        if batch.starts and direct:
+            await conn.copy_records_to_table("attempts", records=batch.starts, columns=START_COLUMNS)
+        elif batch.starts:
             await conn.copy_records_to_table("stage_starts", records=batch.starts, columns=START_COLUMNS)
             await conn.execute(_MOVE_STARTS)
-        if batch.answers:
-            await self._write_answers(conn, batch.answers)
-        if answers_text:
-            await self._write_answers(conn, answers_text)
+        for answers in (batch.answers, answers_text):
+            if answers and direct:
+                await _copy_answers(conn, "answers", answers)
+            elif answers:
+                await self._write_answers(conn, answers)
         if batch.finishes:
             await conn.copy_records_to_table("stage_fins", records=batch.finishes, columns=FINISH_COLUMNS)
             await conn.execute(_FIN_PLACEHOLDERS)

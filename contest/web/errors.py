@@ -126,8 +126,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return _localized(request, exc)
-    except DomainError as exc:
-        return _localized(request, api_error(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -163,7 +161,7 @@ def error_of(exc: BaseException, method: str, path: str) -> tuple[ApiError, str 
     blames ("redis" / "database", for the metrics).  The web layer and the answer lane share it."""
     if isinstance(exc, ApiError):
         return exc, None
-    if isinstance(exc, DomainError):
+    if isinstance(exc, DomainError) and not isinstance(exc, StorageUnavailable):
         return api_error(exc), None
     if isinstance(exc, HttpProcessingError):  # a body aiohttp cannot parse (garbled multipart, chunking...)
         return ApiError(400, "bad_request", f"malformed request: {exc.message or exc}"[:300]), None

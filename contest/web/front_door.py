@@ -276,10 +276,10 @@ class FrontDoor(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._refuse(400, str(exc) or type(exc).__name__)
             return
-        m = self.parsing
-        if m is not None and not m.headers_done:
-            m.head_seen += len(data)
-            if m.head_seen > _MAX_HEAD_BYTES:
+        request = self.parsing
+        if request is not None and not request.headers_done:
+            request.head_seen += len(data)
+            if request.head_seen > _MAX_HEAD_BYTES:
                 self._refuse(400, "request head too large")
 
     # ---- llhttp callbacks ----------------------------------------------------------------------
@@ -288,16 +288,16 @@ class FrontDoor(asyncio.Protocol):
         self._set_deadline(self.settings.header_timeout_s, "header_timeout")
 
     def on_url(self, url: bytes) -> None:
-        m = self.parsing
-        assert m is not None
-        m.target += url
-        if len(m.target) > MAX_LINE:
+        request = self.parsing
+        assert request is not None
+        request.target += url
+        if len(request.target) > MAX_LINE:
             raise _Refused(400, f"Status line is too long (over {MAX_LINE} bytes)")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        m = self.parsing
-        assert m is not None
-        headers = m.headers
+        request = self.parsing
+        assert request is not None
+        headers = request.headers
         headers.append((name, value))
         if len(headers) > MAX_HEADERS or len(name) + len(value) > MAX_FIELD - 2:
             if len(headers) > MAX_HEADERS:
@@ -307,88 +307,89 @@ class FrontDoor(asyncio.Protocol):
         if kind is None:
             return
         if kind == _H_LENGTH:
-            m.length = int(value)  # llhttp has checked it is digits, once
+            request.length = int(value)  # llhttp has checked it is digits, once
         elif kind == _H_AUTH or kind == _H_XFF:
             try:
                 text = value.decode("ascii")
             except UnicodeDecodeError:
-                m.plain = False
+                request.plain = False
                 return
             if kind == _H_AUTH:
-                m.plain = m.plain and not m.auth
-                m.auth = text
+                request.plain = request.plain and not request.auth
+                request.auth = text
             else:
-                m.plain = m.plain and m.xff is None
-                m.xff = text
+                request.plain = request.plain and request.xff is None
+                request.xff = text
         elif kind == _H_HOST:
-            m.host = True
+            request.host = True
         elif kind == _H_LANGUAGE:  # errors are worded in the reader's language
-            m.language = value.decode("latin-1")
+            request.language = value.decode("latin-1")
         elif kind == _H_CHUNKED:
-            m.chunked = b"chunked" in value.lower()
-            m.plain = False
+            request.chunked = b"chunked" in value.lower()
+            request.plain = False
         else:  # Expect, Content-Encoding: aiohttp's to handle
-            m.plain = False
+            request.plain = False
 
     def on_headers_complete(self) -> None:
-        m = self.parsing
-        assert m is not None
+        request = self.parsing
+        assert request is not None
         parser = self.parser
-        m.headers_done = True
-        m.keep_alive = parser.should_keep_alive() and not self.closing
+        request.headers_done = True
+        request.keep_alive = parser.should_keep_alive() and not self.closing
         version = parser.get_http_version()
-        if version == "1.1" and not m.host:
+        if version == "1.1" and not request.host:
             raise _Refused(400, "Missing 'Host' header in request.")
         method = parser.get_method()
         lane = self.lane
-        if (lane is not None and method == b"POST" and version == "1.1" and m.plain and m.length is not None
-                and m.length <= lane.max_body and not parser.should_upgrade() and is_answer_target(m.target)):
-            m.kind = _LANE
+        if (lane is not None and method == b"POST" and version == "1.1" and request.plain
+                and request.length is not None and request.length <= lane.max_body
+                and not parser.should_upgrade() and is_answer_target(request.target)):
+            request.kind = _LANE
         else:
-            m.kind = _AIO
-            head = b"%s %s HTTP/%s\r\n%s\r\n" % (method, m.target, version.encode(),
-                                                 b"".join(b"%s: %s\r\n" % pair for pair in m.headers))
-            m.out.append(head)
-            m.out_bytes = len(head)
+            request.kind = _AIO
+            head = b"%s %s HTTP/%s\r\n%s\r\n" % (method, request.target, version.encode(),
+                                                 b"".join(b"%s: %s\r\n" % pair for pair in request.headers))
+            request.out.append(head)
+            request.out_bytes = len(head)
             self.waiting += len(head)
-        m.headers = []
-        if m.chunked or m.length:
-            self._set_deadline(self._body_allowance(m.length or 0), "body_timeout")
+        request.headers = []
+        if request.chunked or request.length:
+            self._set_deadline(self._body_allowance(request.length or 0), "body_timeout")
         else:
             self.deadline = _INF
-        self.queue.append(m)
+        self.queue.append(request)
         if len(self.queue) == 1 and not self.owed:
             self._pump()
 
     def on_body(self, body: bytes) -> None:
-        m = self.parsing
-        assert m is not None
-        m.received += len(body)
-        if m.chunked:  # the deadline grows with what has come, at the minimum rate
-            allowance = self._body_allowance(m.received)
+        request = self.parsing
+        assert request is not None
+        request.received += len(body)
+        if request.chunked:  # the deadline grows with what has come, at the minimum rate
+            allowance = self._body_allowance(request.received)
             self.deadline = max(self.deadline, self.loop.time() + allowance - self.settings.body_timeout_s)
-        if m.kind == _LANE:
-            m.body.append(body)
-            m.out_bytes += len(body)
+        if request.kind == _LANE:
+            request.body.append(body)
+            request.out_bytes += len(body)
             self.waiting += len(body)
         else:
-            self._to_aiohttp(m, b"%x\r\n%s\r\n" % (len(body), body) if m.chunked else body)
+            self._to_aiohttp(request, b"%x\r\n%s\r\n" % (len(body), body) if request.chunked else body)
         # beyond 1 MiB of requests waiting behind an owed response, stop reading; never for the
         # oldest request's own body, which must come in for anything to move
-        if self.waiting > _MAX_WAITING and self.queue and self.queue[0] is not m:
+        if self.waiting > _MAX_WAITING and self.queue and self.queue[0] is not request:
             self.pause("queue")
 
     def on_message_complete(self) -> None:
-        m = self.parsing
-        assert m is not None
+        request = self.parsing
+        assert request is not None
         self.parsing = None
-        m.complete = True
+        request.complete = True
         self.deadline = _INF
-        if m.kind == _AIO and m.chunked:
-            self._to_aiohttp(m, b"0\r\n\r\n")
-        if self.queue and self.queue[0] is m:
-            if m.kind == _AIO:
-                if m.responded:
+        if request.kind == _AIO and request.chunked:
+            self._to_aiohttp(request, b"0\r\n\r\n")
+        if self.queue and self.queue[0] is request:
+            if request.kind == _AIO:
+                if request.responded:
                     self._finish_active()
             elif not self.owed:
                 self._pump()
@@ -401,22 +402,23 @@ class FrontDoor(asyncio.Protocol):
         self.pumping = True
         try:
             while self.queue and not self.owed and self.transport is not None:
-                m = self.queue[0]
-                if m.kind == _LANE:
-                    if not m.complete:
+                request = self.queue[0]
+                if request.kind == _LANE:
+                    if not request.complete:
                         break
                     self.owed = True
-                    self.waiting -= m.out_bytes
-                    body = m.body[0] if len(m.body) == 1 else b"".join(m.body)
-                    m.body = []
+                    self.waiting -= request.out_bytes
+                    body = request.body[0] if len(request.body) == 1 else b"".join(request.body)
+                    request.body = []
                     assert self.lane is not None
-                    self.lane.answer(self, m.target, m.auth, m.xff, self.peer_ip, body, m.language)
-                elif m.kind == _AIO:
+                    self.lane.answer(self, request.target, request.auth, request.xff, self.peer_ip, body,
+                                     request.language)
+                elif request.kind == _AIO:
                     self.owed = True
-                    self._start_aiohttp(m)
+                    self._start_aiohttp(request)
                     break
                 else:
-                    status, message = m.error
+                    status, message = request.error
                     self._write_and_close(status, message)
                     break
         finally:
@@ -429,13 +431,13 @@ class FrontDoor(asyncio.Protocol):
         transport = self.transport
         if transport is None or not self.queue:
             return  # the client left; the answer itself is recorded
-        m = self.queue.popleft()
-        keep = m.keep_alive and not self.closing
+        request = self.queue.popleft()
+        keep = request.keep_alive and not self.closing
         transport.write(response_bytes(status, body, headers, close=not keep))
         self.owed = False
         self._after_response(keep)
 
-    def _start_aiohttp(self, m: _Message) -> None:
+    def _start_aiohttp(self, request: _Message) -> None:
         if self.inner is None:
             inner_transport = InnerTransport(self)
             inner = self.server.aiohttp_protocol()
@@ -443,20 +445,20 @@ class FrontDoor(asyncio.Protocol):
             inner.connection_made(inner_transport)
             if self.writing_paused:
                 inner.pause_writing()
-        m.started = True
-        data = b"".join(m.out)
-        m.out = []
-        self.waiting -= m.out_bytes
-        m.out_bytes = 0
+        request.started = True
+        data = b"".join(request.out)
+        request.out = []
+        self.waiting -= request.out_bytes
+        request.out_bytes = 0
         self.inner.data_received(data)
 
-    def _to_aiohttp(self, m: _Message, data: bytes) -> None:
-        if m.started:
+    def _to_aiohttp(self, request: _Message, data: bytes) -> None:
+        if request.started:
             if self.inner is not None:
                 self.inner.data_received(data)
             return  # aiohttp closed: what is left of the body is dropped
-        m.out.append(data)
-        m.out_bytes += len(data)
+        request.out.append(data)
+        request.out_bytes += len(data)
         self.waiting += len(data)
 
     def inner_write(self, data: bytes) -> None:
@@ -467,15 +469,15 @@ class FrontDoor(asyncio.Protocol):
     def aio_done(self) -> None:
         if not self.queue or self.queue[0].kind != _AIO:
             return
-        m = self.queue[0]
-        m.responded = True
-        if m.complete:
+        request = self.queue[0]
+        request.responded = True
+        if request.complete:
             self._finish_active()
 
     def _finish_active(self) -> None:
-        m = self.queue.popleft()
+        request = self.queue.popleft()
         self.owed = False
-        self._after_response(m.keep_alive and not self.closing)
+        self._after_response(request.keep_alive and not self.closing)
 
     def _after_response(self, keep: bool) -> None:
         """A response is out: close the connection unless it is kept alive, else go on with the next
@@ -504,16 +506,16 @@ class FrontDoor(asyncio.Protocol):
         """The request cannot be framed or breaks a limit: answer it (in order) and close."""
         self.broken = True
         self.pause("broken")
-        m = self.parsing
+        request = self.parsing
         self.parsing = None
         self.deadline = _INF
-        if m is not None and m.headers_done and m in self.queue:
-            if m.started or (self.owed and self.queue[0] is m):
+        if request is not None and request.headers_done and request in self.queue:
+            if request.started or (self.owed and self.queue[0] is request):
                 self.server.closed("malformed")
                 self.abort()  # aiohttp (or the lane) has part of it: no clean answer is possible
                 return
-            self.queue.remove(m)
-            self.waiting -= m.out_bytes
+            self.queue.remove(request)
+            self.waiting -= request.out_bytes
         log.info("front door: refused a request from %s: %d %s", self.peer_ip, status, message)
         error = _Message()
         error.kind = _ERROR
@@ -565,10 +567,13 @@ class FrontDoor(asyncio.Protocol):
             return
         reason = self.deadline_reason
         if reason != "idle":
-            m = self.parsing
-            log.warning("front door: closed a slow client %s (%s: %s)", self.peer_ip, reason,
-                        "head incomplete" if m is None or not m.headers_done
-                        else f"{m.received} of {m.length if m.length is not None else '?'} body bytes")
+            request = self.parsing
+            if request is None or not request.headers_done:
+                progress = "head incomplete"
+            else:
+                length = request.length if request.length is not None else "?"
+                progress = f"{request.received} of {length} body bytes"
+            log.warning("front door: closed a slow client %s (%s: %s)", self.peer_ip, reason, progress)
         self.server.closed(reason)
         self.abort()
 

@@ -18,9 +18,10 @@ import socket
 import time
 from typing import Any
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from contest.metrics import BATCH_BUCKETS, LAG_BUCKETS_MS, Histogram
@@ -237,6 +238,7 @@ class Flusher:
         committed = 0
         writers = max(1, int(getattr(self.storage, "parallel_writes", 1)))
         inflight: set[asyncio.Future[Any]] = set()
+        reading: asyncio.Future[list[tuple[Any, Any]]] | None = None
         try:
             entries = await self._read(stream, ">")
             for round_no in range(_MAX_ROUNDS):
@@ -245,11 +247,16 @@ class Flusher:
                 inflight.add(asyncio.ensure_future(self._commit(stream, entries)))
                 if len(entries) < self.batch or round_no + 1 == _MAX_ROUNDS:
                     break
+                # the next batch travels from Redis while the writers are busy, not after them
+                reading = asyncio.ensure_future(self._read(stream, ">"))
                 while len(inflight) >= writers:
                     done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
                     committed += sum(f.result() for f in done)
-                entries = await self._read(stream, ">")
+                entries, reading = await reading, None
         finally:
+            if reading is not None:  # a commit failed: what this read delivered stays pending on us
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
             results = await asyncio.gather(*inflight, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
@@ -321,21 +328,20 @@ class Flusher:
         return list(entries)
 
     async def _commit(self, stream: str, entries: list[tuple[Any, Any]]) -> int:
-        # ids stay bytes on the raw path: the ack script takes them as they came
-        ids: list[Any] = []
-        live_ids: list[Any] = []
-        events: list[list[Any]] = []
-        for entry_id, fields in entries:
-            ids.append(entry_id)
-            if fields:  # None: the entry was deleted while pending; just acknowledge it
-                live_ids.append(entry_id)
-                events.append(_flat(fields))
+        # ids stay bytes on the raw path: the ack takes them as they came. Comprehensions, not a
+        # loop of appends: this runs for every entry (fields None: deleted while pending, ack only)
+        ids = [entry[0] for entry in entries]
+        live_ids = [entry[0] for entry in entries if entry[1]]
+        if self._reader is not None:  # raw replies: the fields are flat lists already
+            events = [entry[1] for entry in entries if entry[1]]
+        else:
+            events = [_flat(entry[1]) for entry in entries if entry[1]]
         try:
             await self._write(stream, live_ids, events)
         except BaseException:
             self._maybe_pending.add(stream)
             raise
-        await self._script(keys=[stream], args=[GROUP, _joined(ids)])
+        await self._ack(stream, ids)
         self.batches += 1
         self.rows += len(events)
         self.last_batch_size = len(events)
@@ -343,6 +349,40 @@ class Flusher:
         self.batch_sizes.observe(len(events))
         self.lags.observe(self.last_lag_ms)
         return len(events)
+
+    async def _ack(self, stream: str, ids: list[Any]) -> None:
+        """XACK ``ids``, then trim the stream below what the group still needs: one round trip.
+
+        On the raw path (ids as bytes, or str with decode_responses) a plain XACK with one argument
+        per id, packed by hiredis (C), and the
+        ack-and-trim script given no ids, so it only trims: Lua splitting 5,000 ids out of one
+        string cost Valkey more than the XACKs themselves, and redis-py would pack 5,000
+        arguments in Python. Elsewhere (RedisCluster) the script takes the ids as one string.
+        Not atomic, and it need not be: the trim reads the group's state when it runs.
+        """
+        if self._reader is None:
+            await self._script(keys=[stream], args=[GROUP, _joined(ids)])
+            return
+        pool = self._reader.connection_pool
+        conn = await pool.get_connection()
+        trimmed = True
+        try:
+            commands: list[tuple[Any, ...]] = [(b"XACK", stream, GROUP, *ids),
+                                                (b"EVALSHA", self._script.sha, 1, stream, GROUP, b"")]
+            await conn.send_packed_command([hiredis.pack_command(command) for command in commands])
+            await conn.read_response()
+            try:
+                await conn.read_response()
+            except NoScriptError:  # Redis restarted or flushed its scripts: loaded by the call below
+                trimmed = False
+        except BaseException:
+            # a reply may still be on its way: this connection must not serve anyone else
+            await conn.disconnect()
+            raise
+        finally:
+            await pool.release(conn)
+        if not trimmed:
+            await self._script(keys=[stream], args=[GROUP, ""])
 
     async def _write(self, stream: str, ids: list[Any], events: list[list[Any]]) -> None:
         """write_raw, dead-lettering (and acknowledging) each entry the storage calls poison."""

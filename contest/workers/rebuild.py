@@ -103,50 +103,52 @@ def _attempt_fields(row: dict[str, Any], answers: list[dict[str, Any]], catalog:
     path = [p for p in (row.get("org_path") or "").split("/") if p]
     orgs = catalog.orgs
     fields: dict[str, Any] = {
-        "uid": row["user_id"], "st": row["started_at"], "dl": row["deadline_at"], "day": row["day"],
-        "fin": 0, "score": 0, "cc": 0, "n": 0, "la": row["started_at"], "streak": 0, "qc": len(paper),
-        "path": ",".join(path), "mem": ",".join(str(orgs.members_total(o)) if o in orgs else "0" for o in path),
-        "org": row.get("org_id") or "", "paper": orjson.dumps(paper),
+        keys.ATTEMPT_USER: row["user_id"], keys.ATTEMPT_STARTED: row["started_at"],
+        keys.ATTEMPT_DEADLINE: row["deadline_at"], keys.ATTEMPT_DAY: row["day"], keys.ATTEMPT_FINISHED: 0,
+        keys.ATTEMPT_STREAK: 0, keys.ATTEMPT_QUESTIONS: len(paper), keys.ATTEMPT_PATH: ",".join(path),
+        keys.ATTEMPT_MEMBERS: ",".join(str(orgs.members_total(o)) if o in orgs else "0" for o in path),
+        keys.ATTEMPT_ORG: row.get("org_id") or "", keys.ATTEMPT_PAPER: orjson.dumps(paper),
     }
     # the layout START writes (leaderboard.keys.board): FINISH's replay then rebuilds exactly it, a
     # day past its expiry included (its boards are created and expire at once)
     if daily_expiry is not None:
-        fields["dx"] = daily_expiry
+        fields[keys.ATTEMPT_DAILY_EXPIRY] = daily_expiry
     if path and path[0] == orgs.lone_root():
-        fields["lr"] = 1
+        fields[keys.ATTEMPT_LONE_ROOT] = 1
     for i, (qid, perm) in enumerate(paper):
         q = catalog.bank.get(qid)
         if q is None:
             continue
-        fields[f"q{i}"] = question_field(q, tuple(int(c) for c in perm))
+        fields[f"{keys.ATTEMPT_QUESTION}{i}"] = question_field(q, tuple(int(c) for c in perm))
     score = cc = 0
     last = int(row["started_at"])
     for a in sorted(answers, key=lambda a: (int(a["answered_at"]), int(a["idx"]))):
         ok = 1 if a["correct"] else 0
         score += int(a["points_awarded"])
-        fields[f"a{a['idx']}"] = f"{a['choice'] or ''}|{ok}|{a['points_awarded']}|{a['answered_at']}|" \
-                                 f"{1 if a.get('flagged') else 0}|{score}"
+        fields[f"{keys.ATTEMPT_ANSWER}{a['idx']}"] = (f"{a['choice'] or ''}|{ok}|{a['points_awarded']}|"
+                                                      f"{a['answered_at']}|{1 if a.get('flagged') else 0}|{score}")
         cc += ok
         last = max(last, int(a["answered_at"]))
-    fields.update(score=score, cc=cc, n=len(answers), la=last)
+    fields.update({keys.ATTEMPT_SCORE: score, keys.ATTEMPT_CORRECT: cc, keys.ATTEMPT_ANSWERED: len(answers),
+                   keys.ATTEMPT_LAST_AT: last})
     if challenge:
         # the question being served, as ANSWER left it: the next one after right answers, else the last
         n = len(answers)
-        fields["cur"] = n if cc == n and n < len(paper) else max(n - 1, 0)
+        fields[keys.ATTEMPT_CURRENT] = n if cc == n and n < len(paper) else max(n - 1, 0)
     return fields
 
 
 def _count_answers(answers: list[dict[str, Any]], counters: dict[str, int], qstats: dict[str, int],
                    timeline: dict[str, int]) -> None:
-    counters["attempts_started"] += 1
+    counters[keys.STATS_STARTED] += 1
     for a in answers:
-        counters["answers"] += 1
-        counters["correct"] += 1 if a["correct"] else 0
-        counters["flagged"] += 1 if a.get("flagged") else 0
-        qstats[f"{a['question_id']}:n"] += 1
+        counters[keys.STATS_ANSWERS] += 1
+        counters[keys.STATS_CORRECT] += 1 if a["correct"] else 0
+        counters[keys.STATS_FLAGGED] += 1 if a.get("flagged") else 0
+        qstats[a["question_id"] + keys.QSTATS_ANSWERS] += 1
         if a["correct"]:
-            qstats[f"{a['question_id']}:c"] += 1
-        timeline[f"a:{int(a['answered_at']) // 60000}"] += 1
+            qstats[a["question_id"] + keys.QSTATS_CORRECT] += 1
+        timeline[f"{keys.TIMELINE_ANSWERS}{int(a['answered_at']) // 60000}"] += 1
 
 
 async def _replay_voids(redis: Any, runner: Any, storage: Any, catalog: Catalog, contest: Contest,
@@ -237,11 +239,11 @@ class _Restore:
                 deadline = int(row["deadline_at"])
                 pipe.hset(keys.attempt(cid, aid, shard), mapping=fields)
                 pipe.pexpireat(keys.attempt(cid, aid, shard), deadline + 86_400_000)
-                pipe.hincrby(ukey, "n", 1)
-                pipe.hincrby(ukey, f"n:{row['day']}", 1)
+                pipe.hincrby(ukey, keys.USER_STARTS, 1)
+                pipe.hincrby(ukey, keys.USER_STARTS_ON + row["day"], 1)
                 pipe.hset(keys.names(cid, shard), uid, f"{self.names.get(uid, '')}\t{row.get('org_id') or ''}")
                 if row.get("finished_at") is None:
-                    pipe.hset(ukey, "active", aid)
+                    pipe.hset(ukey, keys.USER_ACTIVE, aid)
                     pipe.zadd(keys.deadlines(cid, shard), {aid: deadline})
                     self.open += 1
                 _count_answers(answers, self.counters[shard], self.qstats[shard], self.timeline[shard])

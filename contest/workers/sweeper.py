@@ -58,7 +58,7 @@ class Sweeper:
     async def _prune(self, contest_id: str, shard: int, now_s: int) -> None:
         # Keep two minutes of per-second answer counters; older ones only cost memory.
         key = keys.timeline(contest_id, "", shard)
-        stale = [f"s:{s}" for s in range(now_s - 180, now_s - 120)]
+        stale = [f"{keys.TIMELINE_PER_SECOND}{s}" for s in range(now_s - 180, now_s - 120)]
         await self.play.redis.hdel(key, *stale)
 
     async def run(self, stop: asyncio.Event, interval_s: float = 0.5) -> None:

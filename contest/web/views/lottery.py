@@ -51,7 +51,7 @@ def _eligibility(request: web.Request, f: Fields, raw: Any) -> Eligibility:
 
 
 async def _load(request: web.Request, cid: str, lid: str) -> tuple[dict[str, Any], bool]:
-    raw = await request.config_dict[REDIS].hget(keys.lottery(cid, lid), "doc")
+    raw = await request.config_dict[REDIS].hget(keys.lottery(cid, lid), keys.LOTTERY_DOC)
     if raw is None:
         raise ApiError(404, "not_found", f"no lottery {lid!r} in this contest")
     doc = orjson.loads(raw)
@@ -75,7 +75,8 @@ async def lottery_create(request: web.Request) -> web.Response:
            "ranking": contest.ranking, "timezone": contest.config.get("timezone") or "Asia/Shanghai"}
     # the seed stays out of every answer until the draw publishes it
     async with request.config_dict[REDIS].pipeline(transaction=False) as pipe:
-        pipe.hset(keys.lottery(contest.contest_id, lid), mapping={"doc": orjson.dumps(doc), "seed": seed})
+        pipe.hset(keys.lottery(contest.contest_id, lid),
+                  mapping={keys.LOTTERY_DOC: orjson.dumps(doc), keys.LOTTERY_SEED: seed})
         pipe.zadd(keys.lotteries(contest.contest_id), {lid: doc["created_at"]})
         await pipe.execute()
     return json_response({"lottery_id": lid, "commitment": doc["commitment"], "lottery": doc}, status=201)
@@ -89,7 +90,7 @@ async def lottery_draw(request: web.Request) -> web.Response:
     doc, drawn = await _load(request, contest.contest_id, lid)
     redis = request.config_dict[REDIS]
     # one draw only, even when two admins press the button at once
-    if drawn or not await redis.hsetnx(key, "drawing", int(time.time() * 1000)):
+    if drawn or not await redis.hsetnx(key, keys.LOTTERY_DRAWING, int(time.time() * 1000)):
         raise ApiError(409, "already_drawn", "this lottery has been drawn; a lottery is drawn once")
     try:
         rule = Eligibility.from_dict(doc["eligibility"])
@@ -103,7 +104,7 @@ async def lottery_draw(request: web.Request) -> web.Response:
         drawn_at = int(time.time() * 1000)
         rows = [row async for row in source.iter_results(contest.contest_id, prefix)]
         eligible = eligible_users(rows, rule, ranking=doc["ranking"], timezone=doc["timezone"], cutoff_ms=drawn_at)
-        seed = (await redis.hget(key, "seed")).decode()
+        seed = (await redis.hget(key, keys.LOTTERY_SEED)).decode()
         names = {str(r[1]): (r[2] or "", r[3]) for r in rows}
         winners = []
         for uid in draw_winners(seed, eligible, int(doc["winners_count"])):
@@ -112,9 +113,10 @@ async def lottery_draw(request: web.Request) -> web.Response:
             winners.append({"user_id": uid, "name": name, "org_id": org_id, "org_name": org.name if org else None})
         doc.update(status="drawn", drawn_at=drawn_at, seed=seed, eligible_count=len(eligible),
                    eligible_hash=list_hash(eligible), winners=winners)
-        await redis.hset(key, mapping={"doc": orjson.dumps(doc), "eligible": orjson.dumps(eligible)})
+        await redis.hset(key, mapping={keys.LOTTERY_DOC: orjson.dumps(doc),
+                                       keys.LOTTERY_ELIGIBLE: orjson.dumps(eligible)})
     except BaseException:
-        await redis.hdel(key, "drawing")
+        await redis.hdel(key, keys.LOTTERY_DRAWING)
         raise
     return json_response(doc)
 
@@ -141,6 +143,6 @@ async def lotteries_list(request: web.Request) -> web.Response:
     if ids:
         async with redis.pipeline(transaction=False) as pipe:
             for lid in ids:
-                pipe.hget(keys.lottery(contest.contest_id, lid), "doc")
+                pipe.hget(keys.lottery(contest.contest_id, lid), keys.LOTTERY_DOC)
             docs = [orjson.loads(raw) for raw in await pipe.execute() if raw is not None]
     return json_response({"contest_id": contest.contest_id, "lotteries": docs})

@@ -15,8 +15,6 @@ from contest.web.static_assets import STATIC_ROOT, assets_for, page_handler, ser
 
 __all__ = ["healthz", "metrics", "openapi", "readyz", "setup_pages"]
 
-STATIC = STATIC_ROOT
-
 
 async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
@@ -94,7 +92,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 def setup_pages(app: web.Application) -> None:
     """The pages and /static/: content-hashed asset URLs, compressed once (contest/web/static_assets.py)."""
-    assets = assets_for(STATIC)
+    assets = assets_for(STATIC_ROOT)
     app.router.add_get("/", page_handler("h5/index.html", assets))
     app.router.add_get("/dashboard/", page_handler("dashboard/index.html", assets))
     app.router.add_get("/admin/", page_handler("admin/index.html", assets))
