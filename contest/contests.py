@@ -40,20 +40,23 @@ def _time_ms(fields: Fields, body: dict[str, Any], name: str, tz: ZoneInfo) -> i
     return result
 
 
-def _bonus(fields: Fields, body: dict[str, Any], name: str, a: str, b: str) -> dict[str, int] | None:
+def _bonus(fields: Fields, body: dict[str, Any], name: str, first_name: str,
+           second_name: str) -> dict[str, int] | None:
+    """A bonus object of two whole-number fields (``time_bonus``: max_points, over_s; ``streak_bonus``:
+    step, cap), or None when the contest has none."""
     value = body.get(name)
     if value is None or value is False:
         return None
     if not isinstance(value, dict):
-        fields.fail(f"scoring.{name}", f"must be null or an object {{{a}, {b}}}", "not_an_object")
+        fields.fail(f"scoring.{name}", f"must be null or an object {{{first_name}, {second_name}}}", "not_an_object")
         return None
     sub = Fields(value, prefix=f"scoring.{name}.")
-    first = sub.integer(a, minimum=0, maximum=10_000)
-    second = sub.integer(b, minimum=0, maximum=86_400)
+    first = sub.integer(first_name, minimum=0, maximum=10_000)
+    second = sub.integer(second_name, minimum=0, maximum=86_400)
     fields.merge(sub)
     if first is None or second is None:
         return None
-    return {a: first, b: second}
+    return {first_name: first, second_name: second}
 
 
 def _draw(fields: Fields, paper: dict[str, Any]) -> list[dict[str, Any]]:

@@ -123,7 +123,7 @@ def read_results_export(data: bytes, filename: str = "") -> list[list[Any]]:
     """Rows of a results export (CSV with its BOM, or XLSX), header dropped, neutralised cells
     ("'=..." written for spreadsheets) read back as written by the service."""
     if data[:2] == b"PK" or filename.endswith(".xlsx"):
-        import openpyxl
+        import openpyxl  # imported lazily: it is slow to import and only needed for an XLSX export
 
         sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True).active
         if sheet is None:

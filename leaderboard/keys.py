@@ -7,7 +7,7 @@ suffixes defined here as ``SUFFIX_*`` constants; keep the two in step.
 
 Global (non-contest) keys live under the ``{quiz}`` tag: users, the org tree and bank snapshots.
 
-Every hash field is named and explained below (``ATTEMPT_*``, ``USER_CONTEST_*``, ``STATS_*``...).
+Every hash field is named and explained below (``ATTEMPT_*``, ``USER_*``, ``STATS_*``...).
 The Lua scripts write the same names as literals: passing them in ARGV would cost every answer
 its parsing, so tests/test_lua_names.py checks that every field name and key suffix a script
 uses is one defined here (and that every one defined here is used).  A name ending in ``:`` or a

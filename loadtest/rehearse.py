@@ -55,7 +55,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,12 +72,12 @@ import redis.asyncio as aioredis  # noqa: E402
 
 from contest.auth import Claims, issue_token  # noqa: E402
 from contest.contests import Contest  # noqa: E402
-from contest.embedded_redis import EmbeddedValkey, free_port  # noqa: E402
+from contest.embedded_redis import EmbeddedValkey, _die_with_parent, free_port  # noqa: E402
 from contest.errors import DomainError  # noqa: E402
 from contest.play import Play  # noqa: E402
 from contest.settings import Settings  # noqa: E402
 from leaderboard import keys  # noqa: E402
-from leaderboard.scripts import REGISTER  # noqa: E402
+from leaderboard.scripts import REGISTER, RegisterReply  # noqa: E402
 from leaderboard.signin_scripts import USER_PROFILE  # noqa: E402
 
 __all__ = ["Config", "compare_states", "contest_state", "main"]
@@ -96,11 +96,15 @@ class Config:
     attempts: int = 1_000_000
     days: int = 5
     workers: int = 2
-    concurrency: int = 192
+    # players in flight per process: at most ~100, because a start that draws a question the
+    # process has not marked yet awaits one command on redis-py's pool, which refuses a 101st
+    # concurrent command (MaxConnectionsError); 192 made every start of a cold process fail
+    concurrency: int = 96
     fanout: tuple[int, ...] | None = None  # None: contest/orggen.py's province (~130,000 units)
     http_clients: int = 4
     http_think_s: float = 0.02
     reads: int = 300
+    read_seconds: float = 20.0
     flushers: int = 1
     xlsx: bool = True
     redis_url: str | None = None
@@ -286,9 +290,10 @@ class Quiz:
         self.count += 1
         log_path = self.workdir / f"{self.count:02d}-{name}.log"
         with log_path.open("wb") as out:
+            # its own process group (stopped group-wide), and killed by the kernel if this run dies
             proc = subprocess.Popen([sys.executable, "-m", "contest.cli", *args], env={**self.env, **(env or {})},
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, cwd=str(self.workdir))
+                                    preexec_fn=_die_with_parent, cwd=str(self.workdir))
         child = Child(name, proc, log_path)
         self.children.append(child)
         return child
@@ -403,7 +408,7 @@ async def _register(settings: Settings, indexes: list[int], org_ids: list[str]) 
                 runner.run(REGISTER, (keys.user_phones(), keys.user_seq(), keys.user_events(),
                                       keys.user_registrations()), ("phone", phone, name, org, paths[org], phone)),
                 runner.run(USER_PROFILE, (keys.user_phones(), keys.user_profiles()), (phone, name, org)))
-            out[k] = reply[1].decode()
+            out[k] = RegisterReply.from_reply(reply).user_id
 
         step = 2_000
         for first in range(0, len(indexes), step):
@@ -500,7 +505,7 @@ async def _play(settings: Settings, concurrency: int, users: list[tuple[str, str
                     except Exception as exc:  # counted and shown: a rehearsal reports, it does not stop
                         note(exc)
                     done += 1
-                    if done >= 50:
+                    if done >= 10:
                         _tick(done)
                         done = 0
             _tick(done)
@@ -609,11 +614,14 @@ async def timed_reads(host: str, cfg: Config, players: list[tuple[str, str, str]
     async with aiohttp.ClientSession() as session:
         for kind, make in kinds.items():
             samples = []
+            until = time.monotonic() + cfg.read_seconds
             for i in range(cfg.reads + 5):
                 url, token = make()
                 seconds, _ = await get_json(session, url, token)
                 if i >= 5:  # the first few warm caches and connections
                     samples.append(seconds)
+                if time.monotonic() > until and len(samples) >= 20:
+                    break  # a slow kind (the village ranking) is bounded in time, not in count
             out[kind] = percentiles(samples)
     return out
 
@@ -651,16 +659,31 @@ async def visible_state(host: str, players: list[tuple[str, str, str]], days: li
 def _volatile_prefixes() -> tuple[str, ...]:
     """Key prefixes of the contest that a rebuild does not restore as they were, by design:
     attempt hashes (rebuilt from the database, with fields the live path adds), streams, the
-    per-second timeline, deadlines of finished attempts and the review evidence of starts.
+    per-second timeline, deadlines of finished attempts, the review evidence of starts and the
+    daily boards' expiry times (see below).
     Built from leaderboard/keys.py, so a change of layout there follows."""
     marker = "\0"
     return tuple(k.split(marker)[0] for k in (
         keys.attempt(CONTEST, marker), keys.timeline(CONTEST, marker), keys.client_ips(CONTEST, marker),
-        keys.client_devices(CONTEST, marker), keys.events(CONTEST), keys.deadlines(CONTEST)))
+        keys.client_devices(CONTEST, marker), keys.events(CONTEST), keys.deadlines(CONTEST),
+        # when each day's boards expire: START computes it from the clock, a rebuild from the day's
+        # date; they agree on real days, not on the days this run simulates by shifting the offset
+        keys.daily_expiry(CONTEST)))
 
 
 def _b(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
+
+
+# Fields of the member's hash a rebuild does not restore, by design: the review evidence of their
+# starts (IP and device tokens) is not in the database's record of the attempt
+_MEMBER = keys.user_contest(CONTEST, "").encode()
+_UNRESTORED_MEMBER_FIELDS = frozenset({keys.USER_IPS.encode(), keys.USER_DEVICES.encode()})
+
+
+def _hash_items(key: bytes, items: Iterable[tuple[bytes | str, bytes | str]]) -> list[tuple[bytes, bytes]]:
+    skip = _UNRESTORED_MEMBER_FIELDS if key.startswith(_MEMBER) else frozenset()
+    return sorted((_b(k), _b(v)) for k, v in items if _b(k) not in skip)
 
 
 async def _content(redis: aioredis.Redis, key: bytes, kind: bytes) -> bytes:
@@ -676,10 +699,8 @@ async def _content(redis: aioredis.Redis, key: bytes, kind: bytes) -> bytes:
                 return digest.digest()
             start += 10_000
     if kind == b"hash":
-        items: list[tuple[bytes, bytes]] = []
-        async for field_name, value in redis.hscan_iter(key, count=10_000):
-            items.append((_b(field_name), _b(value)))
-        return hashlib.sha256(b"\n".join(k + b"\0" + v for k, v in sorted(items))).digest()
+        items = _hash_items(key, [pair async for pair in redis.hscan_iter(key, count=10_000)])
+        return hashlib.sha256(b"\n".join(k + b"\0" + v for k, v in items)).digest()
     if kind == b"set":
         return hashlib.sha256(b"\n".join(sorted(_b(m) for m in await redis.smembers(key)))).digest()
     if kind == b"string":
@@ -689,9 +710,11 @@ async def _content(redis: aioredis.Redis, key: bytes, kind: bytes) -> bytes:
     return hashlib.sha256(kind).digest()
 
 
-async def contest_state(redis: aioredis.Redis, progress_label: str = "") -> dict[str, bytes]:
+async def contest_state(redis: aioredis.Redis, progress_label: str = "",
+                        sizes: dict[str, int] | None = None) -> dict[str, bytes]:
     """key -> hash of its full contents, for every key of the contest but the volatile ones, and
-    the registrant indexes (phones, profiles, registrants per org)."""
+    the registrant indexes (phones, profiles, registrants per org).  ``sizes``: filled with the
+    MEMORY USAGE of the keys per kind (key_kind)."""
     volatile = _volatile_prefixes()
     prefix = keys.contest_prefix(CONTEST)
     pattern = prefix.replace("{", "\\{").replace("}", "\\}") + "*"
@@ -705,15 +728,23 @@ async def contest_state(redis: aioredis.Redis, progress_label: str = "") -> dict
         async with redis.pipeline(transaction=False) as pipe:
             for key in batch:
                 pipe.type(key)
-            kinds: list[bytes] = [_b(t) for t in await pipe.execute()]
+                if sizes is not None:
+                    pipe.memory_usage(key)
+            replies = await pipe.execute()
+        step = 2 if sizes is not None else 1
+        kinds: list[bytes] = [_b(t) for t in replies[::step]]
+        if sizes is not None:
+            for key, used in zip(batch, replies[1::2], strict=True):
+                family = key_kind(key.decode())
+                sizes[family] = sizes.get(family, 0) + int(used or 0)
         # small keys (most: members' hashes, org boards) are read whole in one pipeline; big ones
         # (the total board, the names hash) in chunks by _content
-        sizes = {b"zset": "zcard", b"hash": "hlen", b"set": "scard"}
+        length_of = {b"zset": "zcard", b"hash": "hlen", b"set": "scard"}
         async with redis.pipeline(transaction=False) as pipe:
             for key, kind in zip(batch, kinds, strict=True):
-                getattr(pipe, sizes.get(kind, "exists"))(key)
+                getattr(pipe, length_of.get(kind, "exists"))(key)
             lengths = await pipe.execute()
-        small = [(k, t) for k, t, n in zip(batch, kinds, lengths, strict=True) if int(n) <= 5_000 and t in sizes]
+        small = [(k, t) for k, t, n in zip(batch, kinds, lengths, strict=True) if int(n) <= 5_000 and t in length_of]
         async with redis.pipeline(transaction=False) as pipe:
             for key, kind in small:
                 if kind == b"zset":
@@ -724,7 +755,7 @@ async def contest_state(redis: aioredis.Redis, progress_label: str = "") -> dict
                     pipe.smembers(key)
             replies = await pipe.execute()
         for (key, kind), reply in zip(small, replies, strict=True):
-            out[key.decode()] = kind + b":" + _digest(kind, reply)
+            out[key.decode()] = kind + b":" + _digest(key, kind, reply)
         for key, kind in zip(batch, kinds, strict=True):
             if key.decode() not in out:
                 out[key.decode()] = kind + b":" + await _content(redis, key, kind)
@@ -733,12 +764,12 @@ async def contest_state(redis: aioredis.Redis, progress_label: str = "") -> dict
     return out
 
 
-def _digest(kind: bytes, reply: Any) -> bytes:
+def _digest(key: bytes, kind: bytes, reply: Any) -> bytes:
     """The digest _content makes, from a whole reply (ZRANGE WITHSCORES, HGETALL or SMEMBERS)."""
     if kind == b"zset":
         return hashlib.sha256(b"".join(_b(m) + b"\0" + repr(score).encode() + b"\n" for m, score in reply)).digest()
     if kind == b"hash":
-        items = sorted((_b(k), _b(v)) for k, v in reply.items())
+        items = _hash_items(key, reply.items())
         return hashlib.sha256(b"\n".join(k + b"\0" + v for k, v in items)).digest()
     return hashlib.sha256(b"\n".join(sorted(_b(m) for m in reply))).digest()
 
@@ -752,19 +783,35 @@ def compare_states(before: dict[str, Any], after: dict[str, Any]) -> dict[str, A
             "extra": len(extra), "differ": len(differ), "examples": (missing + extra + differ)[:20]}
 
 
-def key_kinds(state: dict[str, bytes]) -> dict[str, int]:
-    """Keys per kind: the part of the name after the contest tag up to the first id."""
+def key_kind(key: str) -> str:
+    """The kind of a key: the part of its name after the contest tag up to the first id (boards
+    by total/daily and org or not), or the whole name of a global key."""
     prefix = keys.contest_prefix(CONTEST)
+    if not key.startswith(prefix):
+        return key
+    parts = key[len(prefix):].split(":")
+    if parts[0] == "lb" and len(parts) > 1:
+        return f"lb:{parts[1]}" + (":o" if "o" in parts[2:] else "")
+    return parts[0]
+
+
+def key_kinds(state: dict[str, bytes]) -> dict[str, int]:
+    """Keys per kind (key_kind)."""
     kinds: dict[str, int] = {}
     for key in state:
-        rest = key[len(prefix):] if key.startswith(prefix) else key
-        kind = rest.split(":")[0] + (":" + rest.split(":")[1] if rest.startswith("lb:") and ":" in rest else "")
+        kind = key_kind(key)
         kinds[kind] = kinds.get(kind, 0) + 1
     return kinds
 
 
 async def used_memory(redis: aioredis.Redis) -> int:
-    return int((await redis.info("memory"))["used_memory"])
+    """used_memory once the background frees of UNLINK/DEL are done."""
+    for _ in range(600):
+        info = await redis.info("memory")
+        if int(info.get("lazyfree_pending_objects", 0)) == 0:
+            break
+        await asyncio.sleep(0.05)
+    return int(info["used_memory"])
 
 
 async def stream_entries(redis: aioredis.Redis) -> int:
@@ -1018,8 +1065,17 @@ async def run_async(cfg: Config, workdir: Path, redis_url: str, pg_url: str, sam
         figures["rss_kb"]["quiz serve"] = server.maxrss_kb
 
         # -- 7. lose Redis, rebuild, compare
-        before = await contest_state(redis, "state before")
+        sizes: dict[str, int] = {}
+        before = await contest_state(redis, "state before", sizes)
         figures["state_kinds"] = key_kinds(before)
+        figures["memory"]["per_kind_bytes"] = sizes
+        daily = sum(v for k, v in sizes.items() if k.startswith("lb:d"))
+        figures["memory"]["per_participant_without_daily_boards"] = (m2 - m1 - daily) / max(1, participants)
+        share = ", ".join(f"{k} {v / max(1, participants):,.0f}" for k, v in
+                          sorted(sizes.items(), key=lambda kv: -kv[1]) if v / max(1, participants) >= 1)
+        report.row("where a participant's bytes go (MEMORY USAGE per key kind / participants)", share,
+                   f"{(m2 - m1 - daily) / max(1, participants):,.0f} B per participant once the daily boards "
+                   "have expired")
         await redis.flushall()
         rebuild = quiz.run("rebuild", "rebuild", CONTEST)
         done = orjson.loads(rebuild.output().strip().splitlines()[-1])
@@ -1130,6 +1186,11 @@ def run(cfg: Config, json_path: Path | None) -> int:
     sampler = Sampler()
     load0 = os.getloadavg()[0]
     failed: BaseException | None = None
+
+    def interrupted(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")  # so the servers this run started are stopped
+
+    signal.signal(signal.SIGTERM, interrupted)
     try:
         with contextlib.ExitStack() as stack:
             redis_url = cfg.redis_url
@@ -1146,7 +1207,7 @@ def run(cfg: Config, json_path: Path | None) -> int:
             finally:
                 sampler.sample()
                 sampler.stop.set()
-    except Exception as exc:  # the table shows what was measured before the failure
+    except (Exception, KeyboardInterrupt) as exc:  # the table shows what was measured before the failure
         failed = exc
         traceback.print_exc()
     finally:
@@ -1192,7 +1253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attempts", type=int, help="attempts of 10 questions (default 1,000,000)")
     p.add_argument("--days", type=int, help="contest days the attempts spread over (default 5)")
     p.add_argument("--workers", type=int, help="bulk processes (default 2)")
-    p.add_argument("--concurrency", type=int, help="players in flight per bulk process (default 192)")
+    p.add_argument("--concurrency", type=int, help="players in flight per bulk process (default 96)")
     p.add_argument("--flushers", type=int, help="flusher processes sharing the consumer group (default 1)")
     p.add_argument("--http-clients", type=int, help="participants playing through quiz serve (default 4)")
     p.add_argument("--reads", type=int, help="requests per read kind (default 300)")

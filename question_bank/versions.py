@@ -46,8 +46,9 @@ def latest_version(bank: QuestionBank, qid: str) -> Question | None:
     return best
 
 
-def _same(a: Question, b: Question) -> bool:
-    return dataclasses.replace(a, id=b.id, retired=b.retired) == b
+def _same(incoming: Question, current: Question) -> bool:
+    """The same question but for its id and retired flag."""
+    return dataclasses.replace(incoming, id=current.id, retired=current.retired) == current
 
 
 def plan_upsert(bank: QuestionBank, incoming: Iterable[Question], drawn: Collection[str]) -> list[Question]:

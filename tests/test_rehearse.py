@@ -59,7 +59,7 @@ async def test_rehearse_quick_keeps_every_board_and_every_answer(pg_server: PgSe
     assert figures["database"]["answers"] == figures["database"]["acknowledged_answers"] >= 100_000
     # the comparison covered the boards, the org rollups and the members' records, in full
     kinds = figures["state_kinds"]
-    assert kinds.get("lb:t", 0) > 1_000 and kinds.get("lb:d", 0) > 1_000 and kinds.get("u", 0) > 5_000, kinds
+    assert kinds.get("lb:t:o", 0) > 1_000 and kinds.get("lb:d:o", 0) > 1_000 and kinds.get("u", 0) > 5_000, kinds
     assert figures["state_compare"]["keys"] == sum(kinds.values())
     assert figures["http"]["answer"]["n"] > 0 and not figures["http"]["errors"], figures["http"]
     assert "| measure | value | how |" in text

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Services", "main", "services"]
 
+# Each command imports what it needs inside its function, so a short one (quiz token, quiz migrate)
+# starts without loading aiohttp, the web layer, the workers and the catalog it never uses.
 log = logging.getLogger("quiz")
 
 

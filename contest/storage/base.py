@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from contest.errors import Unavailable
+
 __all__ = [
     "ANSWER_COLUMNS",
     "ATTEMPT_COLUMNS",
@@ -103,8 +105,9 @@ _I32 = 2**31 - 1
 _I64 = 2**63 - 1
 
 
-class StorageUnavailable(Exception):
-    """The database cannot be reached; nothing was written. The web layer answers 503."""
+class StorageUnavailable(Unavailable):
+    """The database cannot be reached; nothing was written. The web layer answers 503 with its
+    own words (the message names the driver's error, for the log only)."""
 
 
 class PoisonEvent(Exception):

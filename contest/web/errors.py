@@ -8,6 +8,7 @@ raise ``ApiError`` with a status.  aiohttp's middleware and the answer lane both
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -107,7 +108,13 @@ def error_response(
 
 def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> bytes:
     """The contract's error document."""
-    return orjson.dumps({"error": {"code": code, "message": message, "details": dict(details or {})}})
+    document = {"error": {"code": code, "message": message, "details": dict(details or {})}}
+    try:
+        return orjson.dumps(document)
+    except TypeError:
+        # details echo what the client sent: an integer past 64 bits or a lone surrogate, which
+        # orjson refuses; the standard library writes both (digits, \u escapes), so the 4xx stays one
+        return json.dumps(document, default=str).encode()
 
 
 def api_error(exc: DomainError) -> ApiError:
@@ -126,8 +133,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return _localized(request, exc)
-    except DomainError as exc:
-        return _localized(request, api_error(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -163,7 +168,7 @@ def error_of(exc: BaseException, method: str, path: str) -> tuple[ApiError, str 
     blames ("redis" / "database", for the metrics).  The web layer and the answer lane share it."""
     if isinstance(exc, ApiError):
         return exc, None
-    if isinstance(exc, DomainError):
+    if isinstance(exc, DomainError) and not isinstance(exc, StorageUnavailable):
         return api_error(exc), None
     if isinstance(exc, HttpProcessingError):  # a body aiohttp cannot parse (garbled multipart, chunking...)
         return ApiError(400, "bad_request", f"malformed request: {exc.message or exc}"[:300]), None
