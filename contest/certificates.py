@@ -68,7 +68,7 @@ class Certificates:
                             {"min_score": int(setting["min_score"]), "score": record.score}, code="not_qualified")
         _, shard = parse_attempt_id(attempt_id)
         user_key = keys.user_contest(contest.contest_id, claims.user_id, shard)
-        if await self.redis.hexists(user_key, f"v:{attempt_id}"):
+        if await self.redis.hexists(user_key, keys.USER_VOIDED + attempt_id):
             raise Forbidden("本次答题已被判定无效，不能领取证书 (this attempt was voided)", code="attempt_voided")
         org = self.catalog.orgs.get(record.org_id)
         path = self.catalog.orgs.path(record.org_id) if org is not None else ()

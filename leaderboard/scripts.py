@@ -567,9 +567,9 @@ class AnswerReply(NamedTuple):
     @classmethod
     def from_reply(cls, reply: Sequence[Any]) -> AnswerReply:
         if len(reply) == 7:  # the common case: a paper's accepted answer
+            # the numbers are Lua numbers, so RESP integers: they arrive as int already
             _, ok, pts, score, shown, flagged, qtype = reply
-            return _tuple_new(cls, ("", int(ok), int(pts), int(score), text(shown), int(flagged), text(qtype), 0,
-                                    None, None))
+            return _tuple_new(cls, ("", ok, pts, score, text(shown), flagged, text(qtype), 0, None, None))
         if text(reply[0]) == "err":
             error = text(reply[1])
             if error == "rate_limited":
@@ -716,9 +716,9 @@ class FinishReply(NamedTuple):
     def from_reply(cls, reply: Sequence[Any]) -> FinishReply:
         if text(reply[0]) == "err":
             return cls(text(reply[1]))
+        # the numbers are Lua numbers, so RESP integers: they arrive as int already
         _, score, cc, qc, dur, rank, best, counted, fa, st, again, auto, encoded, *tail = reply
-        return _tuple_new(cls, ("", int(score), int(cc), int(qc), int(dur), int(rank), int(best), int(counted) == 1,
-                                int(fa), int(st), int(again) == 1, int(auto or 0) == 1,
+        return _tuple_new(cls, ("", score, cc, qc, dur, rank, best, counted == 1, fa, st, again == 1, auto == 1,
                                 float(encoded) if encoded else None, text(tail[0]) if tail else ""))
 
 LEADERBOARD_PAGE = Script("leaderboard_page", _RANKED_ROWS + r"""

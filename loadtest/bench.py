@@ -58,7 +58,7 @@ from contest.embedded_redis import EmbeddedValkey, _die_with_parent, free_port  
 from contest.redis_client import PipelinedScripts  # noqa: E402
 from leaderboard import keys  # noqa: E402
 from leaderboard.boards import read_me, read_page  # noqa: E402
-from leaderboard.scripts import FINISH, REGISTER, START  # noqa: E402
+from leaderboard.scripts import FINISH, REGISTER, START, FinishReply  # noqa: E402
 
 __all__ = ["main"]
 
@@ -610,7 +610,7 @@ async def leaderboard_section(cfg: Config, valkey: EmbeddedValkey, members: int,
                                           keys.stats(CONTEST), keys.events(CONTEST), keys.deadlines(CONTEST),
                                           keys.timeline(CONTEST, ""), board, names),
                                  (uid, prefix, "best", 0, 0, CONTEST, aid, "", 0))
-        assert reply[0] == b"ok", reply
+        assert not FinishReply.from_reply(reply).error, reply
 
     ops = {"rank": rank, "page": page, "around": around, "finish": finish}
     ours: dict[str, list[OpRate]] = {k: [] for k in ops}
@@ -710,7 +710,8 @@ def flusher_section(cfg: Config, redis_url: str, workdir: Path) -> list[Row]:
                            "n/a (no PostgreSQL binaries or --no-postgres)")]
     raw = [r.raw_copy for r in runs]
     rows.append(Row("flusher", f"raw asyncpg COPY into PostgreSQL, answer rows/s ({cfg.flusher_rows:,} answers"
-                    " + their starts, one transaction)", f"{median(raw):,.0f}", raw={"rates": raw}))
+                    " + their starts, one transaction; mean of one COPY before and one after the flushers)",
+                    f"{median(raw):,.0f}", raw={"rates": raw, "before_after": [r.raw_copies for r in runs]}))
     for count in cfg.flusher_processes:
         rates = [r.flusher[count] for r in runs]
         ratios = [r.flusher[count] / r.raw_copy for r in runs]

@@ -36,7 +36,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster  # noqa: E402
 
 from contest.redis_client import PipelinedScripts  # noqa: E402
 from leaderboard import keys  # noqa: E402
-from leaderboard.scripts import ANSWER, FINISH, START  # noqa: E402
+from leaderboard.scripts import ANSWER, FINISH, START, AnswerReply  # noqa: E402
 
 QUESTIONS = 10
 FIELDS = [f"s|B|10|Q{i}|4" for i in range(QUESTIONS)]
@@ -124,7 +124,7 @@ async def _player(runners: list[PipelinedScripts], cid: str, shards: int, uids: 
                  keys.timeline(cid, "", s)),
                 (uid, i, "B" if (n + i) % 3 else "C", 0, 0, 0, 0, 0, 0, 0, 0, cid, aid, "0", 0))
             counts["calls"] += 1
-            if reply[0] == b"ok":
+            if not AnswerReply.from_reply(reply).error:
                 counts["answers"] += 1
         await runner.run(
             FINISH,

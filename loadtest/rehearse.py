@@ -77,7 +77,7 @@ from contest.errors import DomainError  # noqa: E402
 from contest.play import Play  # noqa: E402
 from contest.settings import Settings  # noqa: E402
 from leaderboard import keys  # noqa: E402
-from leaderboard.scripts import REGISTER  # noqa: E402
+from leaderboard.scripts import REGISTER, RegisterReply  # noqa: E402
 from leaderboard.signin_scripts import USER_PROFILE  # noqa: E402
 
 __all__ = ["Config", "compare_states", "contest_state", "main"]
@@ -408,7 +408,7 @@ async def _register(settings: Settings, indexes: list[int], org_ids: list[str]) 
                 runner.run(REGISTER, (keys.user_phones(), keys.user_seq(), keys.user_events(),
                                       keys.user_registrations()), ("phone", phone, name, org, paths[org], phone)),
                 runner.run(USER_PROFILE, (keys.user_phones(), keys.user_profiles()), (phone, name, org)))
-            out[k] = reply[1].decode()
+            out[k] = RegisterReply.from_reply(reply).user_id
 
         step = 2_000
         for first in range(0, len(indexes), step):

@@ -8,6 +8,7 @@ raise ``ApiError`` with a status.  aiohttp's middleware and the answer lane both
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -107,7 +108,13 @@ def error_response(
 
 def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> bytes:
     """The contract's error document."""
-    return orjson.dumps({"error": {"code": code, "message": message, "details": dict(details or {})}})
+    document = {"error": {"code": code, "message": message, "details": dict(details or {})}}
+    try:
+        return orjson.dumps(document)
+    except TypeError:
+        # details echo what the client sent: an integer past 64 bits or a lone surrogate, which
+        # orjson refuses; the standard library writes both (digits, \u escapes), so the 4xx stays one
+        return json.dumps(document, default=str).encode()
 
 
 def api_error(exc: DomainError) -> ApiError:

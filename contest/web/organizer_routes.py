@@ -4,7 +4,7 @@ table, the handlers and /api/openapi.json stay one list."""
 
 from __future__ import annotations
 
-from contest.web.schema import ADMIN, INT, STR, Route, obj
+from contest.web.schema import ADMIN, INT, STR, STR_OR_NULL, Route, obj
 from contest.web.views import admin, lottery, review, screen
 
 __all__ = ["ORGANIZER_ROUTES"]
@@ -16,8 +16,9 @@ QUESTION_BODY = obj({"id": STR, "type": {"enum": ["single", "multiple", "judge"]
 QUESTION_OUT = obj({"question": {"type": "object"}, "previous_id": STR, "versioned": {"type": "boolean"}},
                    ("question",))
 
-ELIGIBILITY = obj({"min_score": INT, "board": {"enum": ["total", "daily"]}, "date_from": STR, "date_to": STR,
-                   "exclude_flagged": {"type": "boolean"}, "org_id": STR})
+# a lottery keeps the eligibility as given: the optional ends and org are null when not given
+ELIGIBILITY = obj({"min_score": INT, "board": {"enum": ["total", "daily"]}, "date_from": STR_OR_NULL,
+                   "date_to": STR_OR_NULL, "exclude_flagged": {"type": "boolean"}, "org_id": STR_OR_NULL})
 LOTTERY = obj({"lottery_id": STR, "contest_id": STR, "name": STR, "winners_count": INT, "eligibility": ELIGIBILITY,
                "commitment": STR, "status": {"enum": ["committed", "drawn"]}, "seed": STR, "eligible_count": INT,
                "eligible_hash": STR, "drawn_at": INT, "winners": {"type": "array", "items": {"type": "object"}}},
