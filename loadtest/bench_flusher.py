@@ -12,8 +12,9 @@ the flusher runs and report the lag (now - stream id time of a batch's oldest en
 Compare mode (also ``quiz bench --only flusher``): the database's own speed next to the flusher's.
 A raw asyncpg COPY (``copy_records_to_table``, one transaction) writes the very rows the flusher
 will write (the answers into ``answers``, the attempt starts into ``attempts``: the same tables,
-the same indexes), built in memory beforehand so only the COPY is timed; then the same entries
-are put in the stream and 1, 2 and 4 flusher processes (``Flusher`` in processes of their own,
+the same indexes), built in memory beforehand so only the COPY is timed, once before the flusher
+runs and once after (the baseline is their mean); in between the same entries are put in the
+stream, each time anew, and 1, 2 and 4 flusher processes (``Flusher`` in processes of their own,
 one consumer each of the ``flusher`` group) drain them, timed from the moment they are told to go
 until the last one finds the stream empty. Every measurement starts on empty tables, and the
 answers stored are counted after each drain (exactly N, or the run fails).
@@ -227,7 +228,8 @@ class Comparison:
     """One compare run: answer rows/s of the raw COPY and of each flusher process count."""
 
     rows: int
-    raw_copy: float
+    raw_copy: float  # the mean of the two raw COPYs below
+    raw_copies: tuple[float, float] = (0.0, 0.0)  # before and after the flusher drains
     flusher: dict[int, float] = field(default_factory=dict)  # processes -> answer rows/s
     cpu_s: dict[int, float] = field(default_factory=dict)  # processes -> CPU of the flusher processes
 
@@ -341,16 +343,22 @@ async def compare(redis_url: str, pg_url: str, n_answers: int, processes: tuple[
     storage = open_storage(pg_url)
     await storage.open()  # migrates
     await storage.close()
-    result = Comparison(rows=n_answers, raw_copy=await raw_copy_rate(pg_url, n_answers))
+    # a raw COPY before and after the drains, their mean the baseline: one COPY lasts a second or
+    # two, and on a shared machine a neighbour's burst would otherwise decide the ratio alone
+    before = await raw_copy_rate(pg_url, n_answers)
+    flusher: dict[int, float] = {}
+    cpu_s: dict[int, float] = {}
     for count in processes:
-        result.flusher[count], result.cpu_s[count] = await flusher_processes_rate(
-            redis_url, pg_url, n_answers, count, batch)
+        flusher[count], cpu_s[count] = await flusher_processes_rate(redis_url, pg_url, n_answers, count, batch)
+    after = await raw_copy_rate(pg_url, n_answers)
     await _empty_tables(pg_url)
-    return result
+    return Comparison(rows=n_answers, raw_copy=(before + after) / 2, raw_copies=(before, after), flusher=flusher,
+                      cpu_s=cpu_s)
 
 
 def print_comparison(result: Comparison) -> None:
-    print(f"  raw asyncpg COPY: {result.raw_copy:,.0f} answer rows/s ({result.rows} answers + their starts)")
+    print(f"  raw asyncpg COPY: {result.raw_copy:,.0f} answer rows/s ({result.rows} answers + their starts;"
+          f" {result.raw_copies[0]:,.0f} before the drains, {result.raw_copies[1]:,.0f} after)")
     for count, rate in result.flusher.items():
         print(f"  {count} flusher process(es): {rate:,.0f} answer rows/s = {rate / result.raw_copy:.2f}x raw COPY;"
               f" flusher CPU {result.cpu_s[count]:.2f} s")

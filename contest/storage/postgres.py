@@ -4,7 +4,9 @@ A batch is COPYed (binary protocol, no per-row round trips) into TEMP staging ta
 into the real tables with ``INSERT .. SELECT .. ON CONFLICT DO NOTHING`` in the same
 transaction, which keeps replays idempotent without giving up COPY's speed. Answers, the bulk
 of every batch, are COPYed straight into ``answers`` (staging only when a replay collides), in
-text format built from the stream's own bytes when the flusher hands raw entries (``write_raw``). The staging tables
+text format built from the stream's own bytes when the flusher hands raw entries (``write_raw``);
+on that path the starts go straight into ``attempts`` too, the whole batch being redone through
+staging when any row is already there (``_write_batch(direct=True)``). The staging tables
 are created once per pooled connection (``ON COMMIT DELETE ROWS``) rather than per batch, so no
 catalog churn on the hot path.
 """
