@@ -10,7 +10,8 @@ Global (non-contest) keys live under the ``{quiz}`` tag: users, the org tree and
 Every hash field is named and explained below (``ATTEMPT_*``, ``USER_*``, ``STATS_*``...).
 The Lua scripts write the same names as literals: passing them in ARGV would cost every answer
 its parsing, so tests/test_lua_names.py checks that every field name and key suffix a script
-uses is one defined here (and that every one defined here is used).  A name ending in ``:`` or a
+uses is one defined here (and that every field defined for the scripts' hashes is still used).
+Python reads and writes the same fields through these constants.  A name ending in ``:`` or a
 one-letter prefix (``q``, ``a``) is completed by the value its comment names.  The fields of
 stream entries (``events``, ``user_events``) are the event format: docs/events.md.
 """
