@@ -72,6 +72,8 @@ async def _player(http: _Http, user: dict[str, Any], acked: list[tuple[str, int]
         try:
             async with http.post("/api/v1/contests/demo/attempts", headers=user["headers"]) as resp:
                 if resp.status not in (200, 201):
+                    # only a server going away ends a player; anything else is a failure to see
+                    assert stop.is_set() or resp.status == 503, f"start got {resp.status}: {await resp.text()}"
                     return
                 attempt = await resp.json()
             for q in attempt["questions"]:

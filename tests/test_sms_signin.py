@@ -3,7 +3,6 @@ against a real receiver, registration with a code, token refresh, and coming bac
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +21,7 @@ from contest.web.app import create_app
 from contest.workers.rebuild import rebuild_users
 from tests.fixtures.app import SAMPLE, LaneTestServer, admin_headers, bearer, make_settings, seed_contest
 from tests.fixtures.sms_receiver import WEBHOOK_SECRET, SmsReceiver, sms_receiver  # noqa: F401
+from tests.fixtures.waiting import until
 
 PHONE = "13900001111"
 LEAF = "360302002001"
@@ -359,10 +359,9 @@ async def test_sms_sign_in_finds_the_profile_after_redis_lost_it(sms_app: Any, s
         await _orgs(client)
         reg = await client.post("/api/v1/auth/register", json={"name": "孙八", "phone": PHONE, "org_id": LEAF})
         user = await reg.json()
-        for _ in range(100):  # the flusher writes the user to the database
-            if (await (await client.get("/readyz")).json()).get("backlog") == 0:
-                break
-            await asyncio.sleep(0.05)
+        async def flushed() -> bool:  # the flusher has written the user to the database
+            return bool((await (await client.get("/readyz")).json()).get("backlog") == 0)
+        await until(flushed, within=30, interval=0.05, what="the users stream flushed to the database")
         await redis_client.delete("{quiz}:profiles")
         assert (await _send(client)).status == 202
         resp = await client.post("/api/v1/auth/sms/login", json={"phone": PHONE, "code": sms_receiver.code_for(PHONE)})
