@@ -129,7 +129,8 @@ async def test_serve_workers_sigterm_flushes_every_acknowledged_answer(redis_url
             players = [asyncio.create_task(_player(http, u, acked, stop)) for u in users]
             deadline = time.monotonic() + 30
             while len(acked) < 100:  # play under way on both workers
-                assert time.monotonic() < deadline, f"only {len(acked)} answers acknowledged before the SIGTERM; {STOPPED_ON}"
+                assert time.monotonic() < deadline, \
+                    f"only {len(acked)} answers acknowledged before the SIGTERM; {STOPPED_ON}"
                 await asyncio.sleep(0.01)
             proc.send_signal(signal.SIGTERM)
             code = await asyncio.wait_for(proc.wait(), 30)
