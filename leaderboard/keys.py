@@ -199,6 +199,12 @@ def contest_prefix(contest_id: str, shard: int = 0) -> str:
     return f"{{c:{contest_id}}}:"
 
 
+def every_key_under(prefix: str) -> str:
+    """The SCAN MATCH pattern for every key starting with ``prefix`` (a contest's ``{c:<cid>}:``,
+    or a narrower one): the hash tag's braces escaped, so the glob reads them as plain text."""
+    return prefix.replace("{", "\\{").replace("}", "\\}") + "*"
+
+
 def contest_meta(contest_id: str) -> str:
     """Reserved for a contest's metadata; nothing reads or writes it today (the contest's config
     lives in contests_snapshot())."""

@@ -101,7 +101,7 @@ async def drop_expiring(runner: Any, contest_id: str) -> int:
     """Delete every key of the contest that has an expiry (attempt hashes, daily boards), as time
     would: what a steady-state measure must not count.  ``runner``: anything with ``execute``
     (PipelinedScripts) on a single server.  Returns the keys deleted."""
-    pattern = keys.contest_prefix(contest_id).replace("{", "\\{").replace("}", "\\}") + "*"
+    pattern = keys.every_key_under(keys.contest_prefix(contest_id))
     cursor: Any = b"0"
     doomed: list[bytes] = []
     while True:

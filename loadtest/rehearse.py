@@ -717,7 +717,7 @@ async def contest_state(redis: aioredis.Redis, progress_label: str = "",
     MEMORY USAGE of the keys per kind (key_kind)."""
     volatile = _volatile_prefixes()
     prefix = keys.contest_prefix(CONTEST)
-    pattern = prefix.replace("{", "\\{").replace("}", "\\}") + "*"
+    pattern = keys.every_key_under(prefix)
     names: list[bytes] = [k async for k in redis.scan_iter(match=pattern, count=5_000)
                           if not k.decode().startswith(volatile) and not k.endswith(b":dead")]
     names += [k.encode() for k in (keys.user_phones(), keys.user_profiles(), keys.user_registrations())]
@@ -822,7 +822,7 @@ async def stream_entries(redis: aioredis.Redis) -> int:
 async def drop_attempt_hashes(redis: aioredis.Redis) -> int:
     """Delete the attempt hashes, as their expiry (a day after the deadline) would."""
     prefix = keys.attempt(CONTEST, "")
-    pattern = prefix.replace("{", "\\{").replace("}", "\\}") + "*"
+    pattern = keys.every_key_under(prefix)
     dropped = 0
     batch: list[bytes] = []
     async for key in redis.scan_iter(match=pattern, count=5_000):

@@ -342,7 +342,7 @@ async def _layout(redis: Any, cid: str) -> dict[str, Any]:
     scores, hashes with their fields (the review evidence aside: the database does not keep it), and
     for each key whether and when it expires."""
     out: dict[str, Any] = {}
-    pattern = keys.contest_prefix(cid).replace("{", "\\{").replace("}", "\\}") + "*"
+    pattern = keys.every_key_under(keys.contest_prefix(cid))
     async for raw in redis.scan_iter(match=pattern):
         name = raw.decode()
         rest = name[len(keys.contest_prefix(cid)):]

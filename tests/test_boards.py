@@ -287,7 +287,7 @@ async def test_lone_root_shares_the_contest_boards_and_daily_boards_expire(clien
     await submit_scored(client, b, cid, 5)
     redis = aioredis.Redis.from_url(client.server.app[SETTINGS].redis_url)
     try:
-        pattern = keys.contest_prefix(cid).replace("{", "\\{").replace("}", "\\}") + "lb:*"
+        pattern = keys.every_key_under(keys.contest_prefix(cid) + "lb:")
         names = {k.decode() async for k in redis.scan_iter(match=pattern)}
         assert not any(n.endswith(":o:360000") for n in names), names
         assert keys.board(cid, org_id=VA) in names and keys.board(cid, org_id="360000", lone_root="360000") in names

@@ -74,7 +74,7 @@ async def rebuild_users(redis: Any, storage: Any, catalog: Catalog) -> dict[str,
 async def _clear(redis: Any, contest: Contest) -> int:
     deleted = 0
     for shard in range(contest.shards):
-        pattern = keys.contest_prefix(contest.contest_id, shard).replace("{", "\\{").replace("}", "\\}") + "*"
+        pattern = keys.every_key_under(keys.contest_prefix(contest.contest_id, shard))
         batch = []
         async for key in redis.scan_iter(match=pattern, count=1000):
             if key.decode().endswith(keys.SUFFIX_EVENTS) or key.decode().endswith(":dead"):
