@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from leaderboard.entries import LUA_XADD_ANSWER
+
 __all__ = [
     "ANSWER",
     "ANSWER_CHALLENGE",
@@ -435,7 +437,7 @@ class StartReply(NamedTuple):
             return cls(status, limit=text(reply[1]))
         return cls(status)
 
-ANSWER = Script("answer", _COMMON + r"""
+ANSWER = Script("answer", _COMMON + LUA_XADD_ANSWER + r"""
 -- Score one answer against the attempt's shuffled key, exactly once.
 -- KEYS: 1 attempt hash, 2 contest stats hash, 3 per-question stats hash, 4 contest events
 --       stream, 5 timeline hash
@@ -491,8 +493,7 @@ if qlimit > 0 and elapsed > qlimit + grace then
   redis.call('HINCRBY', KEYS[3], qid .. ':n', 1)
   redis.call('HINCRBY', KEYS[5], 'a:' .. minute, 1)
   redis.call('HINCRBY', KEYS[5], 's:' .. second, 1)
-  redis.call('XADD', KEYS[4], '*', 't', 'ans', 'cid', ARGV[12], 'aid', ARGV[13], 'uid', ARGV[1],
-    'i', i, 'qid', qid, 'ch', '', 'ok', 0, 'pts', 0, 'at', now, 'fl', 0)
+  xadd_answer(KEYS[4], ARGV[13], i, ARGV[12], ARGV[1], qid, '', 0, 0, now, 0)
   return {'err', 'deadline_passed'}
 end
 if choice == '' or #choice > nopt then return {'err', 'invalid_choice'} end
@@ -538,8 +539,7 @@ redis.call('HINCRBY', KEYS[3], qid .. ':n', 1)
 if ok == 1 then redis.call('HINCRBY', KEYS[3], qid .. ':c', 1) end
 redis.call('HINCRBY', KEYS[5], 'a:' .. minute, 1)
 redis.call('HINCRBY', KEYS[5], 's:' .. second, 1)
-redis.call('XADD', KEYS[4], '*', 't', 'ans', 'cid', ARGV[12], 'aid', ARGV[13], 'uid', ARGV[1],
-  'i', i, 'qid', qid, 'ch', choice, 'ok', ok, 'pts', pts, 'at', now, 'fl', fl)
+xadd_answer(KEYS[4], ARGV[13], i, ARGV[12], ARGV[1], qid, choice, ok, pts, now, fl)
 return {'ok', ok, pts, score, key, fl, qtype}
 """)
 
@@ -636,9 +636,9 @@ end
 """, """if h[2] == '1' then return {'err', 'finished'} end
 if cur and cur ~= i then return {'err', 'not_current'} end
 """),
-    ("""    'i', i, 'qid', qid, 'ch', '', 'ok', 0, 'pts', 0, 'at', now, 'fl', 0)
+    ("""  xadd_answer(KEYS[4], ARGV[13], i, ARGV[12], ARGV[1], qid, '', 0, 0, now, 0)
   return {'err', 'deadline_passed'}
-""", """    'i', i, 'qid', qid, 'ch', '', 'ok', 0, 'pts', 0, 'at', now, 'fl', 0)
+""", """  xadd_answer(KEYS[4], ARGV[13], i, ARGV[12], ARGV[1], qid, '', 0, 0, now, 0)
   -- a challenge ends at its question's time limit
   if cur then return {'err', 'deadline_passed', challenge_finish()} end
   return {'err', 'deadline_passed'}

@@ -42,7 +42,6 @@ from pathlib import Path
 
 import asyncpg
 import redis.asyncio as aioredis
-from redis.typing import EncodableT, FieldT
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -51,6 +50,7 @@ from contest.storage import Storage, open_storage
 from contest.storage.base import ANSWER_COLUMNS, START_COLUMNS, parse_events
 from contest.workers.flusher import Flusher, consumer_name, relax_gc
 from leaderboard import keys
+from leaderboard.entries import entry_fields
 
 __all__ = ["Comparison", "compare", "main"]
 
@@ -111,7 +111,8 @@ def local_postgres() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def answer_events(first_attempt: int, n_answers: int, at: int) -> Iterator[dict[FieldT, EncodableT]]:
+def answer_events(first_attempt: int, n_answers: int, at: int) -> Iterator[dict[str, str]]:
+    """docs/events.md events; the stream gets them as the scripts write them (entry_fields)."""
     for k in range(n_answers):
         a, i = divmod(k, PER_ATTEMPT)
         aid, uid = f"a{first_attempt + a:09d}", f"u{first_attempt + a:09d}"
@@ -149,7 +150,7 @@ async def fill(redis: aioredis.Redis, n_answers: int, first_attempt: int = 0) ->
     written = 0
     pipe = redis.pipeline(transaction=False)
     for event in answer_events(first_attempt, n_answers, T0):
-        pipe.xadd(STREAM, event)
+        pipe.xadd(STREAM, entry_fields(event))
         written += 1
         if len(pipe) >= 5000:
             await pipe.execute()
@@ -198,7 +199,7 @@ async def sustained(redis: aioredis.Redis, storage: Storage, rate: int, seconds:
             attempts = due // PER_ATTEMPT
             pipe = redis.pipeline(transaction=False)
             for event in answer_events(next_attempt, attempts * PER_ATTEMPT, int(time.time() * 1000)):
-                pipe.xadd(STREAM, event)
+                pipe.xadd(STREAM, entry_fields(event))
             await pipe.execute()
             next_attempt += attempts
         if flusher.batches != seen_batches:

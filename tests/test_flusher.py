@@ -15,10 +15,11 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from contest.storage import Storage, StorageUnavailable
-from contest.storage.base import ANSWER_COLUMNS, parse_events
+from contest.storage.base import ANSWER_COLUMNS, event_from_fields, parse_events
 from contest.storage.postgres import PostgresStorage
 from contest.workers.flusher import GROUP, Flusher, consumer_name
 from leaderboard import keys
+from leaderboard.entries import entry_fields, pack_answer
 from tests.fixtures.postgres import PgServer, create_database, start_postgres, stop_postgres
 from tests.test_storage import T0, ans_ev, attempt_events, fin_ev, start_ev, user_ev
 
@@ -31,11 +32,13 @@ __all__ = ["many_answers", "produce"]
 STREAM = keys.events("c1")
 
 
-async def produce(redis: aioredis.Redis, events: list[dict[str, str]], stream: str = STREAM) -> list[bytes]:
+async def produce(redis: aioredis.Redis, events: list[dict[str, Any]], stream: str = STREAM, *,
+                  packed: bool = True) -> list[bytes]:
+    """XADD ``events`` as the scripts write them (answers packed), or all in the older field form."""
     await redis.sadd(keys.streams_registry(), stream)
     async with redis.pipeline(transaction=False) as pipe:
         for event in events:
-            pipe.xadd(stream, event)
+            pipe.xadd(stream, entry_fields(event) if packed else event)
         return await pipe.execute()
 
 
@@ -81,7 +84,7 @@ async def test_crash_between_commit_and_ack_replays_once(
     # a flusher reads and commits, then dies before XACK
     await redis_client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
     [[_, entries]] = await redis_client.xreadgroup(GROUP, "dead", {STREAM: ">"}, count=150)
-    await storage.write_events([{k.decode(): v.decode() for k, v in f.items()} for _, f in entries])
+    await storage.write_events([event_from_fields(f) for _, f in entries])
     survivor = Flusher(redis_client, storage, consumer="alive", batch=100, claim_idle_ms=0)
     assert await survivor.flush_once() == 220
     assert await storage.count_rows("c1") == {"users": 20, "attempts": 20, "finished": 0, "answers": 200}
@@ -103,7 +106,9 @@ async def test_poison_entry_is_dead_lettered(redis_client: aioredis.Redis, stora
     assert await flusher.flush_once() == 3
     assert (await storage.count_rows("c1"))["answers"] == 2
     [(dead_id, fields)] = await redis_client.xrange(keys.dead_letters(STREAM))
-    assert fields[b"orig_id"] == ids[2] and b"bad value" in fields[b"error"] and fields[b"pts"] == b"lots"
+    # the dead letter keeps the entry as it was written: one packed field
+    assert fields[b"orig_id"] == ids[2] and b"bad value" in fields[b"error"]
+    assert fields[b"a"] == pack_answer(bad).encode() and b"\tlots\t" in fields[b"a"]
     assert flusher.dead_lettered == 1 and await flusher.backlog() == 0
 
 
@@ -194,34 +199,54 @@ async def test_flusher_recovers_when_redis_lost_its_data(redis_client: aioredis.
     assert (await sqlite_storage.count_rows("c1"))["answers"] == 6 and await flusher.backlog() == 0
 
 
-async def test_answers_store_the_same_whichever_path(redis_client: aioredis.Redis, storage: Storage) -> None:
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "older-form"])
+async def test_answers_store_the_same_whichever_path(redis_client: aioredis.Redis, storage: Storage,
+                                                     packed: bool) -> None:
     """PostgreSQL COPYs plain answers as text straight from the Redis bytes; answers needing COPY
-    escaping or flag normalisation go through parse_events. Both must store what parse_events says."""
+    escaping or flag normalisation go through parse_events. Both must store what parse_events says,
+    for packed answers and for answers in the older field form alike (a stream written before an
+    upgrade). A packed value cannot hold a tab or a newline (its separators): those are tested in
+    the older form only."""
     plain = [*many_answers(2, 3), start_ev("a9", "u9")]
-    odd = [
-        ans_ev("a9", "u9", i) | change
-        for i, change in enumerate(
-            [{"qid": "q\\1"}, {"qid": "q\t1"}, {"qid": "q\n1"}, {"qid": "q\r1"}, {"ch": "选项"}, {"ok": "2"},
-             {"fl": ""}, {"ch": ""}]
-        )
-    ]
+    changes: list[dict[str, str]] = [{"qid": "q\\1"}, {"qid": "q\r1"}, {"ch": "选项"}, {"ch": ""}]
+    if not packed:
+        changes += [{"qid": "q\t1"}, {"qid": "q\n1"}, {"ok": "2"}, {"fl": ""}]
+    odd = [ans_ev("a9", "u9", i) | change for i, change in enumerate(changes)]
     flusher = Flusher(redis_client, storage, consumer="f1")
-    await produce(redis_client, plain)
+    await produce(redis_client, plain, packed=packed)
     assert await flusher.flush_once() == len(plain)
     for event in odd:  # one batch each, so no check hides behind another
-        await produce(redis_client, [event])
+        await produce(redis_client, [event], packed=packed)
         assert await flusher.flush_once() == 1
     stored = sorted([tuple(r[c] for c in ANSWER_COLUMNS) async for r in storage.load_answers("c1")])
     assert stored == sorted(parse_events(plain + odd).answers)
 
 
-async def test_entry_that_is_not_utf8_is_dead_lettered(redis_client: aioredis.Redis, storage: Storage) -> None:
-    bad = ans_ev("a1", "u1", 1) | {"qid": b"q\xff"}
-    ids = await produce(redis_client, [start_ev("a1", "u1"), ans_ev("a1", "u1", 0), bad])
+async def test_packed_answer_of_the_wrong_shape_is_dead_lettered(redis_client: aioredis.Redis,
+                                                                 storage: Storage) -> None:
+    """A packed answer with a value too many or too few is refused by name, never stored shifted."""
+    good = ans_ev("a1", "u1", 0)
+    ids = await produce(redis_client, [start_ev("a1", "u1"), good])
+    bad = await produce(redis_client, [{"a": pack_answer(good) + "\textra"},
+                                       {"a": pack_answer(good).rsplit("\t", 1)[0]}], packed=False)
     flusher = Flusher(redis_client, storage, consumer="f1")
     assert await flusher.flush_once() == 2
-    [(_, fields)] = await redis_client.xrange(keys.dead_letters(STREAM))
+    dead = await redis_client.xrange(keys.dead_letters(STREAM))
+    assert [fields[b"orig_id"] for _, fields in dead] == bad and len(ids) == 2
+    assert all(b"10 tab-separated values" in fields[b"error"] for _, fields in dead)
+    assert (await storage.count_rows("c1"))["answers"] == 1 and await flusher.backlog() == 0
+
+
+async def test_entry_that_is_not_utf8_is_dead_lettered(redis_client: aioredis.Redis, storage: Storage) -> None:
+    bad = ans_ev("a1", "u1", 1) | {"qid": b"q\xff"}
+    packed_bad = {"a": pack_answer(ans_ev("a1", "u1", 2) | {"qid": "q@"}).encode().replace(b"@", b"\xff")}
+    ids = await produce(redis_client, [start_ev("a1", "u1"), ans_ev("a1", "u1", 0), bad, packed_bad],
+                        packed=False)
+    flusher = Flusher(redis_client, storage, consumer="f1")
+    assert await flusher.flush_once() == 2
+    [(_, fields), (_, packed_fields)] = await redis_client.xrange(keys.dead_letters(STREAM))
     assert fields[b"orig_id"] == ids[2] and fields[b"qid"] == b"q\xff" and await flusher.backlog() == 0
+    assert packed_fields[b"orig_id"] == ids[3] and packed_fields[b"a"] == packed_bad["a"]
 
 
 class _KilledBeforeAck(Flusher):

@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from contest.appkeys import CATALOG, PLAY, STORAGE, SWEEPER
+from contest.appkeys import CATALOG, PLAY, REDIS, STORAGE, SWEEPER
 from contest.auth import issue_token
 from contest.web.app import create_app
 from contest.workers.sweeper import Sweeper
@@ -246,6 +246,21 @@ async def test_410_attempt_deadline_and_question_limit(client: TestClient) -> No
     assert [(x["index"], x["choice"]) for x in state["answered"]] == [(0, "B"), (1, None), (2, "B")]
     status, done = await finish(client, b, qaid)
     assert status == 200 and done["score"] == 20
+    # the stream carries each answer as one packed field (leaderboard/entries.py), the run-out
+    # question too, and the flusher hands those values to COPY as they are: the rows say what the
+    # API said (the app's own flusher may have taken entries off the stream already)
+    entries = await client.server.app[REDIS].xrange(keys.events(per_question))
+    assert not [f for _, f in entries if f.get(b"t") == b"ans"]
+    expected = [(qaid, 0, b.user_id, "B", 1, 10), (qaid, 1, b.user_id, "", 0, 0), (qaid, 2, b.user_id, "B", 1, 10)]
+    expected_at = [x["answered_at"] for x in state["answered"]]
+    for _ in range(200):
+        rows = [r async for r in client.server.app[STORAGE].load_answers(per_question)]
+        if len(rows) == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert [(r["attempt_id"], r["idx"], r["user_id"], r["choice"], r["correct"], r["points_awarded"])
+            for r in rows] == expected
+    assert [r["answered_at"] for r in rows] == expected_at
 
 
 async def test_400_every_bad_field(client: TestClient) -> None:

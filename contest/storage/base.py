@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import orjson
 
 from contest.errors import Unavailable
+from leaderboard.entries import ANSWER_ENTRY, unpack_answer
 
 __all__ = [
     "ANSWER_COLUMNS",
@@ -240,7 +241,16 @@ def parse_events(events: Sequence[Mapping[str, str]]) -> EventBatch:
 
 def event_from_fields(fields: Any) -> dict[str, str]:
     """One stream entry as docs/events.md's ``dict[str, str]``, from a flat ``[name, value, ...]``
-    list (the raw XREADGROUP reply) or a mapping, of bytes or str."""
+    list (the raw XREADGROUP reply) or a mapping, of bytes or str. A packed answer
+    (leaderboard/entries.py) comes out as the ``ans`` event it holds; ValueError (UnicodeDecodeError
+    among them) when an entry cannot be read at all."""
+    event = _event_fields(fields)
+    if "t" not in event and ANSWER_ENTRY in event:
+        return unpack_answer(event[ANSWER_ENTRY])
+    return event
+
+
+def _event_fields(fields: Any) -> dict[str, str]:
     if isinstance(fields, list) and fields:
         # one decode of the joined entry instead of one per name and value (raises the same
         # UnicodeDecodeError: a NUL cannot complete a broken UTF-8 sequence); a NUL inside a
@@ -397,7 +407,7 @@ class Storage(abc.ABC):
         for index, fields in enumerate(entries):
             try:
                 events.append(event_from_fields(fields))
-            except UnicodeDecodeError as exc:
+            except ValueError as exc:  # UnicodeDecodeError, or a packed answer of the wrong shape
                 raise PoisonEvent(index, f"bad value: {exc}") from None
         await self.write_events(events)
 

@@ -39,6 +39,7 @@ from contest.storage.base import (
     parse_events,
 )
 from contest.storage.migrations import MIGRATIONS, render
+from leaderboard.entries import ANSWER_ENTRY, ANSWER_ENTRY_FIELDS
 
 __all__ = ["PostgresStorage"]
 
@@ -124,36 +125,40 @@ _APPLY_REVIEWS = (
     " WHERE attempts.attempt_id = r.attempt_id"
 )
 
-# The raw stream entry of an answer, exactly as the answer scripts (leaderboard/scripts.py) write
-# it: [b"t", b"ans", b"cid", cid, ...]. Its values are picked by position, in ANSWER_COLUMNS order.
+# The raw stream entry of an answer in its older form (leaderboard/entries.py): [b"t", b"ans",
+# b"cid", cid, ...]. Its values are picked by position, in ANSWER_COLUMNS order.
 _ANS_KEYS = [b"t", b"cid", b"aid", b"uid", b"i", b"qid", b"ch", b"ok", b"pts", b"at", b"fl"]
 _ANS_VALUES = operator.itemgetter(5, 9, 3, 7, 11, 13, 15, 17, 19, 21)
 _BITS = frozenset((b"0", b"1"))
+_PACKED = ANSWER_ENTRY.encode()
+_TABS = len(ANSWER_ENTRY_FIELDS) - 1
 
 
 def _answers_copy_text(entries: list[list[Any]]) -> tuple[bytes, list[int]] | None:
     """The answer entries of a raw batch as one COPY text-format buffer, plus the indexes of the
     other entries; None when the buffer would need escaping (then the general path runs).
 
-    This skips a dict, a Python int per number and asyncpg's binary encoding per answer: the
-    bytes from Redis go to PostgreSQL as they are and PostgreSQL parses the numbers. An answer
-    PostgreSQL refuses (a bad number) sends the whole batch down the general path, which names
-    the poison entry, so the two paths store the same rows.
+    This skips a dict, a Python int per number and asyncpg's binary encoding per answer: a packed
+    answer's value from Redis is already a COPY line, and goes to PostgreSQL as it came, which
+    parses the numbers. An answer PostgreSQL refuses (a bad number) sends the whole batch down the
+    general path, which names the poison entry, so the two paths store the same rows.
     """
     rows: list[bytes] = []
     others: list[int] = []
     join = b"\t".join
     for index, f in enumerate(entries):
-        # flags other than 0/1 are normalised by parse_events: leave those to it
-        if len(f) == 22 and f[1] == b"ans" and f[::2] == _ANS_KEYS and f[15] in _BITS and f[21] in _BITS:
+        if f[0] == _PACKED and len(f) == 2:
+            rows.append(f[1])
+        # the older form; flags other than 0/1 are normalised by parse_events: leave those to it
+        elif len(f) == 22 and f[1] == b"ans" and f[::2] == _ANS_KEYS and f[15] in _BITS and f[21] in _BITS:
             rows.append(join(_ANS_VALUES(f)))
         else:
             others.append(index)
     if not rows:
         return b"", others
     text = b"\n".join(rows) + b"\n"
-    # a tab, newline, backslash or CR inside a value would need COPY escaping: rare, not here
-    if text.count(b"\t") != 9 * len(rows) or text.count(b"\n") != len(rows) or b"\\" in text or b"\r" in text:
+    # a tab, newline, backslash or CR inside a value would need COPY escaping: never written so
+    if text.count(b"\t") != _TABS * len(rows) or text.count(b"\n") != len(rows) or b"\\" in text or b"\r" in text:
         return None
     return text, others
 
@@ -282,7 +287,7 @@ class PostgresStorage(Storage):
         text, others = prepared
         try:
             batch = parse_events([event_from_fields(entries[i]) for i in others])
-        except (PoisonEvent, UnicodeDecodeError):
+        except (PoisonEvent, ValueError):  # UnicodeDecodeError too
             await super().write_raw(entries)  # it reports the index within ``entries``
             return
         try:
