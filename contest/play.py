@@ -102,19 +102,44 @@ class Play:
     # question ids this process has marked drawn (keys.bank_drawn), for the bank it holds
     drawn: set[str] = field(default_factory=set)
     drawn_bank: Any = None
+    # ids waiting for the SADD in flight to finish before theirs goes out, and that SADD's task
+    unmarked: set[str] = field(default_factory=set)
+    marking: asyncio.Task[None] | None = None
 
     async def _note_drawn(self, paper: list[list[str]]) -> None:
         """Mark a paper's questions drawn before any attempt holds them, so an edit makes a new
         version instead of changing them (question_bank.versions).  Each process remembers what
-        it has marked for the bank it holds: after warm-up a start costs no extra round trip."""
+        it has marked for the bank it holds: after warm-up a start costs no extra round trip.
+
+        At 8 pm thousands of starts reach a cold process at once, each with ids not marked yet:
+        one SADD each would take one pooled connection each and run the pool dry
+        (MaxConnectionsError). They share one SADD at a time instead: a start adds its ids and
+        waits for the marking task, which sends whatever has gathered until nothing is left."""
         bank = self.catalog.bank
         if bank is not self.drawn_bank:
             self.drawn_bank = bank
             self.drawn.clear()
         new = [qid for qid, _ in paper if qid not in self.drawn]
-        if new:
-            await self.redis.sadd(keys.bank_drawn(), *new)
-            self.drawn.update(new)
+        if not new:
+            return
+        self.unmarked.update(new)
+        if self.marking is None or self.marking.done():
+            self.marking = asyncio.ensure_future(self._mark_drawn())
+        # shielded: a start whose client went away must not cancel the others' marking
+        await asyncio.shield(self.marking)
+        if not self.drawn.issuperset(new):  # the task failed on an earlier batch than ours
+            raise Unavailable("could not mark the questions drawn; try again")
+
+    async def _mark_drawn(self) -> None:
+        while self.unmarked:
+            batch, self.unmarked = self.unmarked, set()
+            try:
+                await self.redis.sadd(keys.bank_drawn(), *batch)
+            except BaseException:
+                # the starts waiting on it fail (Redis is away) and try again with their own ids
+                self.unmarked.clear()
+                raise
+            self.drawn.update(batch)
 
     # ---- helpers ------------------------------------------------------------------------
     def contest(self, contest_id: str, *, published: bool = True) -> Contest:

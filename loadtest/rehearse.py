@@ -96,9 +96,8 @@ class Config:
     attempts: int = 1_000_000
     days: int = 5
     workers: int = 2
-    # players in flight per process: at most ~100, because a start that draws a question the
-    # process has not marked yet awaits one command on redis-py's pool, which refuses a 101st
-    # concurrent command (MaxConnectionsError); 192 made every start of a cold process fail
+    # players in flight per process: enough to keep the coalescing pipelines full on 2 cores
+    # (before Play shared one SADD among cold starts, more than 100 failed: MaxConnectionsError)
     concurrency: int = 96
     fanout: tuple[int, ...] | None = None  # None: contest/orggen.py's province (~130,000 units)
     http_clients: int = 4

@@ -9,10 +9,12 @@ import orjson
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from contest.appkeys import CATALOG, PLAY, SETTINGS
+from contest.appkeys import CATALOG, PLAY, REDIS, SETTINGS
+from contest.auth import Claims
 from leaderboard import keys
 from question_bank import shown_answer
 from tests.fixtures.app import Seeded, seed_contest
+from tests.fixtures.play import register, seed_custom
 
 VILLAGE_A = "360302002001"  # 荷塘村, 420 members
 VILLAGE_B = "360302002002"  # 金竹村, 80 members
@@ -252,3 +254,20 @@ async def test_shown_key_matches_bank(client: TestClient) -> None:
     await redis.aclose()
     for (qid, perm), key in zip(orjson.loads(raw), stored, strict=True):
         assert shown_answer(catalog.bank[qid], tuple(int(c) for c in perm)) == key
+
+
+async def test_a_burst_of_cold_starts_marks_the_drawn_questions_over_one_connection(client: TestClient) -> None:
+    """8 pm on a cold process: 300 starts at once, none of whose questions the process has marked
+    drawn yet. Each used to SADD on its own pooled connection and the 101st concurrent one failed
+    (redis-py's pool stops at 100); they now share one SADD at a time, and all start."""
+    cid = await seed_custom(client)
+    players = [await register(client) for _ in range(300)]
+    play = client.server.app[PLAY]
+    play.drawn.clear()  # as a process that has not started anyone yet
+    claims = [Claims(p.user_id, "participant", p.org_id, p.name, 2**31) for p in players]
+    results = await asyncio.gather(*(play.start(c, cid) for c in claims), return_exceptions=True)
+    assert [r for r in results if not isinstance(r, tuple)] == []
+    assert {status for status, _ in results} == {201}  # type: ignore[misc]
+    drawn = {m.decode() for m in await client.server.app[REDIS].smembers(keys.bank_drawn())}
+    assert play.drawn and play.drawn <= drawn  # what the process believes marked, is
+    assert play.unmarked == set() and play.marking is not None and play.marking.done()
