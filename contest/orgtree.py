@@ -436,6 +436,10 @@ class OrgTree(VersionedById[Org]):
     def at_level(self, level: int) -> list[Org]:
         return [self._by_id[o] for o in self._level_index().get(level, ())]
 
+    def level_ids(self, level: int) -> Sequence[str]:
+        """Ids of the orgs of ``level``, sorted (do not modify)."""
+        return self._level_index().get(level, ())
+
     def subtree_ids(self, org_id: str) -> set[str]:
         """``org_id`` and every org below it (KeyError when unknown)."""
         if org_id not in self._by_id:

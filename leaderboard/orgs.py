@@ -14,6 +14,7 @@ order them (value descending, then org id descending).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,7 +114,7 @@ async def rank_children(redis: Any, cid: str, children: list[OrgInfo], sort: str
     return len(children), rows[offset : offset + limit]
 
 
-async def rank_level(redis: Any, cid: str, level: int, level_orgs: dict[str, OrgInfo], sort: str,
+async def rank_level(redis: Any, cid: str, level: int, level_orgs: Mapping[str, OrgInfo], sort: str,
                      offset: int, limit: int, shards: int = 1) -> tuple[int, list[OrgRow]]:
     """Rank every org of one level; orgs with finishers come from the level's sorted set."""
     if shards > 1:
@@ -141,7 +142,7 @@ async def rank_level(redis: Any, cid: str, level: int, level_orgs: dict[str, Org
     return len(level_orgs), _rows(infos, counters, sort, offset, first_rank)
 
 
-async def _rank_level_sharded(redis: Any, cid: str, level: int, level_orgs: dict[str, OrgInfo], sort: str,
+async def _rank_level_sharded(redis: Any, cid: str, level: int, level_orgs: Mapping[str, OrgInfo], sort: str,
                               offset: int, limit: int, shards: int) -> tuple[int, list[OrgRow]]:
     """rank_level over shards: the active orgs' summed counters, sorted here.
 

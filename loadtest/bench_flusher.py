@@ -42,6 +42,7 @@ from pathlib import Path
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -144,13 +145,18 @@ def answer_events(first_attempt: int, n_answers: int, at: int) -> Iterator[dict[
         }
 
 
+def _fields(event: dict[str, str]) -> dict[FieldT, EncodableT]:
+    """The entry the scripts would XADD for ``event`` (typed as redis-py's xadd takes it)."""
+    return {name: value for name, value in entry_fields(event).items()}
+
+
 async def fill(redis: aioredis.Redis, n_answers: int, first_attempt: int = 0) -> int:
     """Put ``n_answers`` answers (and their attempts' starts) in the stream; returns the entries."""
     await redis.sadd(keys.streams_registry(), STREAM)
     written = 0
     pipe = redis.pipeline(transaction=False)
     for event in answer_events(first_attempt, n_answers, T0):
-        pipe.xadd(STREAM, entry_fields(event))
+        pipe.xadd(STREAM, _fields(event))
         written += 1
         if len(pipe) >= 5000:
             await pipe.execute()
@@ -199,7 +205,7 @@ async def sustained(redis: aioredis.Redis, storage: Storage, rate: int, seconds:
             attempts = due // PER_ATTEMPT
             pipe = redis.pipeline(transaction=False)
             for event in answer_events(next_attempt, attempts * PER_ATTEMPT, int(time.time() * 1000)):
-                pipe.xadd(STREAM, entry_fields(event))
+                pipe.xadd(STREAM, _fields(event))
             await pipe.execute()
             next_attempt += attempts
         if flusher.batches != seen_batches:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -105,6 +106,35 @@ async def leaderboard_me(request: web.Request) -> web.Response:
                           "around": entries})
 
 
+class LevelOrgs(Mapping[str, OrgInfo]):
+    """The orgs of one level as rank_level reads them, each OrgInfo built when it is asked for.
+
+    rank_level looks at a page of ids (and tests membership); a province's village level has
+    128,375 orgs, and building an OrgInfo for each one cost ~0.5 s of a worker per request
+    (loadtest/README.md, the 150,000 rehearsal)."""
+
+    __slots__ = ("_ids", "_level", "_orgs")
+
+    def __init__(self, orgs: OrgTree, level: int) -> None:
+        self._orgs, self._level, self._ids = orgs, level, orgs.level_ids(level)
+
+    def __getitem__(self, org_id: str) -> OrgInfo:
+        org = self._orgs.get(org_id)
+        if org is None or org.level != self._level:
+            raise KeyError(org_id)
+        return OrgInfo(org.org_id, org.name, org.level, self._orgs.members_total(org_id))
+
+    def __contains__(self, org_id: object) -> bool:
+        org = self._orgs.get(org_id) if isinstance(org_id, str) else None
+        return org is not None and org.level == self._level
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 async def org_ranking(request: web.Request) -> web.Response:
     contest = request.config_dict[PLAY].contest(request.match_info["cid"])
     orgs = request.config_dict[CATALOG].orgs
@@ -121,9 +151,8 @@ async def org_ranking(request: web.Request) -> web.Response:
         return OrgInfo(o.org_id, o.name, o.level, orgs.members_total(o.org_id))
 
     if level is not None and not parent_id:
-        total, rows = await rank_level(redis, contest.contest_id, level,
-                                       {o.org_id: info(o) for o in orgs.at_level(level)}, sort, offset, limit,
-                                       contest.shards)
+        total, rows = await rank_level(redis, contest.contest_id, level, LevelOrgs(orgs, level), sort, offset,
+                                       limit, contest.shards)
     else:
         if parent_id and parent_id not in orgs:
             raise ApiError(404, "not_found", f"no org {parent_id!r}")
