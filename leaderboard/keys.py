@@ -33,6 +33,7 @@ __all__ = [
     "contests_version",
     "daily_expiry",
     "dead_letters",
+    "flush_leases",
     "deadlines",
     "events",
     "lotteries",
@@ -74,6 +75,7 @@ SUFFIX_ORG_RANK = "or:"  # + metric + ":" + level
 SUFFIX_STATS = "stats"
 SUFFIX_QSTATS = "qstats"
 SUFFIX_EVENTS = "events"
+SUFFIX_LEASES = ":leases"  # after a stream's name: its flusher leases (flush_leases)
 SUFFIX_DEADLINES = "deadlines"
 SUFFIX_TIMELINE = "tl:"  # the one timeline hash of a contest (TIMELINE_* fields)
 SUFFIX_NAMES = "names"
@@ -285,6 +287,12 @@ def deadlines(contest_id: str, shard: int = 0) -> str:
 def dead_letters(stream: str) -> str:
     """The dead-letter stream beside ``stream`` (same hash tag, so same slot)."""
     return stream + ":dead"
+
+
+def flush_leases(stream: str) -> str:
+    """Hash of the flusher's leases on ``stream``: lease start id -> '<consumer> <ms taken>'
+    (leaderboard/stream_scripts.py). Same hash tag, so same slot; gone when no batch is in flight."""
+    return stream + SUFFIX_LEASES
 
 
 def rate_limit(scope: str, subject: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
 from contest.storage import Storage, StorageUnavailable
 from contest.storage.base import ANSWER_COLUMNS, event_from_fields, parse_events
@@ -250,7 +251,11 @@ async def test_entry_that_is_not_utf8_is_dead_lettered(redis_client: aioredis.Re
 
 
 class _KilledBeforeAck(Flusher):
-    """A flusher process that dies right after its COMMIT, before its XACK reaches Redis."""
+    """A flusher process that dies right after its COMMIT, before its lease's end (or its XACK)
+    reaches Redis."""
+
+    async def _end_lease(self, stream: str, start: str) -> None:
+        raise RedisConnectionError("killed between COMMIT and LEASE_END")
 
     async def _ack(self, stream: str, ids: list[Any]) -> None:
         raise RedisConnectionError("killed between COMMIT and XACK")
@@ -312,3 +317,82 @@ async def test_flusher_processes_sharing_the_group_commit_each_entry_once(
     result = await compare(redis_url, await create_database(pg_server), 3_000, processes=(1, 3), batch=200)
     assert result.raw_copy > 0 and set(result.flusher) == {1, 3}
     assert min(result.flusher.values()) > 0
+
+
+async def _read_and_die(redis: aioredis.Redis, storage: Storage, consumer: str, count: int) -> tuple[str, list[Any]]:
+    """What a flusher process does before it is killed mid-batch: a lease and its read, no commit."""
+    lease, entries = await Flusher(redis, storage, consumer=consumer, batch=count)._read_new(STREAM)
+    assert lease is not None and len(entries) == count
+    return lease, entries
+
+
+async def test_leases_of_a_dead_local_process_and_of_an_idle_consumer_are_taken_over(
+    redis_client: aioredis.Redis, sqlite_storage: Storage
+) -> None:
+    """A lease whose process is gone (this host) is taken over at once; one of another host once it
+    has been idle claim_idle_ms; a live process's lease is left alone, and its entries stay."""
+    events = many_answers(4, 4)  # 20 entries
+    await produce(redis_client, events)
+    await redis_client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    gone = await asyncio.create_subprocess_exec("true")
+    await gone.wait()
+    dead, alive = f"{socket.gethostname()}-{gone.pid}", f"{socket.gethostname()}-{os.getppid()}"
+    await _read_and_die(redis_client, sqlite_storage, dead, 5)
+    idle_lease, _ = await _read_and_die(redis_client, sqlite_storage, "elsewhere-1", 4)
+    await redis_client.hset(keys.flush_leases(STREAM), idle_lease, "elsewhere-1 1000")  # taken long ago
+    alive_lease, alive_entries = await _read_and_die(redis_client, sqlite_storage, alive, 3)
+    flusher = Flusher(redis_client, sqlite_storage, consumer=consumer_name(), claim_idle_ms=60_000)
+    assert await flusher.flush_once() == 17  # the dead's 5, the idle's 4, the 8 nobody had read
+    leases = await redis_client.hgetall(keys.flush_leases(STREAM))
+    assert list(leases) == [alive_lease.encode()] and leases[alive_lease.encode()].startswith(alive.encode())
+    # the entries under the live lease are still in the stream, whatever was committed after them
+    assert [e[0] for e in alive_entries] == [e[0] for e in await redis_client.xrange(STREAM, count=3)]
+    # the live process commits its batch after all: everything is stored once, the stream empties
+    owner = Flusher(redis_client, sqlite_storage, consumer=alive)
+    assert await owner._commit(STREAM, alive_entries, alive_lease) == 3
+    assert await redis_client.xlen(STREAM) == 0 and await flusher.backlog() == 0
+    assert not await redis_client.exists(keys.flush_leases(STREAM))
+    assert (await sqlite_storage.count_rows("c1"))["answers"] == 16
+
+
+async def test_leases_ended_out_of_order_keep_what_is_not_committed(
+    redis_client: aioredis.Redis, storage: Storage
+) -> None:
+    """The later batch commits first: the trim must keep the earlier batch's entries. Its flusher
+    dies; the survivor reads the dead lease's range again, up to the group's last-delivered id
+    (over the later batch, already stored: written again, harmlessly), and every row is there once."""
+    events = many_answers(3, 4)  # 15 entries
+    await produce(redis_client, events)
+    await redis_client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    first, first_entries = await _read_and_die(redis_client, storage, "host-a-1", 6)
+    later = Flusher(redis_client, storage, consumer="host-b-1", batch=6)
+    second, second_entries = await later._read_new(STREAM)
+    assert second is not None and await later._commit(STREAM, second_entries, second) == 6
+    # nothing after the oldest lease's start is trimmed: the first 6, the later 6, the 3 unread
+    kept = [e[0] for e in await redis_client.xrange(STREAM)]
+    assert kept[:6] == [e[0] for e in first_entries] and len(kept) == 15
+    assert await later.backlog() == 15  # while a lease is out: what the stream holds (an upper bound)
+    survivor = Flusher(redis_client, storage, consumer="host-c-1", batch=4, claim_idle_ms=0)
+    assert await survivor.flush_once() == 6 + 6 + 3  # the dead range, up to the last read, then the rest
+    assert await storage.count_rows("c1") == {"users": 3, "attempts": 3, "finished": 0, "answers": 12}
+    stored = sorted([tuple(r[c] for c in ANSWER_COLUMNS) async for r in storage.load_answers("c1")])
+    assert stored == sorted(parse_events(events).answers)
+    assert await redis_client.xlen(STREAM) == 0 and not await redis_client.exists(keys.flush_leases(STREAM))
+
+
+async def test_a_read_whose_lease_fails_is_handed_back(redis_client: aioredis.Redis, storage: Storage) -> None:
+    """The lease and its read are one transaction, but a transaction runs on past a failed command:
+    when the lease cannot be written, what was read goes back to the group and is read again."""
+    events = many_answers(2, 4)  # 10 entries
+    await produce(redis_client, events)
+    await redis_client.set(keys.flush_leases(STREAM), "not a hash")  # every HSET on it fails
+    flusher = Flusher(redis_client, storage, consumer="f1", batch=4)
+    await redis_client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await flusher._read_new(STREAM)
+    [group] = await redis_client.xinfo_groups(STREAM)
+    assert group["lag"] == 10  # all ten to be delivered again
+    await redis_client.delete(keys.flush_leases(STREAM))
+    assert await flusher.flush_once() == 10
+    stored = sorted([tuple(r[c] for c in ANSWER_COLUMNS) async for r in storage.load_answers("c1")])
+    assert stored == sorted(parse_events(events).answers) and await redis_client.xlen(STREAM) == 0

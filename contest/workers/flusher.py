@@ -1,10 +1,16 @@
-"""The durable sink: copies the event streams into storage, then acknowledges them.
+"""The durable sink: copies the event streams into storage, then releases them.
 
-Order per batch: read (XREADGROUP) -> ``storage.write_events`` (one transaction) -> XACK -> trim.
-A crash anywhere before the ack leaves the entries pending; they are re-read by this consumer
-(id ``0``) or reclaimed by another (XAUTOCLAIM) and written again, harmlessly, because every
-write is idempotent. Streams are trimmed only below the oldest entry the group still needs, so
-nothing undelivered or unacknowledged is ever dropped.
+Order per batch: a lease and the read it covers (one MULTI/EXEC: LEASE_BEGIN, then XREADGROUP
+NOACK) -> ``storage.write_raw`` (one transaction) -> LEASE_END (drop the lease, trim). A crash
+anywhere before LEASE_END leaves the lease in the stream's lease hash; its range is read again
+(XRANGE) by this consumer, or taken over by another (the owner's process is gone, or the lease
+sat idle for claim_idle_ms), and written again, harmlessly, because every write is idempotent.
+Streams are trimmed only below the oldest entry a lease or the pending-entries list still needs,
+so nothing unread or uncommitted is ever dropped (leaderboard/stream_scripts.py says why leases
+rather than a pending-entries list: a third of the Valkey work per entry).
+
+A RedisCluster client keeps the pending-entries way (XREADGROUP, XACK); so do entries left pending
+by a flusher of an earlier release, which this one still reads, commits and acknowledges.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from contest.metrics import BATCH_BUCKETS, LAG_BUCKETS_MS, Histogram
 from contest.storage.base import PoisonEvent, Storage, StorageUnavailable
 from leaderboard import keys
-from leaderboard.stream_scripts import ACK_AND_TRIM
+from leaderboard.stream_scripts import ACK_AND_TRIM, LEASE_BEGIN, LEASE_END, LEASE_TAKE
 
 __all__ = ["GROUP", "Flusher", "consumer_name", "relax_gc"]
 
@@ -58,6 +64,7 @@ def _raw_reader(redis: Any) -> Any:
         return None
     reader = aioredis.Redis(connection_pool=pool)
     reader.set_response_callback("XREADGROUP", lambda response, **options: response)
+    reader.set_response_callback("XRANGE", lambda response, **options: response)
     return reader
 
 
@@ -111,6 +118,28 @@ def _stream_ms(entry_id: bytes | str) -> int:
     return int(_text(entry_id).split("-", 1)[0])
 
 
+def _id_key(entry_id: bytes | str) -> tuple[int, int]:
+    """A stream id as a number pair, for comparing ids (as strings "9-0" > "10-0")."""
+    ms, _, seq = _text(entry_id).partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _id_before(entry_id: bytes | str) -> str:
+    """The greatest possible id before ``entry_id``: a range starting after it starts at the entry."""
+    ms, seq = _id_key(entry_id)
+    return f"{ms}-{seq - 1}" if seq else f"{ms - 1}-{2**64 - 1}"
+
+
+def _entries_of(reply: Any) -> list[tuple[Any, Any]]:
+    """The entries of an XREADGROUP reply for one stream (RESP2 list or RESP3 map; None: none)."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        return list(next(iter(reply.values())))
+    [(_name, entries)] = reply
+    return list(entries)
+
+
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
@@ -136,6 +165,8 @@ class Flusher:
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self._script = redis.register_script(ACK_AND_TRIM.source)
+        self._lease_end = redis.register_script(LEASE_END.source)
+        self._lease_take = redis.register_script(LEASE_TAKE.source)
         self._groups: set[str] = set()
         # streams where this consumer may own pending entries (start-up, after a failure or a claim)
         self._maybe_pending: set[str] = set()
@@ -214,9 +245,19 @@ class Flusher:
             committed += await self._drain_own(stream)
         return committed + await self._drain_new(stream)
 
+    @property
+    def _leasing(self) -> bool:
+        """Leases need the raw connection (MULTI/EXEC by hand); RedisCluster keeps the pending list."""
+        return self._reader is not None
+
     async def _drain_own(self, stream: str) -> int:
-        """Re-read (id 0) and commit entries delivered to this consumer earlier but never acknowledged."""
+        """Commit again what this consumer read and did not finish: its leases (read again with
+        XRANGE), then entries pending on it from the older way (re-read with id 0)."""
         committed = 0
+        if self._leasing:
+            leases = await self._leases(stream)
+            for start in sorted((s for s, owner in leases.items() if owner == self.consumer), key=_id_key):
+                committed += await self._redo_lease(stream, start, leases)
         for _ in range(_MAX_ROUNDS):
             entries = await self._read(stream, "0")
             if entries:
@@ -226,35 +267,74 @@ class Flusher:
                 break
         return committed
 
+    async def _leases(self, stream: str) -> dict[str, str]:
+        """The stream's leases: start id -> owning consumer."""
+        raw = await self.redis.hgetall(keys.flush_leases(stream))
+        return {_text(start): _text(value).partition(" ")[0] for start, value in raw.items()}
+
+    async def _redo_lease(self, stream: str, start: str, leases: dict[str, str]) -> int:
+        """Read a lease's range again and commit it, in batches, then end the lease.
+
+        The range runs from after ``start`` to the next lease's start, or to the group's
+        last-delivered id when no later lease is left: never shorter than what was read under it.
+        """
+        later = [s for s in leases if _id_key(s) > _id_key(start)]
+        end = min(later, key=_id_key) if later else await self._last_delivered(stream)
+        committed = 0
+        cursor = start
+        while end is not None and _id_key(cursor) < _id_key(end):
+            entries = await self._range(stream, cursor, end)
+            if entries:
+                committed += await self._store(stream, entries)
+            if len(entries) < self.batch:
+                break
+            cursor = _text(entries[-1][0])
+        await self._end_lease(stream, start)
+        return committed
+
+    async def _last_delivered(self, stream: str) -> str | None:
+        try:
+            groups = await self.redis.xinfo_groups(stream)
+        except ResponseError:
+            return None  # the stream is gone: nothing under its leases can be read any more
+        return next((_text(g["last-delivered-id"]) for g in groups if _text(g["name"]) == GROUP), None)
+
+    async def _range(self, stream: str, after: str, end: str) -> list[tuple[Any, Any]]:
+        if self._reader is not None:
+            reply = await self._reader.execute_command("XRANGE", stream, "(" + after, end, "COUNT", self.batch)
+        else:
+            reply = await self.redis.xrange(stream, "(" + after, end, count=self.batch)
+        return list(reply or [])
+
     async def _drain_new(self, stream: str) -> int:
         """Commit new entries, up to ``storage.parallel_writes`` batches at once.
 
-        Each batch is its own transaction on its own connection, acknowledged after its own
-        commit (so acks may come out of order: harmless, the trim only goes below the oldest
-        pending entry). The next batch is read while the earlier ones are being written.
-        On a failure the batches in flight are awaited, then the first error is raised; what
-        a failed batch read stays pending on us and the next pass re-reads it with id 0.
+        Each batch is its own transaction on its own connection, released (or acknowledged) after
+        its own commit, so releases may come out of order: harmless, the trim only goes below the
+        oldest lease. The next batch is read while the earlier ones are being written. On a
+        failure the batches in flight are awaited, then the first error is raised; a failed
+        batch's lease stays, and the next pass reads its range again.
         """
         committed = 0
         writers = max(1, int(getattr(self.storage, "parallel_writes", 1)))
         inflight: set[asyncio.Future[Any]] = set()
-        reading: asyncio.Future[list[tuple[Any, Any]]] | None = None
+        reading: asyncio.Future[tuple[str | None, list[tuple[Any, Any]]]] | None = None
         try:
-            entries = await self._read(stream, ">")
+            lease, entries = await self._read_new(stream)
             for round_no in range(_MAX_ROUNDS):
                 if not entries:
                     break
-                inflight.add(asyncio.ensure_future(self._commit(stream, entries)))
+                inflight.add(asyncio.ensure_future(self._commit(stream, entries, lease)))
                 if len(entries) < self.batch or round_no + 1 == _MAX_ROUNDS:
                     break
                 # the next batch travels from Redis while the writers are busy, not after them
-                reading = asyncio.ensure_future(self._read(stream, ">"))
+                reading = asyncio.ensure_future(self._read_new(stream))
                 while len(inflight) >= writers:
                     done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
                     committed += sum(f.result() for f in done)
-                entries, reading = await reading, None
+                (lease, entries), reading = await reading, None
         finally:
-            if reading is not None:  # a commit failed: what this read delivered stays pending on us
+            if reading is not None:  # a commit failed: what this read delivered stays leased to us
                 reading.cancel()
                 await asyncio.gather(reading, return_exceptions=True)
             results = await asyncio.gather(*inflight, return_exceptions=True)
@@ -288,7 +368,9 @@ class Flusher:
             log.info("flusher %s: took over the entries of %s (process gone) on %s", self.consumer, name, stream)
 
     async def _reclaim(self, stream: str) -> None:
-        """Take over entries a dead consumer left pending for longer than claim_idle_ms."""
+        """Take over leases, and pending entries, that a dead consumer left (process gone on this
+        host: at once; anyone else's: once idle for claim_idle_ms)."""
+        await self._reclaim_leases(stream)
         await self._reclaim_dead(stream)
         start = "0-0"
         while True:
@@ -304,7 +386,83 @@ class Flusher:
             if start == "0-0" or not claimed:
                 return
 
+    async def _reclaim_leases(self, stream: str) -> None:
+        key = keys.flush_leases(stream)
+        raw = await self.redis.hgetall(key)
+        now_ms = int(time.time() * 1000)
+        for start, value in raw.items():
+            owner, _, taken = _text(value).partition(" ")
+            if owner == self.consumer:
+                self._maybe_pending.add(stream)  # ours, left by a failed batch: read it again
+                continue
+            idle = not taken.isdigit() or now_ms - int(taken) >= self.claim_idle_ms
+            if not (idle or _process_gone(owner)):
+                continue
+            if await self._lease_take(keys=[key], args=[start, value, f"{self.consumer} {now_ms}"]):
+                self._maybe_pending.add(stream)
+                log.info("flusher %s: took over the lease of %s after %s on %s", self.consumer, owner,
+                         _text(start), stream)
+
+    async def _read_new(self, stream: str) -> tuple[str | None, list[tuple[Any, Any]]]:
+        """The next batch and the start of the lease that covers it (None: the pending-list way)."""
+        if not self._leasing:
+            return None, await self._read(stream, ">")
+        assert self._reader is not None
+        lease_key = keys.flush_leases(stream)
+        owner = f"{self.consumer} {int(time.time() * 1000)}"
+        commands: list[tuple[Any, ...]] = [
+            (b"MULTI",),
+            (b"EVAL", LEASE_BEGIN.source, 2, stream, lease_key, GROUP, owner),
+            (b"XREADGROUP", b"GROUP", GROUP, self.consumer, b"COUNT", self.batch, b"NOACK", b"STREAMS", stream, b">"),
+            (b"EXEC",),
+        ]
+        pool = self._reader.connection_pool
+        conn = await pool.get_connection()
+        try:
+            await conn.send_packed_command([hiredis.pack_command(command) for command in commands])
+            for _ in range(3):  # OK, QUEUED, QUEUED
+                await conn.read_response()
+            started, read = await conn.read_response()
+        except BaseException:
+            # a reply may still be on its way (or the transaction was left open): never reuse it
+            await conn.disconnect()
+            raise
+        finally:
+            await pool.release(conn)
+        if isinstance(read, Exception):
+            if "NOGROUP" not in str(read):
+                raise read
+            # the stream was deleted and recreated (or Redis lost its data): make the group again
+            self._groups.discard(stream)
+            await self._ensure_group(stream)
+            return None, []
+        entries = _entries_of(read)
+        if isinstance(started, Exception):
+            if not entries:
+                raise started
+            # the lease failed yet the read went through: cover what was read before anything
+            # else happens to it, or, failing that, hand it back to the group to be read again
+            start = _id_before(entries[0][0])
+            try:
+                await self.redis.hset(lease_key, start, owner)
+            except ResponseError:
+                await self.redis.xgroup_setid(stream, GROUP, start)
+                log.warning("flusher %s: no lease on %s (%s): handed back from %s", self.consumer, stream,
+                            started, start)
+                raise started from None
+            log.warning("flusher %s: lease on %s failed (%s); covered it from %s", self.consumer, stream,
+                        started, start)
+            return start, entries
+        if started is None:
+            return None, []  # nothing to read, and no lease was made
+        start = _text(started)
+        if not entries:  # cannot happen in one transaction; a lease with nothing under it just goes
+            await self._end_lease(stream, start)
+            return None, []
+        return start, entries
+
     async def _read(self, stream: str, start: str) -> list[tuple[Any, Any]]:
+        """XREADGROUP the pending-list way: new entries (``>``) or this consumer's pending (``0``)."""
         try:
             if self._reader is not None:
                 reply = await self._reader.execute_command(
@@ -327,10 +485,10 @@ class Flusher:
         [(_name, entries)] = reply  # one stream asked, one answered
         return list(entries)
 
-    async def _commit(self, stream: str, entries: list[tuple[Any, Any]]) -> int:
-        # ids stay bytes on the raw path: the ack takes them as they came. Comprehensions, not a
-        # loop of appends: this runs for every entry (fields None: deleted while pending, ack only)
-        ids = [entry[0] for entry in entries]
+    async def _store(self, stream: str, entries: list[tuple[Any, Any]]) -> int:
+        """Write a batch (nothing acknowledged or released); returns the events written."""
+        # ids stay bytes on the raw path. Comprehensions, not a loop of appends: this runs for
+        # every entry (fields None: deleted while pending, nothing to write)
         live_ids = [entry[0] for entry in entries if entry[1]]
         if self._reader is not None:  # raw replies: the fields are flat lists already
             events = [entry[1] for entry in entries if entry[1]]
@@ -341,14 +499,25 @@ class Flusher:
         except BaseException:
             self._maybe_pending.add(stream)
             raise
-        await self._ack(stream, ids)
         self.batches += 1
         self.rows += len(events)
         self.last_batch_size = len(events)
-        self.last_lag_ms = max(0, int(time.time() * 1000) - _stream_ms(ids[0]))
+        self.last_lag_ms = max(0, int(time.time() * 1000) - _stream_ms(entries[0][0]))
         self.batch_sizes.observe(len(events))
         self.lags.observe(self.last_lag_ms)
         return len(events)
+
+    async def _commit(self, stream: str, entries: list[tuple[Any, Any]], lease: str | None = None) -> int:
+        """Write a batch, then end its lease (or, read the pending-list way, acknowledge it)."""
+        written = await self._store(stream, entries)
+        if lease is not None:
+            await self._end_lease(stream, lease)
+        else:
+            await self._ack(stream, [entry[0] for entry in entries])
+        return written
+
+    async def _end_lease(self, stream: str, start: str) -> None:
+        await self._lease_end(keys=[stream, keys.flush_leases(stream)], args=[GROUP, start])
 
     async def _ack(self, stream: str, ids: list[Any]) -> None:
         """XACK ``ids``, then trim the stream below what the group still needs: one round trip.
@@ -360,15 +529,16 @@ class Flusher:
         arguments in Python. Elsewhere (RedisCluster) the script takes the ids as one string.
         Not atomic, and it need not be: the trim reads the group's state when it runs.
         """
+        lease_key = keys.flush_leases(stream)
         if self._reader is None:
-            await self._script(keys=[stream], args=[GROUP, _joined(ids)])
+            await self._script(keys=[stream, lease_key], args=[GROUP, _joined(ids)])
             return
         pool = self._reader.connection_pool
         conn = await pool.get_connection()
         trimmed = True
         try:
             commands: list[tuple[Any, ...]] = [(b"XACK", stream, GROUP, *ids),
-                                                (b"EVALSHA", self._script.sha, 1, stream, GROUP, b"")]
+                                                (b"EVALSHA", self._script.sha, 2, stream, lease_key, GROUP, b"")]
             await conn.send_packed_command([hiredis.pack_command(command) for command in commands])
             await conn.read_response()
             try:
@@ -382,7 +552,7 @@ class Flusher:
         finally:
             await pool.release(conn)
         if not trimmed:
-            await self._script(keys=[stream], args=[GROUP, ""])
+            await self._script(keys=[stream, lease_key], args=[GROUP, ""])
 
     async def _write(self, stream: str, ids: list[Any], events: list[list[Any]]) -> None:
         """write_raw, dead-lettering (and acknowledging) each entry the storage calls poison."""
@@ -466,8 +636,9 @@ class Flusher:
             if _text(group["name"]) != GROUP:
                 continue
             lag = group.get("lag")
-            if lag is None:
-                # lag is unknown after XDELs: XLEN counts every entry the trim kept, pending included
+            if lag is None or await self.redis.exists(keys.flush_leases(stream)):
+                # lag is unknown after XDELs, and leased entries are counted nowhere: XLEN counts
+                # every entry the trim kept (those of a lease released out of order too)
                 return int(await self.redis.xlen(stream))
             return int(lag) + int(group["pending"])
         return int(await self.redis.xlen(stream))  # no group yet: nothing was ever read

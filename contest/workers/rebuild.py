@@ -77,8 +77,9 @@ async def _clear(redis: Any, contest: Contest) -> int:
         pattern = keys.every_key_under(keys.contest_prefix(contest.contest_id, shard))
         batch = []
         async for key in redis.scan_iter(match=pattern, count=1000):
-            if key.decode().endswith(keys.SUFFIX_EVENTS) or key.decode().endswith(":dead"):
-                continue  # the stream may still hold entries the database has not got yet
+            name = key.decode()
+            if name.endswith((keys.SUFFIX_EVENTS, ":dead", keys.SUFFIX_LEASES)):
+                continue  # the stream may hold entries the database has not got yet, its leases say which
             batch.append(key)
             if len(batch) >= 500:
                 deleted += await redis.delete(*batch)
