@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from leaderboard.entries import LUA_XADD_ANSWER
+from leaderboard.entries import LUA_XADD_ANSWER, LUA_XADD_START
 
 __all__ = [
     "ANSWER",
@@ -310,7 +310,7 @@ class RegisterReply(NamedTuple):
     def from_reply(cls, reply: Sequence[Any]) -> RegisterReply:
         return cls(text(reply[0]), text(reply[1]) if len(reply) > 1 else "")
 
-START = Script("start", _COMMON + r"""
+START = Script("start", _COMMON + LUA_XADD_START + r"""
 -- Start an attempt, or hand back the user's unfinished one.
 -- KEYS: 1 user-in-contest hash, 2 the new attempt's hash, 3 deadlines zset, 4 contest events
 --       stream, 5 contest stats hash, 6 names hash
@@ -404,8 +404,7 @@ redis.call('HSET', KEYS[6], ARGV[1], ARGV[15])
 redis.call('HINCRBY', KEYS[5], 'attempts_started', 1)
 local slash_path = ''
 if ARGV[13] ~= '' then slash_path = '/' .. (string.gsub(ARGV[13], ',', '/')) .. '/' end
-redis.call('XADD', KEYS[4], '*', 't', 'start', 'cid', ARGV[11], 'aid', ARGV[2], 'uid', ARGV[1],
-  'org', ARGV[12], 'path', slash_path, 'at', now, 'dl', dl, 'day', day, 'paper', ARGV[16])
+xadd_start(KEYS[4], ARGV[2], ARGV[11], ARGV[1], ARGV[12], slash_path, now, dl, day, ARGV[16])
 note_client()
 return {'new', now, dl, day}
 """)

@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from contest.storage import Storage, StorageUnavailable
-from contest.storage.base import ANSWER_COLUMNS, event_from_fields, parse_events
+from contest.storage.base import ANSWER_COLUMNS, START_COLUMNS, event_from_fields, parse_events
 from contest.storage.postgres import PostgresStorage
 from contest.workers.flusher import GROUP, Flusher, consumer_name
 from leaderboard import keys
@@ -221,20 +221,27 @@ async def test_answers_store_the_same_whichever_path(redis_client: aioredis.Redi
         assert await flusher.flush_once() == 1
     stored = sorted([tuple(r[c] for c in ANSWER_COLUMNS) async for r in storage.load_answers("c1")])
     assert stored == sorted(parse_events(plain + odd).answers)
+    started = sorted([tuple(r[c] for c in START_COLUMNS) async for r in storage.load_attempts("c1")])
+    assert started == sorted(parse_events(plain + odd).starts) and len(started) == 3
 
 
-async def test_packed_answer_of_the_wrong_shape_is_dead_lettered(redis_client: aioredis.Redis,
+async def test_packed_entry_of_the_wrong_shape_is_dead_lettered(redis_client: aioredis.Redis,
                                                                  storage: Storage) -> None:
-    """A packed answer with a value too many or too few is refused by name, never stored shifted."""
+    """A packed answer or start with a value too many or too few is refused by name, never stored
+    shifted."""
     good = ans_ev("a1", "u1", 0)
     ids = await produce(redis_client, [start_ev("a1", "u1"), good])
+    start = entry_fields(start_ev("a2", "u2"))["s"]
     bad = await produce(redis_client, [{"a": pack_answer(good) + "\textra"},
-                                       {"a": pack_answer(good).rsplit("\t", 1)[0]}], packed=False)
+                                       {"a": pack_answer(good).rsplit("\t", 1)[0]},
+                                       {"s": start.rsplit("\t", 1)[0]}], packed=False)
     flusher = Flusher(redis_client, storage, consumer="f1")
     assert await flusher.flush_once() == 2
     dead = await redis_client.xrange(keys.dead_letters(STREAM))
     assert [fields[b"orig_id"] for _, fields in dead] == bad and len(ids) == 2
-    assert all(b"10 tab-separated values" in fields[b"error"] for _, fields in dead)
+    assert [fields[b"error"].split(b":")[-1].strip() for _, fields in dead] == [
+        b"a packed ans holds 10 tab-separated values, not 11", b"a packed ans holds 10 tab-separated values, not 9",
+        b"a packed start holds 9 tab-separated values, not 8"]
     assert (await storage.count_rows("c1"))["answers"] == 1 and await flusher.backlog() == 0
 
 

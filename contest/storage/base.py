@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import orjson
 
 from contest.errors import Unavailable
-from leaderboard.entries import ANSWER_ENTRY, unpack_answer
+from leaderboard.entries import PACKED_KINDS, unpack_entry
 
 __all__ = [
     "ANSWER_COLUMNS",
@@ -241,12 +241,14 @@ def parse_events(events: Sequence[Mapping[str, str]]) -> EventBatch:
 
 def event_from_fields(fields: Any) -> dict[str, str]:
     """One stream entry as docs/events.md's ``dict[str, str]``, from a flat ``[name, value, ...]``
-    list (the raw XREADGROUP reply) or a mapping, of bytes or str. A packed answer
-    (leaderboard/entries.py) comes out as the ``ans`` event it holds; ValueError (UnicodeDecodeError
+    list (the raw XREADGROUP reply) or a mapping, of bytes or str. A packed entry
+    (leaderboard/entries.py) comes out as the event it holds; ValueError (UnicodeDecodeError
     among them) when an entry cannot be read at all."""
     event = _event_fields(fields)
-    if "t" not in event and ANSWER_ENTRY in event:
-        return unpack_answer(event[ANSWER_ENTRY])
+    if "t" not in event and len(event) == 1:
+        [(name, value)] = event.items()
+        if name in PACKED_KINDS:
+            return unpack_entry(name, value)
     return event
 
 
@@ -407,7 +409,7 @@ class Storage(abc.ABC):
         for index, fields in enumerate(entries):
             try:
                 events.append(event_from_fields(fields))
-            except ValueError as exc:  # UnicodeDecodeError, or a packed answer of the wrong shape
+            except ValueError as exc:  # UnicodeDecodeError, or a packed entry of the wrong shape
                 raise PoisonEvent(index, f"bad value: {exc}") from None
         await self.write_events(events)
 

@@ -19,7 +19,7 @@ import logging
 import operator
 import zlib
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -39,7 +39,7 @@ from contest.storage.base import (
     parse_events,
 )
 from contest.storage.migrations import MIGRATIONS, render
-from leaderboard.entries import ANSWER_ENTRY, ANSWER_ENTRY_FIELDS
+from leaderboard.entries import ANSWER_ENTRY, ANSWER_ENTRY_FIELDS, START_ENTRY, START_ENTRY_FIELDS
 
 __all__ = ["PostgresStorage"]
 
@@ -89,8 +89,10 @@ _LOST_USERS = (
     "SELECT min(s.ord) FROM stage_users s"
     " WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = s.user_id)"
 )
+# DISTINCT ON: a start staged twice (a replayed entry beside its first delivery) must not make
+# ON CONFLICT DO UPDATE touch one row twice, which PostgreSQL refuses for the whole statement
 _MOVE_STARTS = (
-    f"INSERT INTO attempts ({_COLS_STARTS}) SELECT {_COLS_STARTS} FROM stage_starts"
+    f"INSERT INTO attempts ({_COLS_STARTS}) SELECT DISTINCT ON (attempt_id) {_COLS_STARTS} FROM stage_starts"
     " ON CONFLICT (attempt_id) DO UPDATE SET user_id = excluded.user_id, org_id = excluded.org_id,"
     " org_path = excluded.org_path, started_at = excluded.started_at, deadline_at = excluded.deadline_at,"
     " day = excluded.day, paper = excluded.paper WHERE attempts.started_at IS NULL"
@@ -130,52 +132,78 @@ _APPLY_REVIEWS = (
 _ANS_KEYS = [b"t", b"cid", b"aid", b"uid", b"i", b"qid", b"ch", b"ok", b"pts", b"at", b"fl"]
 _ANS_VALUES = operator.itemgetter(5, 9, 3, 7, 11, 13, 15, 17, 19, 21)
 _BITS = frozenset((b"0", b"1"))
-_PACKED = ANSWER_ENTRY.encode()
-_TABS = len(ANSWER_ENTRY_FIELDS) - 1
+_ANSWER, _START = ANSWER_ENTRY.encode(), START_ENTRY.encode()
+_ANSWER_TABS, _START_TABS = len(ANSWER_ENTRY_FIELDS) - 1, len(START_ENTRY_FIELDS) - 1
 
 
-def _answers_copy_text(entries: list[list[Any]]) -> tuple[bytes, list[int]] | None:
-    """The answer entries of a raw batch as one COPY text-format buffer, plus the indexes of the
-    other entries; None when the buffer would need escaping (then the general path runs).
+class _CopyText(NamedTuple):
+    """A raw batch's packed answers and starts as COPY text-format buffers, and the indexes of the
+    entries left for parse_events."""
 
-    This skips a dict, a Python int per number and asyncpg's binary encoding per answer: a packed
-    answer's value from Redis is already a COPY line, and goes to PostgreSQL as it came, which
-    parses the numbers. An answer PostgreSQL refuses (a bad number) sends the whole batch down the
+    answers: bytes
+    starts: bytes
+    others: list[int]
+
+
+def _copy_text(lines: list[bytes], tabs: int) -> bytes | None:
+    """``lines`` as one COPY buffer; None when a value would need COPY escaping (never written so:
+    a tab, newline, backslash or CR inside one)."""
+    if not lines:
+        return b""
+    text = b"\n".join(lines) + b"\n"
+    if text.count(b"\t") != tabs * len(lines) or text.count(b"\n") != len(lines) or b"\\" in text or b"\r" in text:
+        return None
+    return text
+
+
+def _packed_copy_text(entries: list[list[Any]]) -> _CopyText | None:
+    """The answers and starts of a raw batch as COPY text; None when a buffer would need escaping
+    (then the general path runs).
+
+    This skips a dict, a Python int per number and asyncpg's binary encoding per row: a packed
+    entry's value from Redis is already a COPY line, and goes to PostgreSQL as it came, which
+    parses the numbers. A row PostgreSQL refuses (a bad number) sends the whole batch down the
     general path, which names the poison entry, so the two paths store the same rows.
     """
-    rows: list[bytes] = []
+    # comprehensions over the batch, not a loop: this runs for every entry
+    answers = [f[1] for f in entries if f[0] == _ANSWER and len(f) == 2]
+    starts = [f[1] for f in entries if f[0] == _START and len(f) == 2]
     others: list[int] = []
-    join = b"\t".join
-    for index, f in enumerate(entries):
-        if f[0] == _PACKED and len(f) == 2:
-            rows.append(f[1])
-        # the older form; flags other than 0/1 are normalised by parse_events: leave those to it
-        elif len(f) == 22 and f[1] == b"ans" and f[::2] == _ANS_KEYS and f[15] in _BITS and f[21] in _BITS:
-            rows.append(join(_ANS_VALUES(f)))
-        else:
-            others.append(index)
-    if not rows:
-        return b"", others
-    text = b"\n".join(rows) + b"\n"
-    # a tab, newline, backslash or CR inside a value would need COPY escaping: never written so
-    if text.count(b"\t") != _TABS * len(rows) or text.count(b"\n") != len(rows) or b"\\" in text or b"\r" in text:
+    if len(answers) + len(starts) < len(entries):
+        join = b"\t".join
+        for index, f in enumerate(entries):
+            if (f[0] == _ANSWER or f[0] == _START) and len(f) == 2:
+                continue
+            # an answer in the older form; flags other than 0/1 are normalised by parse_events
+            if len(f) == 22 and f[1] == b"ans" and f[::2] == _ANS_KEYS and f[15] in _BITS and f[21] in _BITS:
+                answers.append(join(_ANS_VALUES(f)))
+            else:
+                others.append(index)
+    answers_text = _copy_text(answers, _ANSWER_TABS)
+    starts_text = _copy_text(starts, _START_TABS)
+    if answers_text is None or starts_text is None:
         return None
-    return text, others
+    return _CopyText(answers_text, starts_text, others)
 
 
 # what pool.acquire() yields: a proxy forwarding to the Connection it holds
 _Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
-async def _copy_answers(conn: _Conn, table: str, answers: list[tuple[Any, ...]] | bytes) -> None:
-    if isinstance(answers, bytes):
+async def _copy_rows(conn: _Conn, table: str, rows: list[tuple[Any, ...]] | bytes, columns: Sequence[str]) -> None:
+    """COPY ``rows`` into ``table``: records in binary, or a text-format buffer as it is."""
+    if isinstance(rows, bytes):
         # a memoryview: asyncpg would take plain bytes for a file name
         # asyncpg takes any buffer too (Connection._copy_in); its stubs list only files and iterables
         await conn.copy_to_table(
-            table, source=memoryview(answers), columns=ANSWER_COLUMNS,  # type: ignore[arg-type]  # a buffer
+            table, source=memoryview(rows), columns=columns,  # type: ignore[arg-type]  # a buffer
         )
     else:
-        await conn.copy_records_to_table(table, records=answers, columns=ANSWER_COLUMNS)
+        await conn.copy_records_to_table(table, records=rows, columns=columns)
+
+
+async def _copy_answers(conn: _Conn, table: str, answers: list[tuple[Any, ...]] | bytes) -> None:
+    await _copy_rows(conn, table, answers, ANSWER_COLUMNS)
 
 
 @contextlib.contextmanager
@@ -279,14 +307,14 @@ class PostgresStorage(Storage):
     parallel_writes = 2
 
     async def write_raw(self, entries: list[list[Any]]) -> None:
-        """The hot path: answers COPYed in text format straight from the Redis bytes."""
-        prepared = _answers_copy_text(entries)
+        """The hot path: answers and starts COPYed in text format straight from the Redis bytes."""
+        prepared = _packed_copy_text(entries)
         if prepared is None:
             await super().write_raw(entries)
             return
-        text, others = prepared
+        text = prepared
         try:
-            batch = parse_events([event_from_fields(entries[i]) for i in others])
+            batch = parse_events([event_from_fields(entries[i]) for i in text.others])
         except (PoisonEvent, ValueError):  # UnicodeDecodeError too
             await super().write_raw(entries)  # it reports the index within ``entries``
             return
@@ -334,9 +362,9 @@ class PostgresStorage(Storage):
         except (*_DATA_ERRORS, PoisonEvent):
             return True
 
-    async def _write_batch(self, conn: _Conn, batch: EventBatch, answers_text: bytes = b"", *,
+    async def _write_batch(self, conn: _Conn, batch: EventBatch, text: _CopyText | None = None, *,
                            direct: bool = False) -> None:
-        """One batch inside the caller's transaction.
+        """One batch inside the caller's transaction (``text``: its packed rows, as COPY text).
 
         ``direct``: starts and answers are COPYed straight into their tables, as a raw COPY would
         be, with no staging table, ``INSERT .. SELECT`` or savepoint: any row already there (a
@@ -351,12 +379,13 @@ class PostgresStorage(Storage):
             lost = await conn.fetchval(_LOST_USERS)
             if lost is not None:
                 raise PoisonEvent(lost, "phone or ext_id belongs to another user")
-        if batch.starts and direct:
-            await conn.copy_records_to_table("attempts", records=batch.starts, columns=START_COLUMNS)
-        elif batch.starts:
-            await conn.copy_records_to_table("stage_starts", records=batch.starts, columns=START_COLUMNS)
+        starts_text = text.starts if text else b""
+        for starts in (batch.starts, starts_text):
+            if starts:
+                await _copy_rows(conn, "attempts" if direct else "stage_starts", starts, START_COLUMNS)
+        if (batch.starts or starts_text) and not direct:
             await conn.execute(_MOVE_STARTS)
-        for answers in (batch.answers, answers_text):
+        for answers in (batch.answers, text.answers if text else b""):
             if answers and direct:
                 await _copy_answers(conn, "answers", answers)
             elif answers:
