@@ -37,6 +37,9 @@ end
 local function next_id(id)
   local ms, seq = id_parts(id)
   if not ms then return nil end
+  -- a sequence past 2^53 (the flusher's "just before ms-0" is ms-1 with the largest one) is not
+  -- exact in a Lua number: the next millisecond's first id follows it
+  if seq >= 9007199254740992 then return string.format('%.0f', ms + 1) .. '-0' end
   return string.format('%.0f', ms) .. '-' .. string.format('%.0f', seq + 1)
 end
 local function older(a, b)

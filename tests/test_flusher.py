@@ -18,7 +18,7 @@ from redis.exceptions import ResponseError
 from contest.storage import Storage, StorageUnavailable
 from contest.storage.base import ANSWER_COLUMNS, START_COLUMNS, event_from_fields, parse_events
 from contest.storage.postgres import PostgresStorage
-from contest.workers.flusher import GROUP, Flusher, consumer_name
+from contest.workers.flusher import GROUP, Flusher, _id_before, consumer_name
 from leaderboard import keys
 from leaderboard.entries import entry_fields, pack_answer
 from tests.fixtures.postgres import PgServer, create_database, start_postgres, stop_postgres
@@ -403,3 +403,20 @@ async def test_a_read_whose_lease_fails_is_handed_back(redis_client: aioredis.Re
     assert await flusher.flush_once() == 10
     stored = sorted([tuple(r[c] for c in ANSWER_COLUMNS) async for r in storage.load_answers("c1")])
     assert stored == sorted(parse_events(events).answers) and await redis_client.xlen(STREAM) == 0
+
+
+async def test_trim_below_a_lease_that_starts_just_before_a_sequence_zero(redis_client: aioredis.Redis,
+                                                                           storage: Storage) -> None:
+    """A lease made "just before" an entry of sequence 0 starts at the previous millisecond's
+    largest sequence, which no Lua number holds exactly: the trim still keeps that entry on."""
+    ids = await produce(redis_client, many_answers(1, 4))
+    await redis_client.xgroup_create(STREAM, GROUP, id="$")  # as if all 5 were read already
+    third = ids[2].decode()
+    await redis_client.xadd(STREAM, {"t": "x"}, id=f"{int(third.split('-')[0]) + 5}-0")  # a later ms, seq 0
+    entries = await redis_client.xrange(STREAM)
+    start = _id_before(entries[-1][0])
+    assert start.endswith("-18446744073709551615")
+    await redis_client.hset(keys.flush_leases(STREAM), start, "f9 1")
+    flusher = Flusher(redis_client, storage, consumer="f1")
+    await flusher._end_lease(STREAM, "")  # trim only
+    assert [e[0] for e in await redis_client.xrange(STREAM)] == [entries[-1][0]]

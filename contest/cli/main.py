@@ -150,7 +150,11 @@ def _serve_many(settings: Settings) -> int:
     if not stopping:
         log.error("workers exited on their own: %s", codes)
         return 1
-    return 0 if all(code == 0 for code in codes) else 1
+    if any(code != 0 for code in codes):
+        # a negative code is the signal that ended the worker (-9: killed, -11: crashed)
+        log.error("workers did not all stop cleanly: exit codes %s", codes)
+        return 1
+    return 0
 
 
 # ---- data commands -----------------------------------------------------------------------
