@@ -211,17 +211,19 @@ class Flusher:
         try:
             streams = await self.streams()
         except BaseException:
-            # Redis away (a failover, say) before any stream was read: an XACK of the last pass may
-            # be lost with the old master on any stream, so each is re-read from id 0 next time
-            # instead of waiting claim_idle_ms (30 s) for XAUTOCLAIM
+            # Redis away (a failover, say) before any stream was read: a lease's end (or an XACK)
+            # of the last pass may be lost with the old master on any stream, so each stream's own
+            # leases and pending entries are read again next time, instead of waiting
+            # claim_idle_ms (30 s) for another flusher to take them over
             self._maybe_pending |= self._known
             raise
         for stream in streams:
             try:
                 committed += await self._drain(stream)
             except BaseException:
-                # Redis may have delivered entries whose reply never arrived, or lost an XACK after
-                # the commit: they are pending on this (live) consumer, which must re-read them.
+                # Redis may have delivered entries whose reply never arrived, or lost a lease's end
+                # (or an XACK) after the commit: they are leased to (or pending on) this live
+                # consumer, which must read them again.
                 # The other streams too: the pass stops here, and a failover may have taken an
                 # XACK of any of them with the old master
                 self._maybe_pending |= self._known
