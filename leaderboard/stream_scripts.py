@@ -16,7 +16,8 @@ time, is taken over (``LEASE_TAKE``) and its range read again with XRANGE.
 
 Entries delivered the older way (a pending-entries list: a RedisCluster client, or a flusher of
 an earlier release) are still acknowledged by ``ACK_AND_TRIM``; both trims keep whatever a lease
-or the pending list still needs, so the two ways can share a stream.
+or the pending list still needs, so the two ways can share a stream. A batch's first entry is read
+onto the pending list, so the trim of a flusher from before leases keeps leased batches too.
 """
 
 from __future__ import annotations
@@ -92,33 +93,44 @@ end
 return {acked, trim(stream, KEYS[2], group)}
 """.replace("CHUNK", str(ACK_CHUNK)))
 
-# Sent in one MULTI/EXEC right before ``XREADGROUP GROUP <group> <consumer> COUNT n NOACK STREAMS
-# <stream> >``, so the lease and the read it covers are one atomic step. Sent with EVAL, not
-# EVALSHA: a NOSCRIPT error inside the transaction would not stop the read that follows it.
+# Sent in one MULTI/EXEC right before ``XREADGROUP GROUP <group> <consumer> COUNT 1 STREAMS
+# <stream> >`` and ``XREADGROUP ... COUNT n-1 NOACK STREAMS <stream> >``, so the lease and the read
+# it covers are one atomic step. The batch's first entry is read the older way, onto the pending
+# list: a flusher of an earlier release, whose trim knows pending entries and not leases, then
+# keeps the whole batch too (a rolling upgrade cannot lose one); LEASE_END acknowledges it. Sent
+# with EVAL, not EVALSHA: a NOSCRIPT error inside the transaction would not stop the reads after it.
 # KEYS[1] stream, KEYS[2] lease hash; ARGV[1] group, ARGV[2] '<consumer> <ms>'. Returns the
 # lease's start (the last-delivered id before the read), or false when there is nothing to read
-# (then no lease is made). Fails with NOGROUP when the group is missing, like the read after it.
+# (then no lease is made). The lease's value is '<consumer> <ms> <first entry id>'. Fails with
+# NOGROUP when the group is missing, like the reads after it.
 # allow-oom: XREADGROUP still reads when Valkey is out of memory, so the lease must still be made.
 LEASE_BEGIN = Script("lease_begin", "#!lua flags=allow-oom\n" + _KEEP_FROM + """
 local stream = KEYS[1]
 if redis.call('EXISTS', stream) == 0 then return redis.error_reply('NOGROUP no stream') end
 local start = last_delivered(stream, ARGV[1])
 if not start then return redis.error_reply('NOGROUP no such consumer group') end
-if #redis.call('XRANGE', stream, '(' .. start, '+', 'COUNT', 1) == 0 then return false end
-redis.call('HSET', KEYS[2], start, ARGV[2])
+local first = redis.call('XRANGE', stream, '(' .. start, '+', 'COUNT', 1)
+if #first == 0 then return false end
+redis.call('HSET', KEYS[2], start, ARGV[2] .. ' ' .. first[1][1])
 return start
 """)
 
-# After the lease's entries are committed: drop it, then trim. KEYS[1] stream, KEYS[2] lease
-# hash; ARGV[1] group, ARGV[2] the lease's start ('' to trim only). Returns the entries trimmed.
+# After the lease's entries are committed: drop it, acknowledge its first entry (the one read onto
+# the pending list), then trim. KEYS[1] stream, KEYS[2] lease hash; ARGV[1] group, ARGV[2] the
+# lease's start ('' to trim only). Returns the entries trimmed.
 LEASE_END = Script("lease_end", _KEEP_FROM + """
-if ARGV[2] ~= '' then redis.call('HDEL', KEYS[2], ARGV[2]) end
+if ARGV[2] ~= '' then
+  local lease = redis.call('HGET', KEYS[2], ARGV[2])
+  redis.call('HDEL', KEYS[2], ARGV[2])
+  local first = lease and string.match(lease, '^%S+ %S+ (%S+)$')
+  if first then redis.call('XACK', KEYS[1], ARGV[1], first) end
+end
 return trim(KEYS[1], KEYS[2], ARGV[1])
 """)
 
 # Take a lease over when it still says what the taker saw (compare and set: two flushers looking
 # at the same dead lease, one wins). KEYS[1] lease hash; ARGV[1] start, ARGV[2] the value seen,
-# ARGV[3] the new '<consumer> <ms>'. Returns 1 when taken.
+# ARGV[3] the new value ('<consumer> <ms> <first entry id>'). Returns 1 when taken.
 LEASE_TAKE = Script("lease_take", """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])

@@ -346,7 +346,8 @@ async def test_leases_of_a_dead_local_process_and_of_an_idle_consumer_are_taken_
     dead, alive = f"{socket.gethostname()}-{gone.pid}", f"{socket.gethostname()}-{os.getppid()}"
     await _read_and_die(redis_client, sqlite_storage, dead, 5)
     idle_lease, _ = await _read_and_die(redis_client, sqlite_storage, "elsewhere-1", 4)
-    await redis_client.hset(keys.flush_leases(STREAM), idle_lease, "elsewhere-1 1000")  # taken long ago
+    _, _, first = (await redis_client.hget(keys.flush_leases(STREAM), idle_lease)).decode().split(" ")
+    await redis_client.hset(keys.flush_leases(STREAM), idle_lease, f"elsewhere-1 1000 {first}")  # taken long ago
     alive_lease, alive_entries = await _read_and_die(redis_client, sqlite_storage, alive, 3)
     flusher = Flusher(redis_client, sqlite_storage, consumer=consumer_name(), claim_idle_ms=60_000)
     assert await flusher.flush_once() == 17  # the dead's 5, the idle's 4, the 8 nobody had read
@@ -400,7 +401,8 @@ async def test_a_read_whose_lease_fails_is_handed_back(redis_client: aioredis.Re
     [group] = await redis_client.xinfo_groups(STREAM)
     assert group["lag"] == 10  # all ten to be delivered again
     await redis_client.delete(keys.flush_leases(STREAM))
-    assert await flusher.flush_once() == 10
+    # the 10 again, and the first of them once more: it was read onto the pending list
+    assert await flusher.flush_once() == 11
     stored = sorted([tuple(r[c] for c in ANSWER_COLUMNS) async for r in storage.load_answers("c1")])
     assert stored == sorted(parse_events(events).answers) and await redis_client.xlen(STREAM) == 0
 
@@ -420,3 +422,44 @@ async def test_trim_below_a_lease_that_starts_just_before_a_sequence_zero(redis_
     flusher = Flusher(redis_client, storage, consumer="f1")
     await flusher._end_lease(STREAM, "")  # trim only
     assert [e[0] for e in await redis_client.xrange(STREAM)] == [entries[-1][0]]
+
+
+# The trim of the flusher before leases (424a3ff, leaderboard/stream_scripts.py ACK_AND_TRIM with
+# no ids): below the oldest pending entry, or past everything delivered when nothing is pending.
+_TRIM_BEFORE_LEASES = """
+local stream, group = KEYS[1], ARGV[1]
+local pending = redis.call('XPENDING', stream, group)
+local minid = nil
+if tonumber(pending[1]) > 0 then
+    minid = pending[2]
+else
+    for _, info in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+        local fields = {}
+        for j = 1, #info, 2 do fields[info[j]] = info[j + 1] end
+        if fields['name'] == group then
+            local ms, seq = string.match(fields['last-delivered-id'], '^(%d+)-(%d+)$')
+            if ms and ms ~= '0' then minid = ms .. '-' .. (tonumber(seq) + 1) end
+        end
+    end
+end
+if minid then return redis.call('XTRIM', stream, 'MINID', minid) end
+return 0
+"""
+
+
+async def test_a_flusher_of_the_release_before_leases_keeps_a_leased_batch(redis_client: aioredis.Redis,
+                                                                            storage: Storage) -> None:
+    """A rolling upgrade runs old and new flushers side by side. The old one's trim knows only the
+    pending list: the first entry of every leased batch is read onto it, so that trim keeps the
+    batch whole, and the new flusher that leased it can die without anything being lost."""
+    events = many_answers(2, 4)  # 10 entries
+    await produce(redis_client, events)
+    await redis_client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    _, entries = await _read_and_die(redis_client, storage, "host-a-1", 6)
+    assert await redis_client.eval(_TRIM_BEFORE_LEASES, 1, STREAM, GROUP) == 0
+    assert [e[0] for e in await redis_client.xrange(STREAM, count=6)] == [e[0] for e in entries]
+    survivor = Flusher(redis_client, storage, consumer="host-b-1", claim_idle_ms=0)
+    assert await survivor.flush_once() >= 10
+    stored = sorted([tuple(r[c] for c in ANSWER_COLUMNS) async for r in storage.load_answers("c1")])
+    assert stored == sorted(parse_events(events).answers)
+    assert await redis_client.xlen(STREAM) == 0 and (await redis_client.xpending(STREAM, GROUP))["pending"] == 0

@@ -393,14 +393,15 @@ class Flusher:
         raw = await self.redis.hgetall(key)
         now_ms = int(time.time() * 1000)
         for start, value in raw.items():
-            owner, _, taken = _text(value).partition(" ")
+            parts = _text(value).split(" ")  # '<consumer> <ms taken> <first entry id>'
+            owner, taken, first = parts[0], parts[1] if len(parts) > 1 else "", parts[2:]
             if owner == self.consumer:
                 self._maybe_pending.add(stream)  # ours, left by a failed batch: read it again
                 continue
             idle = not taken.isdigit() or now_ms - int(taken) >= self.claim_idle_ms
             if not (idle or _process_gone(owner)):
                 continue
-            if await self._lease_take(keys=[key], args=[start, value, f"{self.consumer} {now_ms}"]):
+            if await self._lease_take(keys=[key], args=[start, value, " ".join([self.consumer, str(now_ms), *first])]):
                 self._maybe_pending.add(stream)
                 log.info("flusher %s: took over the lease of %s after %s on %s", self.consumer, owner,
                          _text(start), stream)
@@ -412,33 +413,37 @@ class Flusher:
         assert self._reader is not None
         lease_key = keys.flush_leases(stream)
         owner = f"{self.consumer} {int(time.time() * 1000)}"
+        # the first entry onto the pending list (an older flusher's trim keeps the batch for it),
+        # the rest without (LEASE_BEGIN says why)
+        reads: list[tuple[Any, ...]] = [(b"XREADGROUP", b"GROUP", GROUP, self.consumer, b"COUNT", 1, b"STREAMS",
+                                         stream, b">")]
+        if self.batch > 1:
+            reads.append((b"XREADGROUP", b"GROUP", GROUP, self.consumer, b"COUNT", self.batch - 1, b"NOACK",
+                          b"STREAMS", stream, b">"))
         commands: list[tuple[Any, ...]] = [
-            (b"MULTI",),
-            (b"EVAL", LEASE_BEGIN.source, 2, stream, lease_key, GROUP, owner),
-            (b"XREADGROUP", b"GROUP", GROUP, self.consumer, b"COUNT", self.batch, b"NOACK", b"STREAMS", stream, b">"),
-            (b"EXEC",),
-        ]
+            (b"MULTI",), (b"EVAL", LEASE_BEGIN.source, 2, stream, lease_key, GROUP, owner), *reads, (b"EXEC",)]
         pool = self._reader.connection_pool
         conn = await pool.get_connection()
         try:
             await conn.send_packed_command([hiredis.pack_command(command) for command in commands])
-            for _ in range(3):  # OK, QUEUED, QUEUED
+            for _ in range(len(commands) - 1):  # OK, then QUEUED for each command
                 await conn.read_response()
-            started, read = await conn.read_response()
+            started, *read_replies = await conn.read_response()
         except BaseException:
             # a reply may still be on its way (or the transaction was left open): never reuse it
             await conn.disconnect()
             raise
         finally:
             await pool.release(conn)
-        if isinstance(read, Exception):
-            if "NOGROUP" not in str(read):
-                raise read
+        failed = next((r for r in read_replies if isinstance(r, Exception)), None)
+        if failed is not None:
+            if "NOGROUP" not in str(failed):
+                raise failed
             # the stream was deleted and recreated (or Redis lost its data): make the group again
             self._groups.discard(stream)
             await self._ensure_group(stream)
             return None, []
-        entries = _entries_of(read)
+        entries = [entry for read in read_replies for entry in _entries_of(read)]
         if isinstance(started, Exception):
             if not entries:
                 raise started
@@ -446,7 +451,7 @@ class Flusher:
             # else happens to it, or, failing that, hand it back to the group to be read again
             start = _id_before(entries[0][0])
             try:
-                await self.redis.hset(lease_key, start, owner)
+                await self.redis.hset(lease_key, start, f"{owner} {_text(entries[0][0])}")
             except ResponseError:
                 await self.redis.xgroup_setid(stream, GROUP, start)
                 log.warning("flusher %s: no lease on %s (%s): handed back from %s", self.consumer, stream,
