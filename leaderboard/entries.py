@@ -61,9 +61,13 @@ end
 """
 
 
+def _pack(event: dict[str, str], fields: tuple[str, ...]) -> str:
+    return "\t".join(str(event[name]) for name in fields)
+
+
 def pack_answer(event: dict[str, str]) -> str:
     """The packed value of an ``ans`` event (its ``t`` is not part of it)."""
-    return "\t".join(str(event[name]) for name in ANSWER_ENTRY_FIELDS)
+    return _pack(event, ANSWER_ENTRY_FIELDS)
 
 
 def unpack_entry(name: str, value: str) -> dict[str, str]:
@@ -88,5 +92,5 @@ def entry_fields(event: dict[str, str]) -> dict[str, str]:
     rest as is (for tools and tests that fill a stream the way the scripts do)."""
     for name, (kind, fields) in PACKED_KINDS.items():
         if event.get("t") == kind:
-            return {name: "\t".join(str(event[f]) for f in fields)}
+            return {name: _pack(event, fields)}
     return event

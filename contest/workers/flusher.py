@@ -130,6 +130,12 @@ def _id_before(entry_id: bytes | str) -> str:
     return f"{ms}-{seq - 1}" if seq else f"{ms - 1}-{2**64 - 1}"
 
 
+def _lease_parts(value: bytes | str) -> tuple[str, str, list[str]]:
+    """A lease's value '<consumer> <ms taken> <first entry id>' as (consumer, ms, [first id])."""
+    parts = _text(value).split(" ")
+    return parts[0], parts[1] if len(parts) > 1 else "", parts[2:]
+
+
 def _entries_of(reply: Any) -> list[tuple[Any, Any]]:
     """The entries of an XREADGROUP reply for one stream (RESP2 list or RESP3 map; None: none)."""
     if not reply:
@@ -272,7 +278,7 @@ class Flusher:
     async def _leases(self, stream: str) -> dict[str, str]:
         """The stream's leases: start id -> owning consumer."""
         raw = await self.redis.hgetall(keys.flush_leases(stream))
-        return {_text(start): _text(value).partition(" ")[0] for start, value in raw.items()}
+        return {_text(start): _lease_parts(value)[0] for start, value in raw.items()}
 
     async def _redo_lease(self, stream: str, start: str, leases: dict[str, str]) -> int:
         """Read a lease's range again and commit it, in batches, then end the lease.
@@ -393,8 +399,7 @@ class Flusher:
         raw = await self.redis.hgetall(key)
         now_ms = int(time.time() * 1000)
         for start, value in raw.items():
-            parts = _text(value).split(" ")  # '<consumer> <ms taken> <first entry id>'
-            owner, taken, first = parts[0], parts[1] if len(parts) > 1 else "", parts[2:]
+            owner, taken, first = _lease_parts(value)
             if owner == self.consumer:
                 self._maybe_pending.add(stream)  # ours, left by a failed batch: read it again
                 continue
@@ -484,13 +489,9 @@ class Flusher:
             self._groups.discard(stream)
             await self._ensure_group(stream)
             return []
-        if not reply:
-            return []
-        if isinstance(reply, dict):  # RESP3: {stream: entries} raw, {stream: [entries]} parsed
-            value = next(iter(reply.values()))
-            return list(value if self._reader is not None else value[0])
-        [(_name, entries)] = reply  # one stream asked, one answered
-        return list(entries)
+        if self._reader is None and isinstance(reply, dict):  # RESP3 parsed: {stream: [entries]}
+            return list(next(iter(reply.values()))[0])
+        return _entries_of(reply)
 
     async def _store(self, stream: str, entries: list[tuple[Any, Any]]) -> int:
         """Write a batch (nothing acknowledged or released); returns the events written."""
