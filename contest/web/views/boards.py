@@ -13,7 +13,7 @@ from aiohttp import web
 from contest.appkeys import CATALOG, PLAY, REDIS, RUNNER
 from contest.auth import Claims
 from contest.contests import Contest
-from contest.orgtree import OrgTree
+from contest.orgtree import Org, OrgTree
 from contest.stats import read_counters
 from contest.validation import Fields
 from contest.web.access import optional_claims, require
@@ -106,6 +106,11 @@ async def leaderboard_me(request: web.Request) -> web.Response:
                           "around": entries})
 
 
+def org_info(orgs: OrgTree, org: Org) -> OrgInfo:
+    """What the org rankings need of an org: its id, name, level and member total."""
+    return OrgInfo(org.org_id, org.name, org.level, orgs.members_total(org.org_id))
+
+
 class LevelOrgs(Mapping[str, OrgInfo]):
     """The orgs of one level as rank_level reads them, each OrgInfo built when it is asked for.
 
@@ -122,7 +127,7 @@ class LevelOrgs(Mapping[str, OrgInfo]):
         org = self._orgs.get(org_id)
         if org is None or org.level != self._level:
             raise KeyError(org_id)
-        return OrgInfo(org.org_id, org.name, org.level, self._orgs.members_total(org_id))
+        return org_info(self._orgs, org)
 
     def __contains__(self, org_id: object) -> bool:
         org = self._orgs.get(org_id) if isinstance(org_id, str) else None
@@ -147,16 +152,13 @@ async def org_ranking(request: web.Request) -> web.Response:
     f.done()
     redis = request.config_dict[REDIS]
 
-    def info(o: Any) -> OrgInfo:
-        return OrgInfo(o.org_id, o.name, o.level, orgs.members_total(o.org_id))
-
     if level is not None and not parent_id:
         total, rows = await rank_level(redis, contest.contest_id, level, LevelOrgs(orgs, level), sort, offset,
                                        limit, contest.shards)
     else:
         if parent_id and parent_id not in orgs:
             raise ApiError(404, "not_found", f"no org {parent_id!r}")
-        children = [info(o) for o in orgs.children(parent_id or None)]
+        children = [org_info(orgs, o) for o in orgs.children(parent_id or None)]
         if level is not None:
             children = [c for c in children if c.level == level]
         total, rows = await rank_children(redis, contest.contest_id, children, sort, offset, limit, contest.shards)
@@ -168,10 +170,9 @@ async def live_snapshot(app: web.Application, contest_id: str) -> dict[str, Any]
     """What every live subscriber of a contest receives each tick."""
     contest = app[PLAY].contest(contest_id)
     orgs = app[CATALOG].orgs
-    roots = [OrgInfo(o.org_id, o.name, o.level, orgs.members_total(o.org_id)) for o in orgs.children(None)]
+    roots = [org_info(orgs, o) for o in orgs.children(None)]
     if len(roots) == 1:
-        roots = [OrgInfo(o.org_id, o.name, o.level, orgs.members_total(o.org_id))
-                 for o in orgs.children(roots[0].org_id)]
+        roots = [org_info(orgs, o) for o in orgs.children(roots[0].org_id)]
 
     async def org_rows() -> list[Any]:
         if not roots:
